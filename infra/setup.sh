@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything the ledger needs on a fresh Debian 12 machine with Node 20 (root or sudo):
+# kcat (the embedded Kafka-protocol test cluster), pnpm 10, and the workspace's packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if ! command -v kcat >/dev/null 2>&1; then
+  echo "setup: installing kcat" >&2
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+fi
+if ! command -v pnpm >/dev/null 2>&1 || ! pnpm --version | grep -q '^10\.'; then
+  echo "setup: installing pnpm 10" >&2
+  $SUDO npm install -g pnpm@10 >/dev/null 2>&1
+fi
+echo "setup: installing workspace packages" >&2
+CI=true pnpm install --frozen-lockfile --reporter=silent

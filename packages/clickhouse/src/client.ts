@@ -1,0 +1,53 @@
+import { mkdirSync } from "node:fs";
+import { createClient, type ClickHouseClient } from "@clickhouse/client";
+import type { ClickHouseConfig } from "@ledger/config";
+
+/** A ClickHouse client and the database every ledger table lives in. */
+export interface LedgerClickHouse {
+  readonly client: ClickHouseClient;
+  readonly database: string;
+  readonly engine: "chdb" | "server";
+  /** `database.table`, the only way tables are named: chDB ignores the client's database. */
+  table(name: string): string;
+  close(): Promise<void>;
+}
+
+export class ClickHouseUnavailableError extends Error {
+  readonly retriable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ClickHouseUnavailableError";
+  }
+}
+
+/**
+ * chDB in-process when no URL is configured, a ClickHouse server otherwise; both through the
+ * official client, so every query runs unchanged on either. One chDB data directory per process.
+ */
+export async function connectClickHouse(config: ClickHouseConfig): Promise<LedgerClickHouse> {
+  let client: ClickHouseClient;
+  let engine: "chdb" | "server";
+  if (config.url) {
+    client = createClient({
+      url: config.url,
+      username: config.user,
+      password: config.password,
+      request_timeout: 60_000,
+      clickhouse_settings: { wait_end_of_query: 1 },
+    });
+    engine = "server";
+  } else {
+    mkdirSync(config.dataDir, { recursive: true });
+    const { createChdbConnection } = await import("chdb/connection");
+    client = createClient({ connection: createChdbConnection({ path: config.dataDir }) } as never);
+    engine = "chdb";
+  }
+  const database = config.database;
+  return {
+    client,
+    database,
+    engine,
+    table: (name) => `${database}.${name}`,
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,74 @@
+import { z } from "zod";
+import type { TraceState } from "@ledger/billing";
+import type { LedgerClickHouse } from "./client";
+
+const stateRow = z.object({
+  org_id: z.string(),
+  trace_id: z.string(),
+  workspace_id: z.string(),
+  created_at: z.string().nullable(),
+  retention: z.string(),
+  upgraded_at: z.string().nullable(),
+});
+
+export interface KeyedTraceState {
+  orgId: string;
+  traceId: string;
+  state: TraceState;
+}
+
+// DateTime64 comes back as "YYYY-MM-DD hh:mm:ss.mmm" in UTC.
+const toMs = (v: string | null) => (v === null ? null : Date.parse(`${v.replace(" ", "T")}Z`));
+const toDb = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().replace("T", " ").replace("Z", ""));
+
+/**
+ * Named query `upgrader.load_state`: the newest state of each (org, trace) asked for. FINAL
+ * makes it right before background merges; unknown traces are simply absent.
+ */
+export async function loadTraceStates(
+  ch: LedgerClickHouse,
+  keys: { orgId: string; traceId: string }[],
+): Promise<Map<string, TraceState>> {
+  const out = new Map<string, TraceState>();
+  if (keys.length === 0) return out;
+  const orgs = [...new Set(keys.map((k) => k.orgId))];
+  const traces = [...new Set(keys.map((k) => k.traceId))];
+  const rs = await ch.client.query({
+    query: `SELECT org_id, trace_id, workspace_id, created_at, retention, upgraded_at
+            FROM ${ch.table("upgrader_trace_state_v1")} FINAL
+            WHERE org_id IN {orgs:Array(String)} AND trace_id IN {traces:Array(String)}`,
+    query_params: { orgs, traces },
+    format: "JSONEachRow",
+  });
+  for (const r of z.array(stateRow).parse(await rs.json())) {
+    out.set(stateKey(r.org_id, r.trace_id), {
+      workspaceId: r.workspace_id,
+      createdAtMs: toMs(r.created_at),
+      retention: r.retention === "base" || r.retention === "extended" ? r.retention : null,
+      upgradedAtMs: toMs(r.upgraded_at),
+    });
+  }
+  return out;
+}
+
+/** Writes changed states; returns once ClickHouse has them, before offsets are committed. */
+export async function saveTraceStates(ch: LedgerClickHouse, states: KeyedTraceState[]): Promise<void> {
+  if (states.length === 0) return;
+  await ch.client.insert({
+    table: ch.table("upgrader_trace_state_v1"),
+    format: "JSONEachRow",
+    values: states.map(({ orgId, traceId, state }) => ({
+      org_id: orgId,
+      trace_id: traceId,
+      workspace_id: state.workspaceId,
+      created_at: toDb(state.createdAtMs),
+      retention: state.retention ?? "",
+      upgraded_at: toDb(state.upgradedAtMs),
+      facts: (state.createdAtMs === null ? 0 : 1) + (state.upgradedAtMs === null ? 0 : 1),
+    })),
+  });
+}
+
+export function stateKey(orgId: string, traceId: string): string {
+  return `${orgId}/${traceId}`;
+}

@@ -1,0 +1,55 @@
+import { z } from "zod";
+import { envInt, envString, parseEnv } from "./env";
+
+/**
+ * Where Kafka and ClickHouse are. Unset brokers → the embedded Kafka-protocol test cluster;
+ * unset ClickHouse URL → chDB in-process. The same code path runs on both (issue 2, item 7).
+ */
+export const engineConfigSchema = z
+  .object({
+    LEDGER_KAFKA_BROKERS: envString().transform((v) =>
+      v === undefined ? undefined : v.split(",").map((b) => b.trim()).filter(Boolean),
+    ),
+    LEDGER_KAFKA_CLIENT_ID: z.string().default("trace-billing-ledger"),
+    LEDGER_KAFKA_PARTITIONS: envInt(4, 1, 1024),
+    LEDGER_KAFKA_REPLICATION_FACTOR: envInt(1, 1, 16),
+    LEDGER_TOPIC_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,100}$/, { error: "must be 1–100 chars of A-Z a-z 0-9 . _ -" })
+      .default("ledger"),
+    LEDGER_CLICKHOUSE_URL: envString().pipe(z.url({ error: "must be a URL such as http://localhost:8123" }).optional()),
+    LEDGER_CLICKHOUSE_USER: z.string().default("default"),
+    LEDGER_CLICKHOUSE_PASSWORD: z.string().default(""),
+    LEDGER_CLICKHOUSE_DATABASE: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: "must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)" })
+      .default("ledger"),
+    LEDGER_DATA_DIR: z.string().default(".ledger/chdb"),
+    /** Per partition; keeps producers within the test broker's 5 MB window (see README). */
+    LEDGER_MAX_LAG_PER_PARTITION: envInt(8_000, 100),
+  })
+  .transform((e) => ({
+    kafka: {
+      brokers: e.LEDGER_KAFKA_BROKERS,
+      clientId: e.LEDGER_KAFKA_CLIENT_ID,
+      partitions: e.LEDGER_KAFKA_PARTITIONS,
+      replicationFactor: e.LEDGER_KAFKA_REPLICATION_FACTOR,
+      topicPrefix: e.LEDGER_TOPIC_PREFIX,
+      maxLagPerPartition: e.LEDGER_MAX_LAG_PER_PARTITION,
+    },
+    clickhouse: {
+      url: e.LEDGER_CLICKHOUSE_URL,
+      user: e.LEDGER_CLICKHOUSE_USER,
+      password: e.LEDGER_CLICKHOUSE_PASSWORD,
+      database: e.LEDGER_CLICKHOUSE_DATABASE,
+      dataDir: e.LEDGER_DATA_DIR,
+    },
+  }));
+
+export type EngineConfig = z.output<typeof engineConfigSchema>;
+export type KafkaConfig = EngineConfig["kafka"];
+export type ClickHouseConfig = EngineConfig["clickhouse"];
+
+export function engineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  return parseEnv(engineConfigSchema, env);
+}

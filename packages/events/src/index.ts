@@ -1,0 +1,4 @@
+export * from "./schemas";
+export * from "./validation";
+export * from "./ndjson";
+export * from "./keys";

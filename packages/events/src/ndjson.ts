@@ -1,0 +1,24 @@
+import { InvalidBatchError, type BatchProblem } from "./validation";
+
+/**
+ * Splits NDJSON into parsed values, remembering each value's 1-based line number. Blank lines
+ * are skipped; a line that is not JSON is a problem of that line.
+ */
+export function parseNdjson(text: string): { values: unknown[]; lines: number[] } {
+  const values: unknown[] = [];
+  const lines: number[] = [];
+  const problems: BatchProblem[] = [];
+  const rows = text.split("\n");
+  rows.forEach((raw, i) => {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (line.trim() === "") return;
+    try {
+      values.push(JSON.parse(line));
+      lines.push(i + 1);
+    } catch (error) {
+      problems.push({ line: i + 1, field: "(line)", reason: `is not valid JSON (${(error as Error).message})` });
+    }
+  });
+  if (problems.length > 0) throw new InvalidBatchError(problems);
+  return { values, lines };
+}

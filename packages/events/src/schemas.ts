@@ -1,0 +1,117 @@
+import { z } from "zod";
+import { CANONICAL_INSTANT, formatInstant, parseInstant } from "@ledger/billing";
+
+/** Ids, org/workspace/trace names: 1–128 chars of [A-Za-z0-9._:-] (spec §2). */
+const ID_ALPHABET = /^[A-Za-z0-9._:-]+$/;
+export const identifier = z
+  .string({ error: (i) => (i.input === undefined ? "is required" : "must be a string") })
+  .min(1, { error: "must not be empty" })
+  .max(128, { error: "must be at most 128 characters" })
+  .regex(ID_ALPHABET, { error: "may contain only A-Z a-z 0-9 . _ : -" });
+
+/** RFC 3339 with Z or ±hh:mm → canonical UTC with milliseconds (finer digits truncated). */
+export const instant = z
+  .string({ error: (i) => (i.input === undefined ? "is required" : "must be a string") })
+  .transform((text, ctx) => {
+    const parsed = parseInstant(text);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: "custom", message: parsed.reason });
+      return z.NEVER;
+    }
+    return formatInstant(parsed.epochMs);
+  });
+
+const common = {
+  id: identifier,
+  occurred_at: instant,
+  org_id: identifier,
+  workspace_id: identifier,
+  trace_id: identifier,
+};
+
+export const traceCreated = z.strictObject({
+  ...common,
+  type: z.literal("trace-created"),
+  project_id: identifier,
+  retention: z.enum(["base", "extended"], { error: 'must be "base" or "extended"' }),
+});
+
+export const feedbackAdded = z.strictObject({
+  ...common,
+  type: z.literal("feedback-added"),
+  run_id: identifier,
+  feedback_id: identifier,
+});
+
+export const queueAdded = z.strictObject({
+  ...common,
+  type: z.literal("queue-added"),
+  run_id: identifier,
+  queue_id: identifier,
+});
+
+export const ruleMatched = z.strictObject({
+  ...common,
+  type: z.literal("rule-matched"),
+  run_id: identifier,
+  rule_id: identifier,
+});
+
+export const INPUT_EVENT_TYPES = ["trace-created", "feedback-added", "queue-added", "rule-matched"] as const;
+export const TRIGGER_TYPES = ["feedback-added", "queue-added", "rule-matched"] as const;
+
+export const inputEvent = z.discriminatedUnion("type", [traceCreated, feedbackAdded, queueAdded, ruleMatched]);
+
+export const retentionUpgrade = z.strictObject({
+  id: identifier,
+  type: z.literal("retention-upgrade"),
+  occurred_at: instant,
+  org_id: identifier,
+  workspace_id: identifier,
+  trace_id: identifier,
+  cause: z.strictObject({
+    type: z.enum(["trace-created", ...TRIGGER_TYPES]),
+    event_id: identifier,
+  }),
+});
+
+/** A trigger the upgrader refused (U4), as written to the rejections topic. */
+export const triggerRejection = z.strictObject({
+  event_id: identifier,
+  type: z.enum(TRIGGER_TYPES),
+  occurred_at: instant,
+  org_id: identifier,
+  workspace_id: identifier,
+  trace_id: identifier,
+  reason: z.literal("trace_expired"),
+  trace_created_at: instant,
+  expired_at: instant,
+});
+
+export type TraceCreated = z.output<typeof traceCreated>;
+export type FeedbackAdded = z.output<typeof feedbackAdded>;
+export type QueueAdded = z.output<typeof queueAdded>;
+export type RuleMatched = z.output<typeof ruleMatched>;
+export type InputEvent = z.output<typeof inputEvent>;
+export type TriggerEvent = FeedbackAdded | QueueAdded | RuleMatched;
+export type RetentionUpgrade = z.output<typeof retentionUpgrade>;
+export type TriggerRejection = z.output<typeof triggerRejection>;
+
+/**
+ * Events as they travel inside the ledger (Kafka values), already normalized by ingest: the
+ * same fields, with `occurred_at` in canonical UTC form, checked cheaply by a pattern.
+ */
+const canonicalInstant = z.string().regex(CANONICAL_INSTANT, { error: "must be canonical UTC (YYYY-MM-DDThh:mm:ss.mmmZ)" });
+const internalCommon = { ...common, occurred_at: canonicalInstant };
+export const internalEvent = z.discriminatedUnion("type", [
+  traceCreated.extend(internalCommon),
+  feedbackAdded.extend(internalCommon),
+  queueAdded.extend(internalCommon),
+  ruleMatched.extend(internalCommon),
+]);
+export const internalUpgrade = retentionUpgrade.extend({ occurred_at: canonicalInstant });
+export const internalRejection = triggerRejection.extend({
+  occurred_at: canonicalInstant,
+  trace_created_at: canonicalInstant,
+  expired_at: canonicalInstant,
+});

@@ -1,0 +1,44 @@
+import { Kafka, logLevel, type Producer } from "kafkajs";
+import { KafkaUnavailableError } from "./errors";
+
+export function createKafka(brokers: string[], clientId: string): Kafka {
+  return new Kafka({
+    clientId,
+    brokers,
+    logLevel: logLevel.ERROR,
+    logCreator: () => ({ level, log }) => {
+      const { message, error } = log as { message: string; error?: string };
+      if (level <= logLevel.ERROR && !/The group is rebalancing|coordinator is not aware/.test(String(error ?? message))) {
+        process.stderr.write(`[kafka] ${message}${error ? `: ${error}` : ""}\n`);
+      }
+    },
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 3_000 },
+  });
+}
+
+/**
+ * acks = all producer. Not `idempotent: true`: kafkajs asks the controller for a producer id,
+ * which the test broker cannot give; duplicates from producer retries are harmless anyway
+ * because every sink row has a deterministic id (D1).
+ */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({ allowAutoTopicCreation: true, retry: { retries: 5 } });
+}
+
+export interface KeyedMessage {
+  key: string;
+  value: string;
+  headers?: Record<string, string>;
+}
+
+/** Sends and waits for every broker acknowledgement (acks = -1), or throws a retriable error. */
+export async function publish(producer: Producer, topic: string, messages: KeyedMessage[]): Promise<void> {
+  if (messages.length === 0) return;
+  try {
+    await producer.send({ topic, acks: -1, messages });
+  } catch (error) {
+    throw new KafkaUnavailableError(`Kafka did not acknowledge ${messages.length} message(s) on ${topic}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}

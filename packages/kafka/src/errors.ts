@@ -1,0 +1,35 @@
+/** Kafka did not answer or did not acknowledge: the caller may retry later (HTTP 503). */
+export class KafkaUnavailableError extends Error {
+  readonly retriable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "KafkaUnavailableError";
+  }
+}
+
+/**
+ * A consumer's next offset is below what the broker still keeps: messages were deleted unread.
+ * Never retriable and never reset silently: billing would be short by those events.
+ */
+export class DataLossError extends Error {
+  readonly retriable = false;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly expectedOffset: string,
+    readonly lowWatermark: string,
+    readonly groupId: string,
+  ) {
+    super(
+      `data loss on ${topic}[${partition}] for group ${groupId}: the next offset to read is ${expectedOffset} ` +
+        `but the broker keeps only offsets from ${lowWatermark}; the messages in between were deleted unread. ` +
+        `The consumer stopped instead of skipping them.`,
+    );
+    this.name = "DataLossError";
+  }
+}
+
+/** kafkajs marks its own errors with `retriable`; anything else we assume is. */
+export function isRetriable(error: unknown): boolean {
+  return !(typeof error === "object" && error !== null && (error as { retriable?: unknown }).retriable === false);
+}

@@ -1,0 +1,89 @@
+import type { Admin } from "kafkajs";
+
+export interface PartitionLag {
+  groupId: string;
+  topic: string;
+  partition: number;
+  committed: bigint;
+  high: bigint;
+  low: bigint;
+  lag: bigint;
+}
+
+/** Lag of a group on topics: high watermark minus committed offset (low watermark when none). */
+export async function consumerLag(admin: Admin, groupId: string, topics: string[]): Promise<PartitionLag[]> {
+  const [committed, ...watermarks] = await Promise.all([
+    admin.fetchOffsets({ groupId, topics }),
+    ...topics.map((topic) => admin.fetchTopicOffsets(topic)),
+  ]);
+  const out: PartitionLag[] = [];
+  topics.forEach((topic, i) => {
+    const byPartition = new Map(
+      (committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]),
+    );
+    for (const w of watermarks[i]!) {
+      const high = BigInt(w.high);
+      const low = BigInt(w.low);
+      const c = byPartition.get(w.partition) ?? -1n;
+      const from = c < 0n ? low : c;
+      out.push({ groupId, topic, partition: w.partition, committed: c, high, low, lag: high > from ? high - from : 0n });
+    }
+  });
+  return out;
+}
+
+export interface LagWatch {
+  groupId: string;
+  topics: string[];
+}
+
+/**
+ * Backpressure for bulk producers: waits while any watched consumer is more than `maxLag`
+ * messages behind on any partition. On the test broker a partition keeps only its last 5 MB,
+ * so a producer that ran further ahead would delete messages before they were read.
+ */
+export class LagGovernor {
+  private last: { at: number; worst: bigint } | null = null;
+  private inflight: Promise<bigint> | null = null;
+
+  constructor(
+    private readonly admin: Admin,
+    private readonly watches: LagWatch[],
+    private readonly maxLag: number,
+    private readonly pollMs = 50,
+  ) {}
+
+  /** The largest partition lag over all watches, refreshed at most every `pollMs`. */
+  async worstLag(): Promise<bigint> {
+    if (this.last && Date.now() - this.last.at < this.pollMs) return this.last.worst;
+    this.inflight ??= (async () => {
+      try {
+        const lags = (await Promise.all(this.watches.map((w) => consumerLag(this.admin, w.groupId, w.topics)))).flat();
+        const worst = lags.reduce((m, l) => (l.lag > m ? l.lag : m), 0n);
+        this.last = { at: Date.now(), worst };
+        return worst;
+      } finally {
+        this.inflight = null;
+      }
+    })();
+    return this.inflight;
+  }
+
+  /** Resolves once lag is within the bound, or rejects after `timeoutMs`. */
+  async waitForRoom(timeoutMs = Number.POSITIVE_INFINITY, incoming = 0): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const bound = BigInt(Math.max(0, this.maxLag - incoming));
+    while ((await this.worstLag()) > bound) {
+      if (Date.now() >= deadline) throw new LagTimeoutError(this.maxLag, timeoutMs);
+      await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+  }
+}
+
+export class LagTimeoutError extends Error {
+  readonly retriable = true;
+  constructor(maxLag: number, timeoutMs: number) {
+    super(`consumers stayed more than ${maxLag} messages behind for ${timeoutMs} ms`);
+    this.name = "LagTimeoutError";
+  }
+}

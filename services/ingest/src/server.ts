@@ -1,0 +1,140 @@
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import type { Registry } from "prom-client";
+import { describeProblems, InvalidBatchError, parseNdjson, validateBatch, type InputEvent } from "@ledger/events";
+import { isRetriable, type LagGovernor } from "@ledger/kafka";
+import type { UsageRow } from "@ledger/billing";
+import type { IngestConfig } from "./config";
+import type { EventPublisher } from "./event-publisher";
+import { IngestMetrics } from "./ingest-metrics";
+
+export interface IngestDeps {
+  config: IngestConfig;
+  publisher: EventPublisher;
+  registry: Registry;
+  /** Backpressure: waits while consumers lag more than the broker keeps (see LagGovernor). */
+  governor?: LagGovernor;
+  /** `GET /v1/usage`; parameters are validated by the reader. */
+  usage: (query: Record<string, unknown>) => Promise<UsageRow[]>;
+  /** `GET /readyz`: resolves when Kafka, ClickHouse and the consumers are usable. */
+  ready: () => Promise<void>;
+}
+
+class RequestError extends Error {
+  readonly retriable = false;
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(String(body.error));
+  }
+}
+
+/** The ingest HTTP API: `POST /v1/events`, usage, health and Prometheus metrics. */
+export function buildIngestServer(deps: IngestDeps): FastifyInstance {
+  const { config } = deps;
+  const metrics = new IngestMetrics(deps.registry);
+  const app = Fastify({ bodyLimit: config.maxBytes, logger: false });
+
+  // Both body types are parsed here, not by fastify, so a malformed body gets our error shape.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(["application/json", "application/x-ndjson"], { parseAs: "string" }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      metrics.refused.inc({ reason: "too_large" });
+      return reply.code(413).send({ error: `request body is larger than ${config.maxBytes} bytes; split it` });
+    }
+    if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+      return reply.code(415).send({ error: "Content-Type must be application/json (an array) or application/x-ndjson" });
+    }
+    const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
+    return reply.code(status).send({ error: error.message });
+  });
+
+  app.post("/v1/events", async (req, reply) => {
+    const receivedAt = Date.now();
+    let events: InputEvent[];
+    try {
+      events = parseBody(String(req.body ?? ""), req.headers["content-type"] ?? "", config.maxEvents);
+    } catch (error) {
+      if (error instanceof RequestError) {
+        metrics.refused.inc({ reason: error.status === 413 ? "too_large" : "invalid" });
+        return reply.code(error.status).send(error.body);
+      }
+      if (error instanceof InvalidBatchError) {
+        metrics.refused.inc({ reason: "invalid" });
+        return reply.code(400).send({
+          error: `invalid events; nothing was published: ${describeProblems(error.problems, 3)}`,
+          problems: error.problems,
+        });
+      }
+      throw error;
+    }
+    if (events.length === 0) return reply.code(202).send({ accepted: 0 });
+    try {
+      await deps.governor?.waitForRoom(config.backpressureMs, events.length);
+      await deps.publisher.publish(events, receivedAt);
+    } catch (error) {
+      if (!isRetriable(error)) throw error;
+      metrics.refused.inc({ reason: "unavailable" }, events.length);
+      return unavailable(reply, `events not accepted, retry later: ${(error as Error).message}`);
+    }
+    metrics.accepted.inc(events.length);
+    return reply.code(202).send({ accepted: events.length });
+  });
+
+  app.get("/v1/usage", async (req, reply) => {
+    try {
+      return { rows: await deps.usage(req.query as Record<string, unknown>) };
+    } catch (error) {
+      if ((error as Error).name === "ZodError") {
+        return reply.code(400).send({ error: `bad query parameters: ${(error as Error).message}` });
+      }
+      throw error;
+    }
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => {
+    try {
+      await deps.ready();
+      return { status: "ready" };
+    } catch (error) {
+      return unavailable(reply, `not ready: ${(error as Error).message}`);
+    }
+  });
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", deps.registry.contentType);
+    return deps.registry.metrics();
+  });
+  return app;
+}
+
+function unavailable(reply: FastifyReply, message: string) {
+  return reply.code(503).header("retry-after", "5").send({ error: message });
+}
+
+function parseBody(body: string, contentType: string, maxEvents: number): InputEvent[] {
+  let items: unknown[];
+  let position: (i: number) => { index?: number; line?: number } = (i) => ({ index: i });
+  if (contentType.startsWith("application/x-ndjson")) {
+    const parsed = parseNdjson(body);
+    items = parsed.values;
+    position = (i) => ({ line: parsed.lines[i]! });
+  } else {
+    let value: unknown;
+    try {
+      value = JSON.parse(body);
+    } catch (error) {
+      throw new RequestError(400, { error: `body is not valid JSON: ${(error as Error).message}` });
+    }
+    if (!Array.isArray(value)) throw new RequestError(400, { error: "body must be a JSON array of events" });
+    items = value;
+  }
+  if (items.length > maxEvents) {
+    throw new RequestError(413, { error: `${items.length} events in one request; at most ${maxEvents} are allowed` });
+  }
+  return validateBatch(items, position);
+}

@@ -1,0 +1,3 @@
+export * from "./config";
+export * from "./sink";
+export * from "./sink-rows";

@@ -1,0 +1,83 @@
+import type { KafkaMessage } from "kafkajs";
+import { periodKeyOf } from "@ledger/billing";
+import { internalEvent, internalRejection, internalUpgrade, RECEIVED_AT_HEADER } from "@ledger/events";
+import { headerString } from "@ledger/kafka";
+
+/** "2024-06-30T23:59:59.999Z" → "2024-06-30 23:59:59.999", what DateTime64(3, 'UTC') reads. */
+const toDateTime64 = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+
+function receivedAt(message: KafkaMessage): string {
+  const ms = Number(headerString(message, RECEIVED_AT_HEADER) ?? message.timestamp);
+  return toDateTime64(new Date(Number.isFinite(ms) ? ms : Date.now()).toISOString());
+}
+
+export type RowResult = { ok: true; row: Record<string, unknown> } | { ok: false; reason: string };
+
+function parse(message: KafkaMessage): { ok: true; value: unknown } | { ok: false; reason: string } {
+  try {
+    return { ok: true, value: JSON.parse(message.value?.toString() ?? "") };
+  } catch {
+    return { ok: false, reason: "value is not JSON" };
+  }
+}
+
+/** One row of `trace_events_v1` per input event. */
+export function traceEventRow(message: KafkaMessage, partition: number): RowResult {
+  const json = parse(message);
+  if (!json.ok) return json;
+  const r = internalEvent.safeParse(json.value);
+  if (!r.success) return { ok: false, reason: r.error.message };
+  const e = r.data;
+  return {
+    ok: true,
+    row: {
+      ...e,
+      occurred_at: toDateTime64(e.occurred_at),
+      period: periodKeyOf(Date.parse(e.occurred_at)),
+      received_at: receivedAt(message),
+      kafka_partition: partition,
+      kafka_offset: message.offset,
+    },
+  };
+}
+
+/** One row of `retention_upgrades_v1` per upgrade. */
+export function upgradeRow(message: KafkaMessage): RowResult {
+  const json = parse(message);
+  if (!json.ok) return json;
+  const r = internalUpgrade.safeParse(json.value);
+  if (!r.success) return { ok: false, reason: r.error.message };
+  const u = r.data;
+  return {
+    ok: true,
+    row: {
+      org_id: u.org_id,
+      id: u.id,
+      occurred_at: toDateTime64(u.occurred_at),
+      period: periodKeyOf(Date.parse(u.occurred_at)),
+      workspace_id: u.workspace_id,
+      trace_id: u.trace_id,
+      cause_type: u.cause.type,
+      cause_event_id: u.cause.event_id,
+      received_at: receivedAt(message),
+    },
+  };
+}
+
+/** One row of `trigger_rejections_v1` per refused trigger. */
+export function rejectionRow(message: KafkaMessage): RowResult {
+  const json = parse(message);
+  if (!json.ok) return json;
+  const r = internalRejection.safeParse(json.value);
+  if (!r.success) return { ok: false, reason: r.error.message };
+  const x = r.data;
+  return {
+    ok: true,
+    row: {
+      ...x,
+      occurred_at: toDateTime64(x.occurred_at),
+      trace_created_at: toDateTime64(x.trace_created_at),
+      expired_at: toDateTime64(x.expired_at),
+    },
+  };
+}

@@ -1,0 +1,13 @@
+import { z } from "zod";
+import { envInt, parseEnv } from "@ledger/config";
+
+export const upgraderConfigSchema = z
+  .object({
+    /** Traces remembered per partition in memory; the rest are read from ClickHouse. */
+    LEDGER_UPGRADER_CACHE_PER_PARTITION: envInt(200_000, 1),
+    LEDGER_UPGRADER_CONCURRENCY: envInt(4, 1, 64),
+  })
+  .transform((e) => ({ cachePerPartition: e.LEDGER_UPGRADER_CACHE_PER_PARTITION, concurrency: e.LEDGER_UPGRADER_CONCURRENCY }));
+
+export type UpgraderConfig = z.output<typeof upgraderConfigSchema>;
+export const upgraderConfigFromEnv = (env: NodeJS.ProcessEnv = process.env) => parseEnv(upgraderConfigSchema, env);

@@ -1,0 +1,3 @@
+export * from "./config";
+export * from "./upgrader";
+export * from "./trace-state-cache";

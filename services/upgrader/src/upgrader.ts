@@ -1,0 +1,165 @@
+import type { Admin, Batch, Kafka, Producer } from "kafkajs";
+import { Counter, type Registry } from "prom-client";
+import { decideUpgrade, formatInstant, upgradeIdFor, type TraceState } from "@ledger/billing";
+import { internalEvent, RECEIVED_AT_HEADER, traceKey, type RetentionUpgrade, type TriggerRejection } from "@ledger/events";
+import {
+  BatchConsumer,
+  deadLetterOf,
+  headerString,
+  publish,
+  type KeyedMessage,
+  type LedgerTopics,
+} from "@ledger/kafka";
+import { loadTraceStates, saveTraceStates, stateKey, type LedgerClickHouse } from "@ledger/clickhouse";
+import type { UpgraderConfig } from "./config";
+import { TraceStateCache } from "./trace-state-cache";
+import { traceFactOf } from "./trace-fact";
+
+
+export interface UpgraderDeps {
+  kafka: Kafka;
+  admin: Admin;
+  producer: Producer;
+  clickhouse: LedgerClickHouse;
+  topics: LedgerTopics;
+  groupId: string;
+  config: UpgraderConfig;
+  registry: Registry;
+  onFatal: (error: Error) => void;
+}
+
+/**
+ * Turns the first qualifying event of each trace into a `retention-upgrade` (rules U1–U5).
+ * Per batch: decide in log order, publish upgrades and rejections, store the new trace states,
+ * and only then let the consumer commit. A crash anywhere re-runs the batch against the stored
+ * states, which gives the same upgrades with the same times, or none.
+ */
+export class Upgrader {
+  private readonly consumer: BatchConsumer;
+  private readonly caches = new Map<string, TraceStateCache>();
+  private readonly upgrades: Counter;
+  private readonly rejections: Counter<"reason">;
+  private readonly deadLetters: Counter;
+
+  constructor(private readonly deps: UpgraderDeps) {
+    this.upgrades = new Counter({ name: "ledger_upgrades_emitted_total", help: "retention-upgrade events published", registers: [deps.registry] });
+    this.rejections = new Counter({
+      name: "ledger_trigger_rejections_total",
+      help: "Triggers refused by the upgrader, by reason",
+      labelNames: ["reason"],
+      registers: [deps.registry],
+    });
+    this.deadLetters = new Counter({ name: "ledger_upgrader_dead_letters_total", help: "Unreadable messages dead-lettered by the upgrader", registers: [deps.registry] });
+    this.consumer = new BatchConsumer({
+      kafka: deps.kafka,
+      admin: deps.admin,
+      groupId: deps.groupId,
+      topics: [deps.topics.events],
+      concurrency: deps.config.concurrency,
+      handle: (batch) => this.handle(batch),
+      onFatal: deps.onFatal,
+      // Another member may have advanced a partition we held before: forget everything cached.
+      onAssignment: () => this.caches.clear(),
+    });
+  }
+
+  start(): Promise<void> {
+    return this.consumer.start();
+  }
+
+  stop(): Promise<void> {
+    return this.consumer.stop();
+  }
+
+  private cacheFor(batch: Batch): TraceStateCache {
+    const key = `${batch.topic}:${batch.partition}`;
+    let cache = this.caches.get(key);
+    if (!cache) {
+      cache = new TraceStateCache(this.deps.config.cachePerPartition);
+      this.caches.set(key, cache);
+    }
+    return cache;
+  }
+
+  private async handle(batch: Batch): Promise<void> {
+    const { topics, clickhouse } = this.deps;
+    const cache = this.cacheFor(batch);
+    const source = { topic: batch.topic, partition: batch.partition };
+
+    const parsed = batch.messages.map((message) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(message.value?.toString() ?? "");
+      } catch {
+        return { message, error: "value is not JSON" };
+      }
+      const result = internalEvent.safeParse(value);
+      return result.success ? { message, event: result.data } : { message, error: result.error.message };
+    });
+
+    const missing = new Map<string, { orgId: string; traceId: string }>();
+    for (const p of parsed) {
+      if (!p.event) continue;
+      const key = stateKey(p.event.org_id, p.event.trace_id);
+      if (cache.get(key) === undefined) missing.set(key, { orgId: p.event.org_id, traceId: p.event.trace_id });
+    }
+    const stored = await loadTraceStates(clickhouse, [...missing.values()]);
+
+    const changed = new Map<string, { orgId: string; traceId: string; state: TraceState }>();
+    const upgrades: KeyedMessage[] = [];
+    const rejections: KeyedMessage[] = [];
+    const deadLetters: KeyedMessage[] = [];
+    for (const p of parsed) {
+      if (!p.event) {
+        deadLetters.push(deadLetterOf(p.message, source, "upgrader.parse", p.error!));
+        continue;
+      }
+      const event = p.event;
+      const key = stateKey(event.org_id, event.trace_id);
+      const before = changed.get(key)?.state ?? cache.get(key) ?? stored.get(key) ?? null;
+      const decision = decideUpgrade(before, traceFactOf(event));
+      if (decision.state !== before) changed.set(key, { orgId: event.org_id, traceId: event.trace_id, state: decision.state });
+      const headers = { [RECEIVED_AT_HEADER]: headerString(p.message, RECEIVED_AT_HEADER) ?? String(Date.now()) };
+      if (decision.upgrade) {
+        const upgrade: RetentionUpgrade = {
+          id: upgradeIdFor(event.org_id, event.trace_id),
+          type: "retention-upgrade",
+          occurred_at: formatInstant(decision.upgrade.occurredAtMs),
+          org_id: event.org_id,
+          workspace_id: decision.upgrade.workspaceId,
+          trace_id: event.trace_id,
+          cause: { type: decision.upgrade.cause.type, event_id: decision.upgrade.cause.eventId },
+        };
+        upgrades.push({ key: traceKey(event.org_id, event.trace_id), value: JSON.stringify(upgrade), headers });
+      }
+      if (decision.rejection && event.type !== "trace-created") {
+        const rejection: TriggerRejection = {
+          event_id: event.id,
+          type: event.type,
+          occurred_at: event.occurred_at,
+          org_id: event.org_id,
+          workspace_id: event.workspace_id,
+          trace_id: event.trace_id,
+          reason: decision.rejection.reason,
+          trace_created_at: formatInstant(decision.rejection.createdAtMs),
+          expired_at: formatInstant(decision.rejection.expiresAtMs),
+        };
+        rejections.push({ key: traceKey(event.org_id, event.trace_id), value: JSON.stringify(rejection), headers });
+      }
+    }
+
+    // Effects first, state second: stored state never claims an upgrade nobody published.
+    await Promise.all([
+      publish(this.deps.producer, topics.upgrades, upgrades),
+      publish(this.deps.producer, topics.rejections, rejections),
+      publish(this.deps.producer, topics.deadLetters, deadLetters),
+    ]);
+    await saveTraceStates(clickhouse, [...changed.values()]);
+
+    for (const [key, state] of stored) cache.set(key, state);
+    for (const [key, { state }] of changed) cache.set(key, state);
+    this.upgrades.inc(upgrades.length);
+    if (rejections.length > 0) this.rejections.inc({ reason: "trace_expired" }, rejections.length);
+    if (deadLetters.length > 0) this.deadLetters.inc(deadLetters.length);
+  }
+}
