@@ -63,11 +63,14 @@ export class BatchConsumer {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.concurrency ?? 4,
-      eachBatch: async ({ batch, isRunning, isStale }) => {
+      eachBatch: async ({ batch, isRunning, isStale, resolveOffset }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
         await this.guardAgainstGap(batch);
         await this.options.handle(batch);
-        const next = BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n;
+        const last = batch.messages[batch.messages.length - 1]!.offset;
+        const next = BigInt(last) + 1n;
+        // Advances this member's fetch position; the commit makes it the group's.
+        resolveOffset(last);
         await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
         this.expected.set(`${batch.topic}:${batch.partition}`, next);
       },

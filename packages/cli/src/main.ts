@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from "commander";
+import { isPeriodKey } from "@ledger/billing";
+import { connectClickHouse, migrate } from "@ledger/clickhouse";
+import { ConfigError, engineConfigFromEnv } from "@ledger/config";
+import { startMockCluster } from "@ledger/kafka";
+import { formatJsonLines, formatTable } from "./report";
+import { readReplayInput, replay, ReplayInputError } from "./replay";
+import { serve } from "./serve";
+import { fetchUsage } from "./usage";
+
+const program = new Command("ledger")
+  .description("The trace billing ledger: ingest → Kafka → upgrader → ClickHouse billing views")
+  .showHelpAfterError();
+
+const period = (value: string) => {
+  if (!isPeriodKey(value)) throw new InvalidArgumentError("must be a billing period YYYY-MM");
+  return value;
+};
+const port = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError("must be a port number 0–65535");
+  return n;
+};
+const byOption = () => new Option("--by <level>", "group rows by org or by workspace").choices(["org", "workspace"]).default("org");
+
+program
+  .command("replay")
+  .description("validate an NDJSON event log, push it through a fresh pipeline and print the usage report")
+  .argument("<file>", "NDJSON file, or - for standard input")
+  .option("--json", "one JSON object per line instead of a table")
+  .addOption(byOption())
+  .option("--quiet", "no progress output")
+  .action(async (file: string, opts: { json?: boolean; by: "org" | "workspace"; quiet?: boolean }) => {
+    const events = readReplayInput(file);
+    const rows = await replay(events, { by: opts.by, progress: !opts.quiet });
+    process.stdout.write(opts.json ? formatJsonLines(rows) : formatTable(rows, opts.by === "workspace"));
+  });
+
+program
+  .command("serve")
+  .description("run ingest, upgrader and sink in one process (embedded engines unless LEDGER_KAFKA_BROKERS / LEDGER_CLICKHOUSE_URL)")
+  .option("--port <n>", "HTTP port (default LEDGER_PORT or 8080; 0 picks a free one)", port)
+  .option("--host <host>", "HTTP host (default LEDGER_HOST or 127.0.0.1)")
+  .action(async (opts: { port?: number; host?: string }) => serve(opts));
+
+program
+  .command("usage")
+  .description("print the usage report of a running ledger (GET /v1/usage)")
+  .option("--org <id>", "one organization")
+  .option("--from <YYYY-MM>", "first period", period)
+  .option("--to <YYYY-MM>", "last period", period)
+  .option("--json", "one JSON object per line instead of a table")
+  .addOption(byOption())
+  .option("--url <url>", "the ledger's base URL", process.env.LEDGER_URL ?? "http://127.0.0.1:8080")
+  .action(async (opts: { org?: string; from?: string; to?: string; json?: boolean; by: "org" | "workspace"; url: string }) => {
+    const rows = await fetchUsage(opts.url, { org: opts.org, from: opts.from, to: opts.to, by: opts.by });
+    process.stdout.write(opts.json ? formatJsonLines(rows) : formatTable(rows, opts.by === "workspace"));
+  });
+
+program
+  .command("migrate")
+  .description("apply the ClickHouse migrations in infra/clickhouse/ to the configured database")
+  .action(async () => {
+    const ch = await connectClickHouse(engineConfigFromEnv().clickhouse);
+    try {
+      const applied = await migrate(ch, (line) => process.stderr.write(`${line}\n`));
+      process.stdout.write(applied.length ? `applied ${applied.length} migration(s) to ${ch.database}\n` : `${ch.database} is up to date\n`);
+    } finally {
+      await ch.close();
+    }
+  });
+
+program
+  .command("broker")
+  .description("run the embedded Kafka-protocol test cluster in the foreground and print its bootstrap servers")
+  .option("--brokers <n>", "number of mock brokers", (v) => Number(v), 3)
+  .action(async (opts: { brokers: number }) => {
+    const cluster = await startMockCluster({ brokers: opts.brokers });
+    process.stdout.write(`LEDGER_KAFKA_BROKERS=${cluster.brokers.join(",")}\n`);
+    const stop = async () => {
+      await cluster.stop();
+      process.exit(0);
+    };
+    process.on("SIGINT", () => void stop());
+    process.on("SIGTERM", () => void stop());
+    setInterval(() => {}, 1 << 30);
+  });
+
+program.parseAsync(process.argv).catch((error: Error) => {
+  const known = error instanceof ReplayInputError || error instanceof ConfigError;
+  process.stderr.write(`ledger: ${known ? error.message : (error.stack ?? error.message)}\n`);
+  process.exit(known ? 2 : 1);
+});

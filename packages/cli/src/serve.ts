@@ -1,0 +1,50 @@
+import { LedgerStack } from "@ledger/stack";
+import { configFromEnv } from "./engines-from-env";
+
+/**
+ * All services in one process. SIGINT/SIGTERM stop intake, drain the consumers (each finishes
+ * and commits its batch), flush the producer and close the engines; a second signal exits at once.
+ */
+export async function serve(options: { port?: number; host?: string }): Promise<void> {
+  const config = configFromEnv();
+  const ingest = { ...config.ingest, ...(options.port !== undefined ? { port: options.port } : {}), ...(options.host ? { host: options.host } : {}) };
+  const log = (line: string) => process.stderr.write(`ledger: ${line}\n`);
+  const stack = await LedgerStack.start({ engines: config.engines, upgrader: config.upgrader, sink: config.sink, ingest, log });
+  process.stdout.write(`ledger: listening on ${stack.url}\n`);
+
+  let last = "";
+  const status = setInterval(async () => {
+    try {
+      const metrics = await stack.registry.getMetricsAsJSON();
+      const value = (name: string) => metrics.find((m) => m.name === name)?.values.reduce((s, v) => s + Number(v.value), 0) ?? 0;
+      const line = `status: accepted ${value("ledger_events_accepted_total")} events, ${value("ledger_upgrades_emitted_total")} upgrades, ${value("ledger_trigger_rejections_total")} rejections, consumer lag ${value("ledger_consumer_lag")}`;
+      if (line !== last) log(line);
+      last = line;
+    } catch {
+      /* a status line is best effort; shutdown may be under way */
+    }
+  }, 5_000);
+  status.unref();
+
+  let stopping = false;
+  const shutdown = async (reason: string, code: number) => {
+    if (stopping) {
+      log(`${reason} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    clearInterval(status);
+    log(`${reason}: stopping intake, draining consumers, flushing, closing`);
+    try {
+      await stack.stop();
+      log("stopped");
+    } catch (error) {
+      log(`stop failed: ${(error as Error).message}`);
+      code = 1;
+    }
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT", 0));
+  process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
+  stack.onFatal((error) => void shutdown(`fatal error (${error.message})`, 1));
+}
