@@ -40,7 +40,9 @@ export function problemsOf(error: z.ZodError): FieldProblem[] {
       for (const key of issue.keys) problems.push({ field: [...issue.path, key].join("."), reason: "is not a field of this event type (unknown fields are rejected)" });
       continue;
     }
-    problems.push({ field: issue.path.join(".") || "(event)", reason: issue.message });
+    const field = issue.path.join(".") || "(event)";
+    // One reason per field: an empty id breaks both the length and the alphabet rule.
+    if (!problems.some((p) => p.field === field)) problems.push({ field, reason: issue.message });
   }
   return problems;
 }
