@@ -1,3 +1,4 @@
+import { KafkaUnavailableError } from "./errors";
 import type { Admin } from "kafkajs";
 
 export interface PartitionLag {
@@ -58,7 +59,12 @@ export class LagGovernor {
     if (this.last && Date.now() - this.last.at < this.pollMs) return this.last.worst;
     this.inflight ??= (async () => {
       try {
-        const lags = (await Promise.all(this.watches.map((w) => consumerLag(this.admin, w.groupId, w.topics)))).flat();
+        let lags: PartitionLag[];
+        try {
+          lags = (await Promise.all(this.watches.map((w) => consumerLag(this.admin, w.groupId, w.topics)))).flat();
+        } catch (error) {
+          throw new KafkaUnavailableError(`cannot read consumer lag: ${(error as Error).message}`, { cause: error });
+        }
         const worst = lags.reduce((m, l) => (l.lag > m ? l.lag : m), 0n);
         this.last = { at: Date.now(), worst };
         return worst;
@@ -85,5 +91,29 @@ export class LagTimeoutError extends Error {
   constructor(maxLag: number, timeoutMs: number) {
     super(`consumers stayed more than ${maxLag} messages behind for ${timeoutMs} ms`);
     this.name = "LagTimeoutError";
+  }
+}
+
+/**
+ * Resolves once every watch has committed everything published so far, in the given order
+ * (upgrader before sink: the upgrader's output is the sink's input).
+ */
+export async function waitForDrain(
+  admin: Admin,
+  watches: LagWatch[],
+  options: { timeoutMs?: number; onProgress?: (remaining: bigint) => void; abort?: () => Error | null } = {},
+): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000);
+  for (const watch of watches) {
+    for (;;) {
+      const failure = options.abort?.();
+      if (failure) throw failure;
+      const lags = await consumerLag(admin, watch.groupId, watch.topics);
+      const remaining = lags.reduce((s, l) => s + l.lag, 0n);
+      options.onProgress?.(remaining);
+      if (remaining === 0n) break;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${watch.groupId}: ${remaining} messages not yet processed`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }

@@ -21,6 +21,19 @@ export function ledgerTopics(prefix: string): LedgerTopics {
   };
 }
 
+/** The consumer groups of a ledger deployment, named from the same prefix as its topics. */
+export function ledgerGroups(prefix: string): { upgrader: string; sink: string } {
+  return { upgrader: `${prefix}.upgrader`, sink: `${prefix}.sink` };
+}
+
+/** Who must have caught up for the views to reflect everything: the upgrader, then the sink. */
+export function ledgerWatches(t: LedgerTopics, groups: { upgrader: string; sink: string }) {
+  return [
+    { groupId: groups.upgrader, topics: [t.events] },
+    { groupId: groups.sink, topics: [t.events, t.upgrades, t.rejections] },
+  ];
+}
+
 export function allTopics(t: LedgerTopics): string[] {
   return [t.events, t.upgrades, t.rejections, t.deadLetters];
 }

@@ -11,6 +11,10 @@ import {
   LagGovernor,
   ledgerTopics,
   startMockCluster,
+  waitForDrain,
+  ledgerGroups,
+  ledgerWatches,
+  type LagWatch,
   type LedgerTopics,
   type MockCluster,
 } from "@ledger/kafka";
@@ -57,7 +61,7 @@ export class LedgerStack {
     this.log = options.log ?? (() => {});
     const prefix = options.engines.kafka.topicPrefix;
     this.topics = ledgerTopics(prefix);
-    this.groups = { upgrader: `${prefix}.upgrader`, sink: `${prefix}.sink` };
+    this.groups = ledgerGroups(prefix);
   }
 
   static async start(options: StackOptions): Promise<LedgerStack> {
@@ -127,11 +131,8 @@ export class LedgerStack {
     }
   }
 
-  private lagWatches() {
-    return [
-      { groupId: this.groups.upgrader, topics: [this.topics.events] },
-      { groupId: this.groups.sink, topics: [this.topics.events, this.topics.upgrades, this.topics.rejections] },
-    ];
+  lagWatches(): LagWatch[] {
+    return ledgerWatches(this.topics, this.groups);
   }
 
   private registerLagGauge(): void {
@@ -170,18 +171,7 @@ export class LedgerStack {
    * has committed all trace events, then the sink has committed every topic up to its end.
    */
   async waitUntilDrained(options: { timeoutMs?: number; onProgress?: (remaining: bigint) => void } = {}): Promise<void> {
-    const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000);
-    for (const watch of this.lagWatches()) {
-      for (;;) {
-        if (this.fatalError) throw this.fatalError;
-        const lags = await consumerLag(this.admin, watch.groupId, watch.topics);
-        const remaining = lags.reduce((s, l) => s + l.lag, 0n);
-        options.onProgress?.(remaining);
-        if (remaining === 0n) break;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${watch.groupId}: ${remaining} messages not yet processed`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await waitForDrain(this.admin, this.lagWatches(), { ...options, abort: () => this.fatalError });
   }
 
   async stop(): Promise<void> {
