@@ -37,7 +37,8 @@ export class BatchConsumer {
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
       maxBytesPerPartition: 1_048_576,
-      maxWaitTimeInMs: 100,
+      minBytes: 256 * 1024,
+      maxWaitTimeInMs: 200,
       retry: {
         retries: 5,
         restartOnFailure: async (error) => {

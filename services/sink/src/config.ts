@@ -2,8 +2,13 @@ import { z } from "zod";
 import { envInt, parseEnv } from "@ledger/config";
 
 export const sinkConfigSchema = z
-  .object({ LEDGER_SINK_CONCURRENCY: envInt(4, 1, 64) })
-  .transform((e) => ({ concurrency: e.LEDGER_SINK_CONCURRENCY }));
+  .object({
+    LEDGER_SINK_CONCURRENCY: envInt(4, 1, 64),
+    /** How long a batch waits for other partitions' batches to share its insert. */
+    LEDGER_SINK_LINGER_MS: envInt(20, 0, 10_000),
+    LEDGER_SINK_MAX_INSERT_ROWS: envInt(50_000, 1),
+  })
+  .transform((e) => ({ concurrency: e.LEDGER_SINK_CONCURRENCY, lingerMs: e.LEDGER_SINK_LINGER_MS, maxInsertRows: e.LEDGER_SINK_MAX_INSERT_ROWS }));
 
 export type SinkConfig = z.output<typeof sinkConfigSchema>;
 export const sinkConfigFromEnv = (env: NodeJS.ProcessEnv = process.env) => parseEnv(sinkConfigSchema, env);

@@ -2,6 +2,7 @@ import type { Admin, Batch, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { BatchConsumer, deadLetterOf, publish, type KeyedMessage, type LedgerTopics } from "@ledger/kafka";
 import type { LedgerClickHouse } from "@ledger/clickhouse";
+import { Coalescer } from "@ledger/batching";
 import type { SinkConfig } from "./config";
 import { rejectionRow, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
@@ -27,14 +28,23 @@ export class Sink {
   private readonly batchRows: Histogram<"table">;
   private readonly insertSeconds: Histogram<"table">;
   private readonly deadLetters: Counter;
-  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult }>;
+  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<Record<string, unknown>, void> }>;
 
   constructor(private readonly deps: SinkDeps) {
     const { topics } = deps;
+    const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult) => ({
+      table,
+      row,
+      // Batches of all partitions arriving together become one insert (group commit).
+      writer: new Coalescer<Record<string, unknown>, void>((rows) => this.insert(table, rows), {
+        lingerMs: deps.config.lingerMs,
+        maxItems: deps.config.maxInsertRows,
+      }),
+    });
     this.routes = new Map([
-      [topics.events, { table: "trace_events_v1", row: traceEventRow }],
-      [topics.upgrades, { table: "retention_upgrades_v1", row: upgradeRow }],
-      [topics.rejections, { table: "trigger_rejections_v1", row: rejectionRow }],
+      [topics.events, route("trace_events_v1", traceEventRow)],
+      [topics.upgrades, route("retention_upgrades_v1", upgradeRow)],
+      [topics.rejections, route("trigger_rejections_v1", rejectionRow)],
     ]);
     this.batchRows = new Histogram({
       name: "ledger_sink_batch_rows",
@@ -80,16 +90,14 @@ export class Sink {
       else deadLetters.push(deadLetterOf(message, { topic: batch.topic, partition: batch.partition }, `sink.${route.table}`, r.reason));
     }
     await publish(this.deps.producer, this.deps.topics.deadLetters, deadLetters);
-    if (rows.length > 0) {
-      const stopTimer = this.insertSeconds.startTimer({ table: route.table });
-      await this.deps.clickhouse.client.insert({
-        table: this.deps.clickhouse.table(route.table),
-        values: rows,
-        format: "JSONEachRow",
-      });
-      stopTimer();
-      this.batchRows.observe({ table: route.table }, rows.length);
-    }
+    if (rows.length > 0) await route.writer.add(rows);
     this.deadLetters.inc(deadLetters.length);
+  }
+
+  private async insert(table: string, rows: Record<string, unknown>[]): Promise<void> {
+    const stopTimer = this.insertSeconds.startTimer({ table });
+    await this.deps.clickhouse.client.insert({ table: this.deps.clickhouse.table(table), values: rows, format: "JSONEachRow" });
+    stopTimer();
+    this.batchRows.observe({ table }, rows.length);
   }
 }

@@ -6,8 +6,14 @@ export const upgraderConfigSchema = z
     /** Traces remembered per partition in memory; the rest are read from ClickHouse. */
     LEDGER_UPGRADER_CACHE_PER_PARTITION: envInt(200_000, 1),
     LEDGER_UPGRADER_CONCURRENCY: envInt(4, 1, 64),
+    /** How long a batch waits for other partitions' batches to share its state query/insert. */
+    LEDGER_UPGRADER_LINGER_MS: envInt(10, 0, 10_000),
   })
-  .transform((e) => ({ cachePerPartition: e.LEDGER_UPGRADER_CACHE_PER_PARTITION, concurrency: e.LEDGER_UPGRADER_CONCURRENCY }));
+  .transform((e) => ({
+    cachePerPartition: e.LEDGER_UPGRADER_CACHE_PER_PARTITION,
+    concurrency: e.LEDGER_UPGRADER_CONCURRENCY,
+    lingerMs: e.LEDGER_UPGRADER_LINGER_MS,
+  }));
 
 export type UpgraderConfig = z.output<typeof upgraderConfigSchema>;
 export const upgraderConfigFromEnv = (env: NodeJS.ProcessEnv = process.env) => parseEnv(upgraderConfigSchema, env);

@@ -1,5 +1,5 @@
 import type { Admin, Batch, Kafka, Producer } from "kafkajs";
-import { Counter, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import { decideUpgrade, formatInstant, upgradeIdFor, type TraceState } from "@ledger/billing";
 import { internalEvent, RECEIVED_AT_HEADER, traceKey, type RetentionUpgrade, type TriggerRejection } from "@ledger/events";
 import {
@@ -10,7 +10,8 @@ import {
   type KeyedMessage,
   type LedgerTopics,
 } from "@ledger/kafka";
-import { loadTraceStates, saveTraceStates, stateKey, type LedgerClickHouse } from "@ledger/clickhouse";
+import { loadTraceStates, saveTraceStates, stateKey, type KeyedTraceState, type LedgerClickHouse } from "@ledger/clickhouse";
+import { Coalescer } from "@ledger/batching";
 import type { UpgraderConfig } from "./config";
 import { TraceStateCache } from "./trace-state-cache";
 import { traceFactOf } from "./trace-fact";
@@ -40,6 +41,10 @@ export class Upgrader {
   private readonly upgrades: Counter;
   private readonly rejections: Counter<"reason">;
   private readonly deadLetters: Counter;
+  private readonly stepSeconds: Histogram<"step">;
+  // Concurrent partitions share one state query and one state insert.
+  private readonly stateLoads: Coalescer<{ orgId: string; traceId: string }, Map<string, TraceState>>;
+  private readonly stateSaves: Coalescer<KeyedTraceState, void>;
 
   constructor(private readonly deps: UpgraderDeps) {
     this.upgrades = new Counter({ name: "ledger_upgrades_emitted_total", help: "retention-upgrade events published", registers: [deps.registry] });
@@ -50,6 +55,16 @@ export class Upgrader {
       registers: [deps.registry],
     });
     this.deadLetters = new Counter({ name: "ledger_upgrader_dead_letters_total", help: "Unreadable messages dead-lettered by the upgrader", registers: [deps.registry] });
+    const linger = { lingerMs: deps.config.lingerMs, maxItems: 50_000 };
+    this.stateLoads = new Coalescer((keys) => loadTraceStates(deps.clickhouse, keys), linger);
+    this.stateSaves = new Coalescer((states) => saveTraceStates(deps.clickhouse, states), linger);
+    this.stepSeconds = new Histogram({
+      name: "ledger_upgrader_step_seconds",
+      help: "Time per batch in each step: load_state, decide, publish, save_state",
+      labelNames: ["step"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [deps.registry],
+    });
     this.consumer = new BatchConsumer({
       kafka: deps.kafka,
       admin: deps.admin,
@@ -82,7 +97,7 @@ export class Upgrader {
   }
 
   private async handle(batch: Batch): Promise<void> {
-    const { topics, clickhouse } = this.deps;
+    const { topics } = this.deps;
     const cache = this.cacheFor(batch);
     const source = { topic: batch.topic, partition: batch.partition };
 
@@ -103,7 +118,10 @@ export class Upgrader {
       const key = stateKey(p.event.org_id, p.event.trace_id);
       if (cache.get(key) === undefined) missing.set(key, { orgId: p.event.org_id, traceId: p.event.trace_id });
     }
-    const stored = await loadTraceStates(clickhouse, [...missing.values()]);
+    let timer = this.stepSeconds.startTimer({ step: "load_state" });
+    const stored = missing.size > 0 ? await this.stateLoads.add([...missing.values()]) : new Map<string, TraceState>();
+    timer();
+    timer = this.stepSeconds.startTimer({ step: "decide" });
 
     const changed = new Map<string, { orgId: string; traceId: string; state: TraceState }>();
     const upgrades: KeyedMessage[] = [];
@@ -148,15 +166,24 @@ export class Upgrader {
       }
     }
 
+    timer();
     // Effects first, state second: stored state never claims an upgrade nobody published.
+    timer = this.stepSeconds.startTimer({ step: "publish" });
     await Promise.all([
       publish(this.deps.producer, topics.upgrades, upgrades),
       publish(this.deps.producer, topics.rejections, rejections),
       publish(this.deps.producer, topics.deadLetters, deadLetters),
     ]);
-    await saveTraceStates(clickhouse, [...changed.values()]);
+    timer();
+    timer = this.stepSeconds.startTimer({ step: "save_state" });
+    if (changed.size > 0) await this.stateSaves.add([...changed.values()]);
+    timer();
 
-    for (const [key, state] of stored) cache.set(key, state);
+    // The shared lookup may hold other partitions' traces: keep only this batch's.
+    for (const key of missing.keys()) {
+      const state = stored.get(key);
+      if (state) cache.set(key, state);
+    }
     for (const [key, { state }] of changed) cache.set(key, state);
     this.upgrades.inc(upgrades.length);
     if (rejections.length > 0) this.rejections.inc({ reason: "trace_expired" }, rejections.length);
