@@ -72,7 +72,7 @@ export function generateWorkload(options: Partial<WorkloadOptions> = {}): WireEv
         const type = TRIGGERS[Math.floor(random() * 3)]!;
         // Mostly within the 14-day life; about one in eight after it (trace_expired).
         const at = created + Math.floor(random() * 16 * DAY);
-        const extra =
+        const extra: WireEvent =
           type === "feedback-added" ? { feedback_id: `fb-${t}-${k}` } : type === "queue-added" ? { queue_id: `q-${t % 5}` } : { rule_id: `rule-${t % 3}` };
         push(at, {
           id: `ev-${t}-${k}`,
