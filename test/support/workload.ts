@@ -10,6 +10,8 @@ export interface WorkloadOptions {
   workspacesPerOrg: number;
   /** Share of traces that get at least one trigger. */
   triggered: number;
+  /** A triggered trace gets 1 to this many triggers (feedback on several runs, rules…). */
+  maxTriggers: number;
   /** Share of events delivered a second time. */
   duplicated: number;
   seed: number;
@@ -22,6 +24,7 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = {
   orgs: 10,
   workspacesPerOrg: 3,
   triggered: 0.3,
+  maxTriggers: 2,
   duplicated: 0.02,
   seed: 42,
   boundary: "2024-07-01T00:00:00Z",
@@ -67,10 +70,10 @@ export function generateWorkload(options: Partial<WorkloadOptions> = {}): WireEv
       retention: extended ? "extended" : "base",
     });
     if (random() < o.triggered) {
-      const count = 1 + Math.floor(random() * 2);
+      const count = 1 + Math.floor(random() * o.maxTriggers);
       for (let k = 0; k < count; k++) {
         const type = TRIGGERS[Math.floor(random() * 3)]!;
-        // Mostly within the 14-day life; about one in eight after it (trace_expired).
+        // Mostly within the 14-day life; some after it (trace_expired).
         const at = created + Math.floor(random() * 16 * DAY);
         const extra: WireEvent =
           type === "feedback-added" ? { feedback_id: `fb-${t}-${k}` } : type === "queue-added" ? { queue_id: `q-${t % 5}` } : { rule_id: `rule-${t % 3}` };

@@ -8,15 +8,23 @@ import { configFromEnv, freshRunEngines } from "./engines-from-env";
 
 export class ReplayInputError extends Error {
   readonly retriable = false;
-  constructor(readonly problems: InvalidBatchError["problems"]) {
-    super(`the input was refused; nothing was published:\n  ${describeProblems(problems, 50).split("; ").join("\n  ")}`);
+  constructor(
+    readonly problems: InvalidBatchError["problems"],
+    message = `the input was refused; nothing was published:\n  ${describeProblems(problems, 50).split("; ").join("\n  ")}`,
+  ) {
+    super(message);
     this.name = "ReplayInputError";
   }
 }
 
 /** Reads and validates the whole log before anything is published (D4). */
 export function readReplayInput(source: string): InputEvent[] {
-  const text = source === "-" ? readFileSync(0, "utf8") : readFileSync(source, "utf8");
+  let text: string;
+  try {
+    text = source === "-" ? readFileSync(0, "utf8") : readFileSync(source, "utf8");
+  } catch (error) {
+    throw new ReplayInputError([], `cannot read ${source === "-" ? "standard input" : source}: ${(error as Error).message}`);
+  }
   try {
     const { values, lines } = parseNdjson(text);
     return validateBatch(values, (i) => ({ line: lines[i]! }));

@@ -1,7 +1,8 @@
 import type { Admin, Batch, Kafka, KafkaMessage, Producer } from "kafkajs";
-import { Counter, Histogram, type Registry } from "prom-client";
-import { BatchConsumer, deadLetterOf, publish, type KeyedMessage, type LedgerTopics } from "@ledger/kafka";
+import { Counter, Histogram, Summary, type Registry } from "prom-client";
+import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics } from "@ledger/kafka";
 import type { LedgerClickHouse } from "@ledger/clickhouse";
+import { RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
 import type { SinkConfig } from "./config";
 import { rejectionRow, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
@@ -28,6 +29,7 @@ export class Sink {
   private readonly batchRows: Histogram<"table">;
   private readonly insertSeconds: Histogram<"table">;
   private readonly deadLetters: Counter;
+  private readonly visibleSeconds: Summary<"table">;
   private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<Record<string, unknown>, void> }>;
 
   constructor(private readonly deps: SinkDeps) {
@@ -58,6 +60,15 @@ export class Sink {
       help: "ClickHouse insert latency",
       labelNames: ["table"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [deps.registry],
+    });
+    this.visibleSeconds = new Summary({
+      name: "ledger_event_visible_seconds",
+      help: "From ingest receiving an event to its row being in ClickHouse (and so in the views); last 10 minutes",
+      labelNames: ["table"],
+      percentiles: [0.5, 0.9, 0.99],
+      maxAgeSeconds: 600,
+      ageBuckets: 5,
       registers: [deps.registry],
     });
     this.deadLetters = new Counter({ name: "ledger_sink_dead_letters_total", help: "Unreadable messages dead-lettered by the sink", registers: [deps.registry] });
@@ -91,6 +102,11 @@ export class Sink {
     }
     await publish(this.deps.producer, this.deps.topics.deadLetters, deadLetters);
     if (rows.length > 0) await route.writer.add(rows);
+    const visibleAt = Date.now();
+    for (const message of batch.messages) {
+      const receivedAt = Number(headerString(message, RECEIVED_AT_HEADER));
+      if (Number.isFinite(receivedAt)) this.visibleSeconds.observe({ table: route.table }, (visibleAt - receivedAt) / 1000);
+    }
     this.deadLetters.inc(deadLetters.length);
   }
 

@@ -1,0 +1,143 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import cliProgress from "cli-progress";
+import { validateBatch, traceKey } from "@ledger/events";
+import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain } from "@ledger/kafka";
+import { referenceTuples } from "../support/pipeline";
+import { startServe } from "../support/serve-process";
+import { generateWorkload } from "../support/workload";
+import { measureBaseline } from "./baseline";
+
+/**
+ * `pnpm bench`: a fixed workload (≈1,000,000 events, ≈300,000 traces, ≈30 % upgraded, 10 orgs ×
+ * 3 workspaces, across a month boundary) through the ingest HTTP API of `ledger serve` on the
+ * embedded engines, then checked against the reference ledger; and in the same run a raw
+ * kafkajs + ClickHouse baseline of the same messages. Last line: one JSON object.
+ */
+const { values: args } = parseArgs({
+  options: {
+    traces: { type: "string", default: "300000" },
+    clients: { type: "string", default: "4" },
+    "skip-baseline": { type: "boolean", default: false },
+  },
+});
+const traces = Number(args.traces);
+const clients = Number(args.clients);
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+say(`generating ${traces} traces`);
+const events = generateWorkload({ traces, maxTriggers: 15, seed: 2024 });
+const normalized = validateBatch(events); // what ingest publishes, for the baseline
+say(`${events.length} events`);
+
+const broker = await startMockCluster();
+const maxAhead = 8_000 * 4;
+
+let baseline = { seconds: NaN, eventsPerS: NaN };
+if (!args["skip-baseline"]) {
+  say("baseline: kafkajs produce + consume, bulk insert into ClickHouse");
+  baseline = await measureBaseline(broker.brokers, normalized as unknown as Record<string, string>[], maxAhead);
+  say(`baseline: ${Math.round(baseline.eventsPerS)} events/s (${baseline.seconds.toFixed(1)} s)`);
+}
+
+const prefix = `bench${Date.now().toString(36)}`;
+const serve = await startServe({
+  LEDGER_KAFKA_BROKERS: broker.brokers.join(","),
+  LEDGER_TOPIC_PREFIX: prefix,
+  LEDGER_CLICKHOUSE_DATABASE: prefix,
+  LEDGER_DATA_DIR: mkdtempSync(join(tmpdir(), "ledger-bench-")),
+  LEDGER_TEST_CONTAINERS: "0",
+});
+say(`ledger serve at ${serve.url} (pid ${serve.child.pid})`);
+
+// Each client owns a disjoint set of traces and sends them in log order, so every trace's
+// events arrive in order (U3) while the clients run concurrently.
+const streams: string[][] = Array.from({ length: clients }, () => []);
+{
+  const buffers: object[][] = Array.from({ length: clients }, () => []);
+  const flush = (c: number) => {
+    streams[c]!.push(JSON.stringify(buffers[c]));
+    buffers[c] = [];
+  };
+  for (const e of events) {
+    const key = traceKey(e.org_id!, e.trace_id!);
+    let h = 0;
+    for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
+    const c = Math.abs(h) % clients;
+    buffers[c]!.push(e);
+    if (buffers[c]!.length === 1_000) flush(c);
+  }
+  buffers.forEach((b, c) => b.length && flush(c));
+}
+
+const bar = new cliProgress.SingleBar(
+  { stream: process.stderr, noTTYOutput: true, notTTYSchedule: 5_000, format: "bench: {stage} [{bar}] {value}/{total} events" },
+  cliProgress.Presets.shades_classic,
+);
+let sent = 0;
+let retries = 0;
+bar.start(events.length, 0, { stage: "sending" });
+const start = performance.now();
+await Promise.all(
+  streams.map(async (bodies) => {
+    for (const body of bodies) {
+      for (;;) {
+        const res = await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body });
+        if (res.status === 202) {
+          sent += ((await res.json()) as { accepted: number }).accepted;
+          bar.update(sent);
+          break;
+        }
+        if (res.status !== 503) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+        retries++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }),
+);
+const admin = createKafka(broker.brokers, "bench").admin();
+await admin.connect();
+await waitForDrain(admin, ledgerWatches(ledgerTopics(prefix), ledgerGroups(prefix)), { timeoutMs: 30 * 60_000 });
+const seconds = (performance.now() - start) / 1000;
+bar.stop();
+
+const metrics = await (await fetch(`${serve.url}/metrics`)).text();
+const p99 = Number(/ledger_event_visible_seconds\{quantile="0.99",table="trace_events_v1"\} ([\d.e+-]+)/.exec(metrics)?.[1]) * 1000;
+const rss = { serve: peakRssMb(serve.child.pid!), broker: peakRssMb(broker.pid), bench: peakRssMb(process.pid) };
+
+// Correctness, outside the timed part: the bill equals the reference ledger's.
+const usage = (await (await fetch(`${serve.url}/v1/usage?by=workspace`)).json()) as { rows: { org_id: string; workspace_id: string; period: string; base_traces: number; extended_upgrades: number }[] };
+const billed = JSON.stringify(usage.rows.map((r) => [r.org_id, r.workspace_id, r.period, r.base_traces, r.extended_upgrades]));
+const correct = billed === JSON.stringify(referenceTuples(events));
+const upgrades = usage.rows.reduce((s, r) => s + r.extended_upgrades, 0);
+
+serve.child.kill("SIGTERM");
+await serve.exited;
+await admin.disconnect();
+await broker.stop();
+
+const result = {
+  events: events.length,
+  traces,
+  upgraded_share: Number((upgrades / traces).toFixed(3)),
+  seconds: Number(seconds.toFixed(1)),
+  events_per_s: Math.round(events.length / seconds),
+  baseline_events_per_s: Math.round(baseline.eventsPerS),
+  ratio: Number((events.length / seconds / baseline.eventsPerS).toFixed(3)),
+  p99_visible_ms: Math.round(p99),
+  peak_rss_mb: rss,
+  http_503_retries: retries,
+  bill_matches_reference: correct,
+};
+say(`end to end: ${result.events_per_s} events/s over ${result.seconds} s; baseline ${result.baseline_events_per_s} events/s; ratio ${result.ratio}`);
+say(`p99 received → visible: ${result.p99_visible_ms} ms; peak RSS MB: serve ${rss.serve}, broker ${rss.broker}, bench ${rss.bench}`);
+say(`bill equals the reference ledger: ${correct}`);
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(correct ? 0 : 1);
