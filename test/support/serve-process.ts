@@ -12,7 +12,7 @@ export interface ServeProcess {
 
 /** `ledger serve` as its own process, the way an operator runs it. */
 export async function startServe(env: Record<string, string>, timeoutMs = 60_000): Promise<ServeProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "packages/cli/src/main.ts", "serve", "--port", "0"], {
+  const child = spawn(process.execPath, [...(process.env.LEDGER_SERVE_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", "packages/cli/src/main.ts", "serve", "--port", "0"], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -9,7 +9,7 @@ export async function serve(options: { port?: number; host?: string }): Promise<
   const config = configFromEnv();
   const ingest = { ...config.ingest, ...(options.port !== undefined ? { port: options.port } : {}), ...(options.host ? { host: options.host } : {}) };
   const log = (line: string) => process.stderr.write(`ledger: ${line}\n`);
-  const stack = await LedgerStack.start({ engines: config.engines, upgrader: config.upgrader, sink: config.sink, ingest, log });
+  const stack = await LedgerStack.start({ engines: config.engines, upgrader: config.upgrader, sink: config.sink, ingest, ingestThread: true, log });
   process.stdout.write(`ledger: listening on ${stack.url}\n`);
 
   let last = "";

@@ -19,7 +19,7 @@ import {
   type MockCluster,
 } from "@ledger/kafka";
 import { connectClickHouse, migrate, queryUsage, type LedgerClickHouse } from "@ledger/clickhouse";
-import { buildIngestServer, EventPublisher, type IngestConfig } from "@ledger/ingest";
+import { buildIngestServer, EventPublisher, IngestThread, type IngestConfig } from "@ledger/ingest";
 import { Upgrader, type UpgraderConfig } from "@ledger/upgrader";
 import { Sink, type SinkConfig } from "@ledger/sink";
 
@@ -29,6 +29,8 @@ export interface StackOptions {
   sink: SinkConfig;
   /** Start the HTTP API too (serve, bench); replay publishes directly. */
   ingest?: IngestConfig;
+  /** Run the HTTP API on a worker thread (serve): parsing and producing then use the second core. */
+  ingestThread?: boolean;
   log?: (line: string) => void;
 }
 
@@ -48,6 +50,7 @@ export class LedgerStack {
   publisher!: EventPublisher;
   governor!: LagGovernor;
   server?: FastifyInstance;
+  private ingestThread?: IngestThread;
   url?: string;
   brokers: string[] = [];
   private mock?: MockCluster;
@@ -117,7 +120,18 @@ export class LedgerStack {
     this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition);
     this.registerLagGauge();
 
-    if (this.options.ingest) {
+    if (this.options.ingest && this.options.ingestThread) {
+      this.ingestThread = await IngestThread.start(
+        { brokers: this.brokers, kafka: engines.kafka, topics: this.topics, watches: this.lagWatches(), config: this.options.ingest },
+        {
+          usage: (query) => queryUsage(this.clickhouse, query),
+          ready: () => this.ready(),
+          metrics: () => this.registry.metrics(),
+          onFatal: (error) => this.raiseFatal(error),
+        },
+      );
+      this.url = this.ingestThread.url;
+    } else if (this.options.ingest) {
       const ingest = this.options.ingest;
       this.server = buildIngestServer({
         config: ingest,
@@ -185,6 +199,7 @@ export class LedgerStack {
       }
     };
     await step("ingest", () => this.server?.close());
+    await step("ingest thread", () => this.ingestThread?.stop());
     await step("consumers", () => Promise.all([this.upgrader?.stop(), this.sink?.stop()]));
     await step("producer", () => this.producer?.disconnect());
     await step("admin", () => this.admin?.disconnect());

@@ -17,6 +17,8 @@ export interface IngestDeps {
   usage: (query: Record<string, unknown>) => Promise<UsageRow[]>;
   /** `GET /readyz`: resolves when Kafka, ClickHouse and the consumers are usable. */
   ready: () => Promise<void>;
+  /** More Prometheus text for `GET /metrics` (the consumers' registry when ingest runs in a thread). */
+  moreMetrics?: () => Promise<string>;
 }
 
 class RequestError extends Error {
@@ -107,7 +109,8 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   });
   app.get("/metrics", async (_req, reply) => {
     reply.header("content-type", deps.registry.contentType);
-    return deps.registry.metrics();
+    const more = deps.moreMetrics ? await deps.moreMetrics() : "";
+    return (await deps.registry.metrics()) + (more ? `\n${more}` : "");
   });
   return app;
 }

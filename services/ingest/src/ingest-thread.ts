@@ -1,0 +1,78 @@
+import { Worker } from "node:worker_threads";
+import type { UsageRow } from "@ledger/billing";
+import type { KafkaConfig } from "@ledger/config";
+import type { LagWatch, LedgerTopics } from "@ledger/kafka";
+import type { IngestConfig } from "./config";
+
+/** What the ingest thread needs to run on its own: where Kafka is and what to watch. */
+export interface IngestThreadData {
+  brokers: string[];
+  kafka: KafkaConfig;
+  topics: LedgerTopics;
+  watches: LagWatch[];
+  config: IngestConfig;
+}
+
+/** Calls the ingest thread makes back into the thread that owns ClickHouse and the consumers. */
+export interface IngestThreadHost {
+  usage: (query: Record<string, unknown>) => Promise<UsageRow[]>;
+  ready: () => Promise<void>;
+  metrics: () => Promise<string>;
+  onFatal: (error: Error) => void;
+}
+
+export type HostCall = { id: number; method: "usage" | "ready" | "metrics"; args: unknown[] };
+export type ThreadMessage =
+  | { type: "listening"; url: string }
+  | { type: "stopped" }
+  | { type: "fatal"; message: string }
+  | ({ type: "call" } & HostCall);
+
+/**
+ * Runs the ingest API (HTTP parsing, validation, Kafka produce) on a worker thread of the same
+ * process, so that work and the consumers' work use both cores. ClickHouse stays on the main
+ * thread (one chDB engine per process); usage, readiness and metrics are asked for over messages.
+ */
+export class IngestThread {
+  private constructor(
+    private readonly worker: Worker,
+    readonly url: string,
+  ) {}
+
+  static async start(data: IngestThreadData, host: IngestThreadHost): Promise<IngestThread> {
+    const worker = new Worker(new URL("./ingest-worker-entry.mjs", import.meta.url), { workerData: data });
+    const url = await new Promise<string>((resolve, reject) => {
+      worker.on("message", async (message: ThreadMessage) => {
+        if (message.type === "listening") resolve(message.url);
+        else if (message.type === "fatal") {
+          const error = new Error(`ingest thread: ${message.message}`);
+          reject(error);
+          host.onFatal(error);
+        } else if (message.type === "call") {
+          try {
+            const value = await (host[message.method] as (...a: unknown[]) => Promise<unknown>)(...message.args);
+            worker.postMessage({ id: message.id, ok: true, value });
+          } catch (error) {
+            worker.postMessage({ id: message.id, ok: false, error: { name: (error as Error).name, message: (error as Error).message } });
+          }
+        }
+      });
+      worker.once("error", (error) => {
+        reject(error);
+        host.onFatal(error);
+      });
+    });
+    return new IngestThread(worker, url);
+  }
+
+  /** Stops intake: closes the HTTP server, flushes and closes the producer, ends the thread. */
+  async stop(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => {
+      this.worker.on("message", (m: ThreadMessage) => m.type === "stopped" && resolve());
+      this.worker.once("exit", () => resolve());
+    });
+    this.worker.postMessage({ type: "stop" });
+    await stopped;
+    await this.worker.terminate();
+  }
+}
