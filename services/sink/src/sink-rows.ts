@@ -1,5 +1,5 @@
 import type { KafkaMessage } from "kafkajs";
-import { periodKeyOf } from "@ledger/billing";
+import { CANONICAL_INSTANT, periodKeyOf } from "@ledger/billing";
 import { internalEvent, internalRejection, internalUpgrade, RECEIVED_AT_HEADER } from "@ledger/events";
 import { headerString } from "@ledger/kafka";
 
@@ -80,4 +80,30 @@ export function rejectionRow(message: KafkaMessage): RowResult {
       expired_at: toDateTime64(x.expired_at),
     },
   };
+}
+
+const OCCURRED_AT = '"occurred_at":"';
+
+/**
+ * The fast path for trace events: the row as a JSONEachRow line built around the message value
+ * without parsing it (the value was validated and normalized by ingest). The period is the first
+ * seven characters of the canonical UTC instant, which is exactly its UTC month (P1). Returns
+ * null when the value does not look like a normalized event; ClickHouse rejects anything else
+ * in the line, and the sink then validates message by message (see Sink).
+ */
+export function traceEventLine(message: KafkaMessage, partition: number, receivedAtCache: Map<string, string>): string | null {
+  const value = message.value?.toString();
+  if (!value || value[0] !== "{") return null;
+  const at = value.indexOf(OCCURRED_AT);
+  if (at < 0) return null;
+  const occurred = value.slice(at + OCCURRED_AT.length, at + OCCURRED_AT.length + 24);
+  if (!CANONICAL_INSTANT.test(occurred)) return null;
+  const header = headerString(message, RECEIVED_AT_HEADER) ?? message.timestamp;
+  let received = receivedAtCache.get(header);
+  if (received === undefined) {
+    const ms = Number(header);
+    received = toDateTime64(new Date(Number.isFinite(ms) ? ms : Date.now()).toISOString());
+    receivedAtCache.set(header, received);
+  }
+  return `{"period":"${occurred.slice(0, 7)}","received_at":"${received}","kafka_partition":${partition},"kafka_offset":${message.offset},${value.slice(1)}`;
 }
