@@ -27,6 +27,24 @@ const traces = Number(args.traces);
 const clients = Number(args.clients);
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
+/** Prometheus' histogram_quantile: linear interpolation inside the bucket holding the rank. */
+function histogramQuantile(text: string, name: string, labels: string, q: number): number {
+  const buckets = [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)",${labels}\\} (\\d+)$`, "gm"))].map((m) => ({
+    le: m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]),
+    count: Number(m[2]),
+  }));
+  const total = buckets.at(-1)?.count ?? 0;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const b of buckets) {
+    if (b.count >= rank) return b.le === Number.POSITIVE_INFINITY ? lower : lower + ((b.le - lower) * (rank - below)) / Math.max(1, b.count - below);
+    lower = b.le;
+    below = b.count;
+  }
+  return NaN;
+}
+
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
@@ -109,7 +127,11 @@ const seconds = (performance.now() - start) / 1000;
 bar.stop();
 
 const metrics = await (await fetch(`${serve.url}/metrics`)).text();
-const p99 = Number(/ledger_event_visible_seconds\{quantile="0.99",table="trace_events_v1"\} ([\d.e+-]+)/.exec(metrics)?.[1]) * 1000;
+// Where the serve process spent its time, from its own histograms (sum of seconds per step).
+for (const m of metrics.matchAll(/^(ledger_upgrader_step_seconds|ledger_sink_insert_seconds)_(sum|count)\{(\w+)="([^"]+)"\} ([\d.e+-]+)$/gm)) {
+  say(`  ${m[1]} ${m[3]}=${m[4]} ${m[2]} ${Number(m[5]).toFixed(m[2] === "sum" ? 1 : 0)}`);
+}
+const p99 = histogramQuantile(metrics, "ledger_event_visible_seconds", 'table="trace_events_v1"', 0.99) * 1000;
 const rss = { serve: peakRssMb(serve.child.pid!), broker: peakRssMb(broker.pid), bench: peakRssMb(process.pid) };
 
 // Correctness, outside the timed part: the bill equals the reference ledger's.

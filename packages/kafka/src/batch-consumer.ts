@@ -1,5 +1,6 @@
 import type { Admin, Batch, Consumer, Kafka } from "kafkajs";
 import { DataLossError, isRetriable } from "./errors";
+import { watermarksOf } from "./lag";
 
 export interface BatchConsumerOptions {
   kafka: Kafka;
@@ -94,7 +95,7 @@ export class BatchConsumer {
     }
     const first = BigInt(batch.messages[0]!.offset);
     if (first <= expected) return;
-    const watermarks = await this.options.admin.fetchTopicOffsets(batch.topic);
+    const watermarks = await watermarksOf(this.options.admin, batch.topic);
     const low = BigInt(watermarks.find((w) => w.partition === batch.partition)?.low ?? "0");
     if (low > expected) {
       throw new DataLossError(batch.topic, batch.partition, expected.toString(), low.toString(), this.options.groupId);

@@ -11,11 +11,26 @@ export interface PartitionLag {
   lag: bigint;
 }
 
+/**
+ * kafkajs 2.2.4's fetchTopicOffsets throws a TypeError when a ListOffsets answer comes back
+ * empty (seen on the test broker right after a leader moves); it passes on a second ask.
+ */
+export async function watermarksOf(admin: Admin, topic: string) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (error) {
+      if (!(error instanceof TypeError) || attempt >= 5) throw error;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}
+
 /** Lag of a group on topics: high watermark minus committed offset (low watermark when none). */
 export async function consumerLag(admin: Admin, groupId: string, topics: string[]): Promise<PartitionLag[]> {
   const [committed, ...watermarks] = await Promise.all([
     admin.fetchOffsets({ groupId, topics }),
-    ...topics.map((topic) => admin.fetchTopicOffsets(topic)),
+    ...topics.map((topic) => watermarksOf(admin, topic)),
   ]);
   const out: PartitionLag[] = [];
   topics.forEach((topic, i) => {

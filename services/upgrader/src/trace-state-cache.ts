@@ -1,8 +1,9 @@
 import type { TraceState } from "@ledger/billing";
 
 /**
- * The states of one partition's recent traces, in front of the durable store. Bounded: the
- * least recently used entries are dropped past `maxEntries`; a dropped trace is read back from
+ * The states of one partition's recent traces, in front of the durable store. Bounded: past
+ * `maxEntries` the oldest written entries are dropped (first in, first out: cheaper than LRU on
+ * the hot path, and a trace's events cluster in time anyway); a dropped trace is read back from
  * ClickHouse on its next event, so eviction costs a query, never correctness.
  */
 export class TraceStateCache {
@@ -11,16 +12,10 @@ export class TraceStateCache {
   constructor(private readonly maxEntries: number) {}
 
   get(key: string): TraceState | undefined {
-    const state = this.entries.get(key);
-    if (state !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, state);
-    }
-    return state;
+    return this.entries.get(key);
   }
 
   set(key: string, state: TraceState): void {
-    this.entries.delete(key);
     this.entries.set(key, state);
     while (this.entries.size > this.maxEntries) {
       this.entries.delete(this.entries.keys().next().value as string);
