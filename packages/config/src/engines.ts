@@ -25,6 +25,8 @@ export const engineConfigSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: "must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)" })
       .default("ledger"),
     LEDGER_DATA_DIR: z.string().default(".ledger/chdb"),
+    /** How long a silent consumer keeps its partitions; a restarted one waits this long for them. */
+    LEDGER_KAFKA_SESSION_TIMEOUT_MS: envInt(30_000, 6_000, 300_000),
     /** Per partition; keeps producers within the test broker's 5 MB window (see README). */
     LEDGER_MAX_LAG_PER_PARTITION: envInt(8_000, 100),
   })
@@ -36,6 +38,7 @@ export const engineConfigSchema = z
       replicationFactor: e.LEDGER_KAFKA_REPLICATION_FACTOR,
       topicPrefix: e.LEDGER_TOPIC_PREFIX,
       maxLagPerPartition: e.LEDGER_MAX_LAG_PER_PARTITION,
+      sessionTimeoutMs: e.LEDGER_KAFKA_SESSION_TIMEOUT_MS,
     },
     clickhouse: {
       url: e.LEDGER_CLICKHOUSE_URL,

@@ -16,6 +16,7 @@ export interface BatchConsumerOptions {
   handle: (batch: Batch) => Promise<void>;
   /** Called when the consumer stopped for good (data loss, or a non-retriable failure). */
   onFatal: (error: Error) => void;
+  sessionTimeoutMs?: number;
   /** Called after every (re)join with the partitions now assigned to this member. */
   onAssignment?: (assignment: Record<string, number[]>) => void;
 }
@@ -35,8 +36,8 @@ export class BatchConsumer {
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       allowAutoTopicCreation: true,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
       maxBytesPerPartition: 1_048_576,
       minBytes: 256 * 1024,
       maxWaitTimeInMs: 200,

@@ -112,7 +112,7 @@ export class LedgerStack {
     await migrate(this.clickhouse, this.log);
 
     const onFatal = (error: Error) => this.raiseFatal(error);
-    const common = { kafka: this.kafka, admin: this.admin, producer: this.producer, clickhouse: this.clickhouse, topics: this.topics, registry: this.registry, onFatal };
+    const common = { sessionTimeoutMs: engines.kafka.sessionTimeoutMs, kafka: this.kafka, admin: this.admin, producer: this.producer, clickhouse: this.clickhouse, topics: this.topics, registry: this.registry, onFatal };
     this.upgrader = new Upgrader({ ...common, groupId: this.groups.upgrader, config: this.options.upgrader });
     this.sink = new Sink({ ...common, groupId: this.groups.sink, config: this.options.sink });
     await Promise.all([this.upgrader.start(), this.sink.start()]);

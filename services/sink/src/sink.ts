@@ -17,6 +17,7 @@ export interface SinkDeps {
   config: SinkConfig;
   registry: Registry;
   onFatal: (error: Error) => void;
+  sessionTimeoutMs?: number;
 }
 
 /**
@@ -85,6 +86,7 @@ export class Sink {
       concurrency: deps.config.concurrency,
       handle: (batch) => this.handle(batch),
       onFatal: deps.onFatal,
+      sessionTimeoutMs: deps.sessionTimeoutMs,
     });
   }
 

@@ -27,6 +27,7 @@ export interface UpgraderDeps {
   config: UpgraderConfig;
   registry: Registry;
   onFatal: (error: Error) => void;
+  sessionTimeoutMs?: number;
 }
 
 /**
@@ -73,6 +74,7 @@ export class Upgrader {
       concurrency: deps.config.concurrency,
       handle: (batch) => this.handle(batch),
       onFatal: deps.onFatal,
+      sessionTimeoutMs: deps.sessionTimeoutMs,
       // Another member may have advanced a partition we held before: forget everything cached.
       onAssignment: () => this.caches.clear(),
     });
