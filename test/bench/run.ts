@@ -1,12 +1,10 @@
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import { validateBatch, traceKey } from "@ledger/events";
 import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain } from "@ledger/kafka";
 import { referenceTuples } from "../support/pipeline";
-import { startServe } from "../support/serve-process";
+import { freshServeEnv, startServe } from "../support/serve-process";
 import { generateWorkload } from "../support/workload";
 import { measureBaseline } from "./baseline";
 
@@ -66,13 +64,7 @@ if (!args["skip-baseline"]) {
 }
 
 const prefix = `bench${Date.now().toString(36)}`;
-const serve = await startServe({
-  LEDGER_KAFKA_BROKERS: broker.brokers.join(","),
-  LEDGER_TOPIC_PREFIX: prefix,
-  LEDGER_CLICKHOUSE_DATABASE: prefix,
-  LEDGER_DATA_DIR: mkdtempSync(join(tmpdir(), "ledger-bench-")),
-  LEDGER_TEST_CONTAINERS: "0",
-});
+const serve = await startServe(freshServeEnv(prefix, broker.brokers));
 say(`ledger serve at ${serve.url} (pid ${serve.child.pid})`);
 
 // Each client owns a disjoint set of traces and sends them in log order, so every trace's

@@ -6,7 +6,7 @@ import { rollUpToOrg, usageRow } from "@ledger/billing";
 import { runLedger, ROOT } from "../support/cli";
 import { uniqueName } from "../support/engines";
 import { referenceTuples } from "../support/pipeline";
-import { startServe, type ServeProcess } from "../support/serve-process";
+import { freshServeEnv, startServe, type ServeProcess } from "../support/serve-process";
 
 const SAMPLE = join(ROOT, "test/fixtures/sample-month-boundary.ndjson");
 const sampleEvents = () => readFileSync(SAMPLE, "utf8").trim().split("\n").map((l) => JSON.parse(l) as object);
@@ -65,14 +65,7 @@ describe("ledger replay", () => {
 
 describe("ledger serve, usage and migrate", () => {
   test("serve prints its URL, ingests, usage reads the report over HTTP, SIGTERM stops in order", async () => {
-    const name = uniqueName("cli");
-    const env = {
-      LEDGER_TOPIC_PREFIX: name,
-      LEDGER_CLICKHOUSE_DATABASE: name,
-      LEDGER_DATA_DIR: mkdtempSync(join(tmpdir(), "ledger-cli-")),
-      LEDGER_TEST_CONTAINERS: "0",
-    };
-    const serve = await startServe(env);
+    const serve = await startServe(freshServeEnv(uniqueName("cli")));
     serves.push(serve);
     const res = await fetch(`${serve.url}/v1/events`, {
       method: "POST",

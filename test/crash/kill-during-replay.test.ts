@@ -1,12 +1,9 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain, type MockCluster } from "@ledger/kafka";
 import type { Admin } from "kafkajs";
 import { uniqueName } from "../support/engines";
 import { referenceTuples, type Tuple } from "../support/pipeline";
-import { startServe, type ServeProcess } from "../support/serve-process";
+import { freshServeEnv, startServe, type ServeProcess } from "../support/serve-process";
 import { generateWorkload } from "../support/workload";
 
 /**
@@ -34,13 +31,7 @@ test("SIGKILL mid-replay and restart: the final report equals the expected one",
   const events = generateWorkload({ traces: 40_000, seed: 7 });
   expect(events.length).toBeGreaterThanOrEqual(50_000);
   const prefix = uniqueName("crash");
-  const env = {
-    LEDGER_KAFKA_BROKERS: broker.brokers.join(","),
-    LEDGER_TOPIC_PREFIX: prefix,
-    LEDGER_CLICKHOUSE_DATABASE: prefix,
-    LEDGER_DATA_DIR: mkdtempSync(join(tmpdir(), "ledger-crash-")),
-    LEDGER_TEST_CONTAINERS: "0",
-  };
+  const env = freshServeEnv(prefix, broker.brokers);
 
   let serve = await startServe(env);
   serves.push(serve);

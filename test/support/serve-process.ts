@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -37,4 +40,15 @@ export async function startServe(env: Record<string, string>, timeoutMs = 60_000
     });
   });
   return { child, url, output: () => out, exited };
+}
+
+/** Environment of a `serve` with its own topics, groups, database and chDB directory. */
+export function freshServeEnv(name: string, brokers?: string[]): Record<string, string> {
+  return {
+    ...(brokers ? { LEDGER_KAFKA_BROKERS: brokers.join(",") } : {}),
+    LEDGER_TOPIC_PREFIX: name,
+    LEDGER_CLICKHOUSE_DATABASE: name,
+    LEDGER_DATA_DIR: mkdtempSync(join(tmpdir(), `ledger-${name}-`)),
+    LEDGER_TEST_CONTAINERS: "0",
+  };
 }
