@@ -12,10 +12,15 @@ afterEach(async () => {
   for (const s of stacks.splice(0)) await s.stop().catch(() => {});
 });
 
-test("the upgrader's per-trace state survives a restart: a new instance decides from the stored state", async () => {
+// A large cache holds a partition's whole stored state (loaded once per assignment); a cache of
+// one trace keeps evicting, so every batch looks its traces up in ClickHouse instead.
+test.each([
+  ["the whole partition loaded at assignment", 200_000],
+  ["per-batch lookups (cache of 1)", 1],
+])("the upgrader's state survives a restart: a new instance decides from the stored state (%s)", async (_mode, cachePerPartition) => {
   const engines = await freshEngines("restart");
   const start = async () => {
-    const s = await LedgerStack.start({ engines, upgrader: upgraderConfigFromEnv(), sink: sinkConfigFromEnv() });
+    const s = await LedgerStack.start({ engines, upgrader: { ...upgraderConfigFromEnv(), cachePerPartition }, sink: sinkConfigFromEnv() });
     stacks.push(s);
     return s;
   };
@@ -41,6 +46,9 @@ test("the upgrader's per-trace state survives a restart: a new instance decides 
     ]),
   );
   await second.waitUntilDrained();
+  const lookups = (await second.registry.getSingleMetric("ledger_upgrader_state_lookups_total")!.get()).values[0]!.value;
+  if (cachePerPartition === 1) expect(lookups).toBeGreaterThan(0);
+  else expect(lookups).toBe(0);
   expect(tuples(await queryUsage(second.clickhouse, { by: "workspace" }))).toEqual([["r", "prod", "2024-06", 3, 2]]);
   const rs = await second.clickhouse.client.query({
     query: `SELECT trace_id, occurred_at FROM ${second.clickhouse.table("retention_upgrades_v1")} FINAL ORDER BY trace_id`,

@@ -15,6 +15,9 @@ export interface KeyedTraceState {
   orgId: string;
   traceId: string;
   state: TraceState;
+  /** The trace-events partition that owns the trace, and the topic's partition count then. */
+  partition: number;
+  partitionCount: number;
 }
 
 // DateTime64 comes back as "YYYY-MM-DD hh:mm:ss.mmm" in UTC.
@@ -40,14 +43,49 @@ export async function loadTraceStates(
     query_params: { orgs, traces },
     format: "JSONEachRow",
   });
-  for (const r of z.array(stateRow).parse(await rs.json())) {
-    out.set(stateKey(r.org_id, r.trace_id), {
-      workspaceId: r.workspace_id,
-      createdAtMs: toMs(r.created_at),
-      retention: r.retention === "base" || r.retention === "extended" ? r.retention : null,
-      upgradedAtMs: toMs(r.upgraded_at),
-    });
-  }
+  for (const r of z.array(stateRow).parse(await rs.json())) out.set(stateKey(r.org_id, r.trace_id), stateOf(r));
+  return out;
+}
+
+function stateOf(r: z.output<typeof stateRow>): TraceState {
+  return {
+    workspaceId: r.workspace_id,
+    createdAtMs: toMs(r.created_at),
+    retention: r.retention === "base" || r.retention === "extended" ? r.retention : null,
+    upgradedAtMs: toMs(r.upgraded_at),
+  };
+}
+
+/**
+ * Named queries `upgrader.partition_census` and `upgrader.load_partition`: every stored state
+ * of one partition, or null when that cannot be the whole truth for it: some state was written
+ * under another partition count (keys have moved between partitions), or the partition holds
+ * more traces than `limit`. With the whole truth in memory, a trace missing from it is unknown
+ * and no per-batch lookup is needed.
+ */
+export async function loadPartitionStates(
+  ch: LedgerClickHouse,
+  partition: number,
+  partitionCount: number,
+  limit: number,
+): Promise<Map<string, TraceState> | null> {
+  const census = await ch.client.query({
+    query: `SELECT countIf(partition_count != {n:UInt32}) AS foreign, countIf(kafka_partition = {p:UInt32}) AS mine
+            FROM ${ch.table("upgrader_trace_state_v1")}`,
+    query_params: { n: partitionCount, p: partition },
+    format: "JSONEachRow",
+  });
+  const [counts] = z.array(z.object({ foreign: z.coerce.number(), mine: z.coerce.number() })).parse(await census.json());
+  if (!counts || counts.foreign > 0 || counts.mine > limit) return null;
+  const rs = await ch.client.query({
+    query: `SELECT org_id, trace_id, workspace_id, created_at, retention, upgraded_at
+            FROM ${ch.table("upgrader_trace_state_v1")} FINAL
+            WHERE kafka_partition = {p:UInt32}`,
+    query_params: { p: partition },
+    format: "JSONEachRow",
+  });
+  const out = new Map<string, TraceState>();
+  for (const r of z.array(stateRow).parse(await rs.json())) out.set(stateKey(r.org_id, r.trace_id), stateOf(r));
   return out;
 }
 
@@ -57,7 +95,7 @@ export async function saveTraceStates(ch: LedgerClickHouse, states: KeyedTraceSt
   await ch.client.insert({
     table: ch.table("upgrader_trace_state_v1"),
     format: "JSONEachRow",
-    values: states.map(({ orgId, traceId, state }) => ({
+    values: states.map(({ orgId, traceId, state, partition, partitionCount }) => ({
       org_id: orgId,
       trace_id: traceId,
       workspace_id: state.workspaceId,
@@ -65,6 +103,8 @@ export async function saveTraceStates(ch: LedgerClickHouse, states: KeyedTraceSt
       retention: state.retention ?? "",
       upgraded_at: toDb(state.upgradedAtMs),
       facts: (state.createdAtMs === null ? 0 : 1) + (state.upgradedAtMs === null ? 0 : 1),
+      kafka_partition: partition,
+      partition_count: partitionCount,
     })),
   });
 }

@@ -8,6 +8,11 @@ import type { TraceState } from "@ledger/billing";
  */
 export class TraceStateCache {
   private readonly entries = new Map<string, TraceState>();
+  /**
+   * True while the cache holds every stored state of its partition: a trace missing from it is
+   * unknown to the ledger, no lookup needed. Lost for good on the first eviction.
+   */
+  complete = false;
 
   constructor(private readonly maxEntries: number) {}
 
@@ -19,6 +24,7 @@ export class TraceStateCache {
     this.entries.set(key, state);
     while (this.entries.size > this.maxEntries) {
       this.entries.delete(this.entries.keys().next().value as string);
+      this.complete = false;
     }
   }
 

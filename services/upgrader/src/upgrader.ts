@@ -5,12 +5,13 @@ import { internalEvent, RECEIVED_AT_HEADER, traceKey, type RetentionUpgrade, typ
 import {
   BatchConsumer,
   deadLetterOf,
+  watermarksOf,
   headerString,
   publish,
   type KeyedMessage,
   type LedgerTopics,
 } from "@ledger/kafka";
-import { loadTraceStates, saveTraceStates, stateKey, type KeyedTraceState, type LedgerClickHouse } from "@ledger/clickhouse";
+import { loadPartitionStates, loadTraceStates, saveTraceStates, stateKey, type KeyedTraceState, type LedgerClickHouse } from "@ledger/clickhouse";
 import { Coalescer } from "@ledger/batching";
 import type { UpgraderConfig } from "./config";
 import { TraceStateCache } from "./trace-state-cache";
@@ -38,11 +39,14 @@ export interface UpgraderDeps {
  */
 export class Upgrader {
   private readonly consumer: BatchConsumer;
-  private readonly caches = new Map<string, TraceStateCache>();
+  /** Per partition of the trace-events topic; filled on first use after each (re)assignment. */
+  private readonly caches = new Map<number, Promise<TraceStateCache>>();
+  private partitionCount: Promise<number> | null = null;
   private readonly upgrades: Counter;
   private readonly rejections: Counter<"reason">;
   private readonly deadLetters: Counter;
   private readonly stepSeconds: Histogram<"step">;
+  private readonly lookups: Counter;
   // Concurrent partitions share one state query and one state insert.
   private readonly stateLoads: Coalescer<{ orgId: string; traceId: string }, Map<string, TraceState>>;
   private readonly stateSaves: Coalescer<KeyedTraceState, void>;
@@ -56,6 +60,11 @@ export class Upgrader {
       registers: [deps.registry],
     });
     this.deadLetters = new Counter({ name: "ledger_upgrader_dead_letters_total", help: "Unreadable messages dead-lettered by the upgrader", registers: [deps.registry] });
+    this.lookups = new Counter({
+      name: "ledger_upgrader_state_lookups_total",
+      help: "Traces looked up in ClickHouse one by one (zero while a partition's whole state is cached)",
+      registers: [deps.registry],
+    });
     const linger = { lingerMs: deps.config.lingerMs, maxItems: 50_000 };
     this.stateLoads = new Coalescer((keys) => loadTraceStates(deps.clickhouse, keys), linger);
     this.stateSaves = new Coalescer((states) => saveTraceStates(deps.clickhouse, states), linger);
@@ -76,7 +85,10 @@ export class Upgrader {
       onFatal: deps.onFatal,
       sessionTimeoutMs: deps.sessionTimeoutMs,
       // Another member may have advanced a partition we held before: forget everything cached.
-      onAssignment: () => this.caches.clear(),
+      onAssignment: () => {
+        this.caches.clear();
+        this.partitionCount = null;
+      },
     });
   }
 
@@ -88,19 +100,37 @@ export class Upgrader {
     return this.consumer.stop();
   }
 
-  private cacheFor(batch: Batch): TraceStateCache {
-    const key = `${batch.topic}:${batch.partition}`;
-    let cache = this.caches.get(key);
+  private cacheFor(partition: number): Promise<TraceStateCache> {
+    let cache = this.caches.get(partition);
     if (!cache) {
-      cache = new TraceStateCache(this.deps.config.cachePerPartition);
-      this.caches.set(key, cache);
+      cache = this.fillCache(partition);
+      cache.catch(() => this.caches.delete(partition)); // a failed load is retried with the batch
+      this.caches.set(partition, cache);
+    }
+    return cache;
+  }
+
+  /** Loads the partition's whole stored state when it fits, so no batch needs a lookup. */
+  private async fillCache(partition: number): Promise<TraceStateCache> {
+    const { clickhouse, config, admin, topics } = this.deps;
+    if (!this.partitionCount) {
+      const count = watermarksOf(admin, topics.events).then((w) => w.length);
+      count.catch(() => this.partitionCount === count && (this.partitionCount = null));
+      this.partitionCount = count;
+    }
+    const cache = new TraceStateCache(config.cachePerPartition);
+    const all = await loadPartitionStates(clickhouse, partition, await this.partitionCount, config.cachePerPartition);
+    if (all) {
+      for (const [key, state] of all) cache.set(key, state);
+      cache.complete = true;
     }
     return cache;
   }
 
   private async handle(batch: Batch): Promise<void> {
     const { topics } = this.deps;
-    const cache = this.cacheFor(batch);
+    const cache = await this.cacheFor(batch.partition);
+    const partitionCount = await this.partitionCount!;
     const source = { topic: batch.topic, partition: batch.partition };
 
     const parsed = batch.messages.map((message) => {
@@ -118,14 +148,15 @@ export class Upgrader {
     for (const p of parsed) {
       if (!p.event) continue;
       const key = stateKey(p.event.org_id, p.event.trace_id);
-      if (cache.get(key) === undefined) missing.set(key, { orgId: p.event.org_id, traceId: p.event.trace_id });
+      if (!cache.complete && cache.get(key) === undefined) missing.set(key, { orgId: p.event.org_id, traceId: p.event.trace_id });
     }
+    this.lookups.inc(missing.size);
     let timer = this.stepSeconds.startTimer({ step: "load_state" });
     const stored = missing.size > 0 ? await this.stateLoads.add([...missing.values()]) : new Map<string, TraceState>();
     timer();
     timer = this.stepSeconds.startTimer({ step: "decide" });
 
-    const changed = new Map<string, { orgId: string; traceId: string; state: TraceState }>();
+    const changed = new Map<string, KeyedTraceState>();
     const upgrades: KeyedMessage[] = [];
     const rejections: KeyedMessage[] = [];
     const deadLetters: KeyedMessage[] = [];
@@ -138,7 +169,9 @@ export class Upgrader {
       const key = stateKey(event.org_id, event.trace_id);
       const before = changed.get(key)?.state ?? cache.get(key) ?? stored.get(key) ?? null;
       const decision = decideUpgrade(before, traceFactOf(event));
-      if (decision.state !== before) changed.set(key, { orgId: event.org_id, traceId: event.trace_id, state: decision.state });
+      if (decision.state !== before) {
+        changed.set(key, { orgId: event.org_id, traceId: event.trace_id, state: decision.state, partition: batch.partition, partitionCount });
+      }
       const headers = { [RECEIVED_AT_HEADER]: headerString(p.message, RECEIVED_AT_HEADER) ?? String(Date.now()) };
       if (decision.upgrade) {
         const upgrade: RetentionUpgrade = {
