@@ -99,7 +99,10 @@ export class BatchConsumer {
     const watermarks = await watermarksOf(this.options.admin, batch.topic);
     const low = BigInt(watermarks.find((w) => w.partition === batch.partition)?.low ?? "0");
     if (low > expected) {
-      throw new DataLossError(batch.topic, batch.partition, expected.toString(), low.toString(), this.options.groupId);
+      const error = new DataLossError(batch.topic, batch.partition, expected.toString(), low.toString(), this.options.groupId);
+      // Reported here: kafkajs re-wraps what eachBatch throws and loses the class.
+      this.fail(error);
+      throw error;
     }
   }
 
