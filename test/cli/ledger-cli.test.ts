@@ -90,6 +90,13 @@ describe("ledger serve, usage and migrate", () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/YYYY-MM/);
 
+    // The status line counts what the ingest thread accepted and what the consumers did.
+    const statusBy = Date.now() + 20_000;
+    while (!/status: accepted 16 events, 6 upgrades, 1 rejections, consumer lag 0/.test(serve.output()) && Date.now() < statusBy) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(serve.output()).toMatch(/status: accepted 16 events, 6 upgrades, 1 rejections, consumer lag 0/);
+
     serve.child.kill("SIGTERM");
     expect(await serve.exited).toBe(0);
     expect(serve.output()).toMatch(/SIGTERM: stopping intake, draining consumers, flushing, closing[\s\S]*stopped/);

@@ -13,11 +13,13 @@ export async function serve(options: { port?: number; host?: string }): Promise<
   process.stdout.write(`ledger: listening on ${stack.url}\n`);
 
   let last = "";
+  // Read through /metrics: with the ingest API on its own thread, that is where all counters meet.
   const status = setInterval(async () => {
     try {
-      const metrics = await stack.registry.getMetricsAsJSON();
-      const value = (name: string) => metrics.find((m) => m.name === name)?.values.reduce((s, v) => s + Number(v.value), 0) ?? 0;
-      const line = `status: accepted ${value("ledger_events_accepted_total")} events, ${value("ledger_upgrades_emitted_total")} upgrades, ${value("ledger_trigger_rejections_total")} rejections, consumer lag ${value("ledger_consumer_lag")}`;
+      const text = await (await fetch(`${stack.url}/metrics`)).text();
+      const sum = (name: string) =>
+        [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)$`, "gm"))].reduce((s, m) => s + Number(m[1]), 0);
+      const line = `status: accepted ${sum("ledger_events_accepted_total")} events, ${sum("ledger_upgrades_emitted_total")} upgrades, ${sum("ledger_trigger_rejections_total")} rejections, consumer lag ${sum("ledger_consumer_lag")}`;
       if (line !== last) log(line);
       last = line;
     } catch {

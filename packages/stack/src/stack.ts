@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Admin, Kafka, Producer } from "kafkajs";
 import { Gauge, Registry } from "prom-client";
-import { ConfigError, type EngineConfig } from "@ledger/config";
+import type { EngineConfig } from "@ledger/config";
 import {
   allTopics,
   consumerLag,
@@ -209,4 +209,3 @@ export class LedgerStack {
   }
 }
 
-export { ConfigError };
