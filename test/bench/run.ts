@@ -17,7 +17,7 @@ import { measureBaseline } from "./baseline";
 const { values: args } = parseArgs({
   options: {
     traces: { type: "string", default: "300000" },
-    clients: { type: "string", default: "4" },
+    clients: { type: "string", default: "8" },
     "skip-baseline": { type: "boolean", default: false },
   },
 });

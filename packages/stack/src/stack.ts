@@ -103,7 +103,11 @@ export class LedgerStack {
     this.log(`kafka: topics ${how}: ${allTopics(this.topics).join(", ")}`);
     this.producer = createProducer(this.kafka);
     await this.producer.connect();
-    this.publisher = new EventPublisher(this.producer, this.topics.events);
+    this.publisher = new EventPublisher(
+      this.producer,
+      this.topics.events,
+      this.options.ingest ? { lingerMs: this.options.ingest.lingerMs, maxMessages: 20_000 } : undefined,
+    );
 
     this.clickhouse = await connectClickHouse(engines.clickhouse);
     this.log(

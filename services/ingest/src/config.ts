@@ -10,6 +10,8 @@ export const ingestConfigSchema = z
     LEDGER_INGEST_MAX_BYTES: envInt(5 * 1024 * 1024, 1_024),
     /** How long a request may wait for consumers to catch up before it is answered 503. */
     LEDGER_INGEST_BACKPRESSURE_MS: envInt(10_000, 0),
+    /** Requests arriving this close together share one Kafka produce request. */
+    LEDGER_INGEST_LINGER_MS: envInt(5, 0, 1_000),
   })
   .transform((e) => ({
     host: e.LEDGER_HOST,
@@ -17,6 +19,7 @@ export const ingestConfigSchema = z
     maxEvents: e.LEDGER_INGEST_MAX_EVENTS,
     maxBytes: e.LEDGER_INGEST_MAX_BYTES,
     backpressureMs: e.LEDGER_INGEST_BACKPRESSURE_MS,
+    lingerMs: e.LEDGER_INGEST_LINGER_MS,
   }));
 
 export type IngestConfig = z.output<typeof ingestConfigSchema>;

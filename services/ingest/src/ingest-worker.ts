@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   await producer.connect();
   const server = buildIngestServer({
     config: data.config,
-    publisher: new EventPublisher(producer, data.topics.events),
+    publisher: new EventPublisher(producer, data.topics.events, { lingerMs: data.config.lingerMs, maxMessages: 20_000 }),
     registry: new Registry(),
     governor: new LagGovernor(admin, data.watches, data.kafka.maxLagPerPartition),
     usage: (query) => call<UsageRow[]>("usage", query),
