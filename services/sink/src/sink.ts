@@ -31,8 +31,7 @@ export class Sink {
   private readonly insertSeconds: Histogram<"table">;
   private readonly deadLetters: Counter;
   private readonly visibleSeconds: Histogram<"table">;
-  private readonly eventLines: Coalescer<string, void>;
-  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<Record<string, unknown>, void> }>;
+  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<string, void> }>;
 
   constructor(private readonly deps: SinkDeps) {
     const { topics } = deps;
@@ -40,7 +39,7 @@ export class Sink {
       table,
       row,
       // Batches of all partitions arriving together become one insert (group commit).
-      writer: new Coalescer<Record<string, unknown>, void>((rows) => this.insert(table, rows), {
+      writer: new Coalescer<string, void>((lines) => this.insertLines(table, lines), {
         lingerMs: deps.config.lingerMs,
         maxItems: deps.config.maxInsertRows,
       }),
@@ -50,10 +49,6 @@ export class Sink {
       [topics.upgrades, route("retention_upgrades_v1", upgradeRow)],
       [topics.rejections, route("trigger_rejections_v1", rejectionRow)],
     ]);
-    this.eventLines = new Coalescer<string, void>((lines) => this.insertLines("trace_events_v1", lines), {
-      lingerMs: deps.config.lingerMs,
-      maxItems: deps.config.maxInsertRows,
-    });
     this.batchRows = new Histogram({
       name: "ledger_sink_batch_rows",
       help: "Rows per ClickHouse insert",
@@ -100,19 +95,19 @@ export class Sink {
 
   private async handle(batch: Batch): Promise<void> {
     const route = this.routes.get(batch.topic)!;
-    if (batch.topic === this.deps.topics.events && (await this.insertEventsFast(batch))) {
+    if (batch.topic === this.deps.topics.events && (await this.insertEventsFast(batch, route.writer))) {
       this.observeVisible(batch, route.table);
       return;
     }
-    const rows: Record<string, unknown>[] = [];
+    const lines: string[] = [];
     const deadLetters: KeyedMessage[] = [];
     for (const message of batch.messages) {
       const r = route.row(message, batch.partition);
-      if (r.ok) rows.push(r.row);
+      if (r.ok) lines.push(JSON.stringify(r.row));
       else deadLetters.push(deadLetterOf(message, { topic: batch.topic, partition: batch.partition }, `sink.${route.table}`, r.reason));
     }
     await publish(this.deps.producer, this.deps.topics.deadLetters, deadLetters);
-    if (rows.length > 0) await route.writer.add(rows);
+    if (lines.length > 0) await route.writer.add(lines);
     this.observeVisible(batch, route.table);
     this.deadLetters.inc(deadLetters.length);
   }
@@ -124,7 +119,7 @@ export class Sink {
    * dead-letters the bad ones and inserts the rest. A failure with all messages valid is thrown
    * (retried, offsets not committed).
    */
-  private async insertEventsFast(batch: Batch): Promise<boolean> {
+  private async insertEventsFast(batch: Batch, writer: Coalescer<string, void>): Promise<boolean> {
     const cache = new Map<string, string>();
     const lines: string[] = [];
     for (const message of batch.messages) {
@@ -133,7 +128,7 @@ export class Sink {
       lines.push(line);
     }
     try {
-      await this.eventLines.add(lines);
+      await writer.add(lines);
       return true;
     } catch (error) {
       if (batch.messages.every((m) => traceEventRow(m, batch.partition).ok)) throw error;
@@ -166,12 +161,5 @@ export class Sink {
     });
     stopTimer();
     this.batchRows.observe({ table }, lines.length);
-  }
-
-  private async insert(table: string, rows: Record<string, unknown>[]): Promise<void> {
-    const stopTimer = this.insertSeconds.startTimer({ table });
-    await this.deps.clickhouse.client.insert({ table: this.deps.clickhouse.table(table), values: rows, format: "JSONEachRow" });
-    stopTimer();
-    this.batchRows.observe({ table }, rows.length);
   }
 }
