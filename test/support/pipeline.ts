@@ -35,9 +35,26 @@ export function referenceTuples(raw: readonly object[]): Tuple[] {
 }
 
 let n = 0;
+type Extra = { id?: string; ws?: string };
+
+/** A trigger on run r-1 of a trace; `own` adds the type's own field. */
+function trigger(type: string, prefix: string, org: string, trace: string, at: string, extra: Extra, own: (k: number) => Record<string, string>) {
+  const k = ++n;
+  return {
+    id: extra.id ?? `${prefix}-${k}`,
+    type,
+    occurred_at: at,
+    org_id: org,
+    workspace_id: extra.ws ?? "prod",
+    trace_id: trace,
+    run_id: "r-1",
+    ...own(k),
+  };
+}
+
 /** Event builders with the spec's field names; ids are unique unless given. */
 export const ev = {
-  created: (org: string, trace: string, at: string, retention: "base" | "extended" = "base", extra: { id?: string; ws?: string } = {}) => ({
+  created: (org: string, trace: string, at: string, retention: "base" | "extended" = "base", extra: Extra = {}) => ({
     id: extra.id ?? `c-${++n}`,
     type: "trace-created",
     occurred_at: at,
@@ -47,34 +64,10 @@ export const ev = {
     project_id: "p-1",
     retention,
   }),
-  feedback: (org: string, trace: string, at: string, extra: { id?: string; ws?: string } = {}) => ({
-    id: extra.id ?? `f-${++n}`,
-    type: "feedback-added",
-    occurred_at: at,
-    org_id: org,
-    workspace_id: extra.ws ?? "prod",
-    trace_id: trace,
-    run_id: "r-1",
-    feedback_id: `fb-${n}`,
-  }),
-  queue: (org: string, trace: string, at: string, extra: { id?: string; ws?: string } = {}) => ({
-    id: extra.id ?? `q-${++n}`,
-    type: "queue-added",
-    occurred_at: at,
-    org_id: org,
-    workspace_id: extra.ws ?? "prod",
-    trace_id: trace,
-    run_id: "r-1",
-    queue_id: "queue-1",
-  }),
-  rule: (org: string, trace: string, at: string, extra: { id?: string; ws?: string } = {}) => ({
-    id: extra.id ?? `r-${++n}`,
-    type: "rule-matched",
-    occurred_at: at,
-    org_id: org,
-    workspace_id: extra.ws ?? "prod",
-    trace_id: trace,
-    run_id: "r-1",
-    rule_id: "rule-1",
-  }),
+  feedback: (org: string, trace: string, at: string, extra: Extra = {}) =>
+    trigger("feedback-added", "f", org, trace, at, extra, (k) => ({ feedback_id: `fb-${k}` })),
+  queue: (org: string, trace: string, at: string, extra: Extra = {}) =>
+    trigger("queue-added", "q", org, trace, at, extra, () => ({ queue_id: "queue-1" })),
+  rule: (org: string, trace: string, at: string, extra: Extra = {}) =>
+    trigger("rule-matched", "r", org, trace, at, extra, () => ({ rule_id: "rule-1" })),
 };
