@@ -4,7 +4,7 @@ import cliProgress from "cli-progress";
 import { validateBatch, traceKey } from "@ledger/events";
 import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain } from "@ledger/kafka";
 import { referenceTuples } from "../support/pipeline";
-import { freshServeEnv, startServe } from "../support/serve-process";
+import { freshServeEnv, startServe, SERVE_PLATFORM_KEY } from "../support/serve-process";
 import { generateWorkload } from "../support/workload";
 import { measureBaseline } from "./baseline";
 
@@ -99,7 +99,7 @@ await Promise.all(
   streams.map(async (bodies) => {
     for (const body of bodies) {
       for (;;) {
-        const res = await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body });
+        const res = await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body });
         if (res.status === 202) {
           sent += ((await res.json()) as { accepted: number }).accepted;
           bar.update(sent);
@@ -127,7 +127,7 @@ const p99 = histogramQuantile(metrics, "ledger_event_visible_seconds", 'table="t
 const rss = { serve: peakRssMb(serve.child.pid!), broker: peakRssMb(broker.pid), bench: peakRssMb(process.pid) };
 
 // Correctness, outside the timed part: the bill equals the reference ledger's.
-const usage = (await (await fetch(`${serve.url}/v1/usage?by=workspace`)).json()) as { rows: { org_id: string; workspace_id: string; period: string; base_traces: number; extended_upgrades: number }[] };
+const usage = (await (await fetch(`${serve.url}/v1/usage?by=workspace`, { headers: { "x-api-key": SERVE_PLATFORM_KEY } })).json()) as { rows: { org_id: string; workspace_id: string; period: string; base_traces: number; extended_upgrades: number }[] };
 const billed = JSON.stringify(usage.rows.map((r) => [r.org_id, r.workspace_id, r.period, r.base_traces, r.extended_upgrades]));
 const correct = billed === JSON.stringify(referenceTuples(events));
 const upgrades = usage.rows.reduce((s, r) => s + r.extended_upgrades, 0);

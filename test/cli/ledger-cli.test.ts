@@ -6,7 +6,7 @@ import { rollUpToOrg, usageRow } from "@ledger/billing";
 import { runLedger, ROOT } from "../support/cli";
 import { uniqueName } from "../support/engines";
 import { referenceTuples } from "../support/pipeline";
-import { freshServeEnv, startServe, type ServeProcess } from "../support/serve-process";
+import { freshServeEnv, startServe, type ServeProcess, SERVE_PLATFORM_KEY } from "../support/serve-process";
 
 const SAMPLE = join(ROOT, "test/fixtures/sample-month-boundary.ndjson");
 const sampleEvents = () => readFileSync(SAMPLE, "utf8").trim().split("\n").map((l) => JSON.parse(l) as object);
@@ -69,7 +69,7 @@ describe("ledger serve, usage and migrate", () => {
     serves.push(serve);
     const res = await fetch(`${serve.url}/v1/events`, {
       method: "POST",
-      headers: { "content-type": "application/x-ndjson" },
+      headers: { "content-type": "application/x-ndjson", "x-api-key": SERVE_PLATFORM_KEY },
       body: readFileSync(SAMPLE, "utf8"),
     });
     expect(res.status).toBe(202);
@@ -77,14 +77,14 @@ describe("ledger serve, usage and migrate", () => {
     const deadline = Date.now() + 60_000;
     let out = "";
     while (Date.now() < deadline) {
-      const r = await runLedger(["usage", "--json", "--url", serve.url]);
+      const r = await runLedger(["usage", "--json", "--url", serve.url], { env: { LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY } });
       expect(r.code).toBe(0);
       out = r.stdout;
       if (out === expected) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(out).toBe(expected);
-    const filtered = await runLedger(["usage", "--json", "--url", serve.url, "--org", "globex", "--from", "2024-07", "--to", "2024-07"]);
+    const filtered = await runLedger(["usage", "--json", "--url", serve.url, "--org", "globex", "--from", "2024-07", "--to", "2024-07"], { env: { LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY } });
     expect(filtered.stdout).toBe(`${JSON.stringify(usageRow({ org_id: "globex", period: "2024-07" }, 1, 2))}\n`);
     const bad = await runLedger(["usage", "--url", serve.url, "--from", "July"]);
     expect(bad.code).not.toBe(0);

@@ -3,7 +3,7 @@ import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluste
 import type { Admin } from "kafkajs";
 import { uniqueName } from "../support/engines";
 import { referenceTuples, type Tuple } from "../support/pipeline";
-import { freshServeEnv, startServe, type ServeProcess } from "../support/serve-process";
+import { freshServeEnv, startServe, type ServeProcess, SERVE_PLATFORM_KEY } from "../support/serve-process";
 import { generateWorkload } from "../support/workload";
 
 /**
@@ -44,7 +44,7 @@ test("SIGKILL mid-replay and restart: the final report equals the expected one",
   for (let b = 0; b < batches.length; ) {
     if (b === killAt && !killed) {
       // Kill while the next requests are in flight and the consumers are mid-batch.
-      const inFlight = [b, b + 1].map((k) => fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body: batches[k] }).catch(() => null));
+      const inFlight = [b, b + 1].map((k) => fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body: batches[k] }).catch(() => null));
       await new Promise((r) => setTimeout(r, 30));
       serve.child.kill("SIGKILL");
       await serve.exited;
@@ -54,7 +54,7 @@ test("SIGKILL mid-replay and restart: the final report equals the expected one",
       serves.push(serve);
       continue; // resend batch b (and b + 1 after it): they may or may not have landed before
     }
-    const res = await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json" }, body: batches[b] });
+    const res = await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body: batches[b] });
     if (res.status === 202) b++;
     else if (res.status !== 503) throw new Error(`unexpected ${res.status}: ${await res.text()}`);
   }
@@ -62,7 +62,7 @@ test("SIGKILL mid-replay and restart: the final report equals the expected one",
 
   const topics = ledgerTopics(prefix);
   await waitForDrain(admin, ledgerWatches(topics, ledgerGroups(prefix)), { timeoutMs: 300_000 });
-  const usage = (await (await fetch(`${serve.url}/v1/usage?by=workspace`)).json()) as {
+  const usage = (await (await fetch(`${serve.url}/v1/usage?by=workspace`, { headers: { "x-api-key": SERVE_PLATFORM_KEY } })).json()) as {
     rows: { org_id: string; workspace_id: string; period: string; base_traces: number; extended_upgrades: number }[];
   };
   const billed: Tuple[] = usage.rows.map((r) => [r.org_id, r.workspace_id, r.period, r.base_traces, r.extended_upgrades]);

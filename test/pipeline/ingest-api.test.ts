@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { consumerLag } from "@ledger/kafka";
 import type { LedgerStack } from "@ledger/stack";
-import { freshStack } from "../support/engines";
+import { freshStack, TEST_PLATFORM_KEY } from "../support/engines";
 import { ev } from "../support/pipeline";
 
 // One stack for the API's request/response contract; each test uses its own org ids.
@@ -14,7 +14,7 @@ afterAll(async () => {
 });
 
 const post = (body: string, contentType = "application/json") =>
-  fetch(`${stack.url}/v1/events`, { method: "POST", headers: { "content-type": contentType }, body });
+  fetch(`${stack.url}/v1/events`, { method: "POST", headers: { "content-type": contentType, "x-api-key": TEST_PLATFORM_KEY }, body });
 
 async function publishedCount(): Promise<bigint> {
   const offsets = await stack.admin.fetchTopicOffsets(stack.topics.events);
@@ -27,7 +27,7 @@ describe("POST /v1/events", () => {
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ accepted: 2 });
     await stack.waitUntilDrained();
-    const usage = await (await fetch(`${stack.url}/v1/usage?org=api1&by=workspace`)).json();
+    const usage = await (await fetch(`${stack.url}/v1/usage?org=api1&by=workspace`, { headers: { "x-api-key": TEST_PLATFORM_KEY } })).json();
     expect(usage.rows).toEqual([
       { org_id: "api1", workspace_id: "prod", period: "2024-06", base_traces: 1, extended_upgrades: 0, base_charge_usd: "0.0005", upgrade_charge_usd: "0.00" },
       { org_id: "api1", workspace_id: "prod", period: "2024-07", base_traces: 0, extended_upgrades: 1, base_charge_usd: "0.00", upgrade_charge_usd: "0.0045" },
@@ -101,7 +101,7 @@ describe("operations endpoints", () => {
   });
 
   test("usage rejects bad parameters with 400", async () => {
-    const res = await fetch(`${stack.url}/v1/usage?from=2024-13`);
+    const res = await fetch(`${stack.url}/v1/usage?from=2024-13`, { headers: { "x-api-key": TEST_PLATFORM_KEY } });
     expect(res.status).toBe(400);
     expect((await res.json()).error).toMatch(/YYYY-MM/);
   });

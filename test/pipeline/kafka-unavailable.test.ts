@@ -5,7 +5,7 @@ import { startMockCluster, type MockCluster } from "@ledger/kafka";
 import { LedgerStack } from "@ledger/stack";
 import { upgraderConfigFromEnv } from "@ledger/upgrader";
 import { sinkConfigFromEnv } from "@ledger/sink";
-import { freshEngines } from "../support/engines";
+import { freshEngines, TEST_PLATFORM_KEY } from "../support/engines";
 import { ev } from "../support/pipeline";
 
 // A broker of this test's own, so it can be stopped under a running ingest.
@@ -19,6 +19,7 @@ beforeAll(async () => {
     upgrader: upgraderConfigFromEnv(),
     sink: sinkConfigFromEnv(),
     ingest: { ...ingestConfigFromEnv(), port: 0, backpressureMs: 2_000 },
+    platformKey: TEST_PLATFORM_KEY,
   });
 });
 afterAll(async () => {
@@ -31,7 +32,7 @@ test("Kafka unreachable: 503 with Retry-After, never 202", async () => {
   await cluster.stop();
   const res = await fetch(`${stack.url}/v1/events`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", "x-api-key": TEST_PLATFORM_KEY },
     body: JSON.stringify([ev.created("down", "t", "2024-06-01T00:00:00Z")]),
   });
   expect(res.status).toBe(503);

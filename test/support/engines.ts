@@ -9,6 +9,7 @@ import { upgraderConfigFromEnv } from "@ledger/upgrader";
 import { sinkConfigFromEnv } from "@ledger/sink";
 import { startMockCluster, type MockCluster } from "@ledger/kafka";
 import { externalEngines } from "./containers";
+import type { Clock } from "@ledger/limits";
 
 /**
  * Engines for one test file (one vitest fork): testcontainers' Kafka and ClickHouse when a
@@ -48,15 +49,22 @@ export async function freshEngines(label = "t"): Promise<EngineConfig> {
       user: s.clickhouseUser ?? base.clickhouse.user,
       password: s.clickhousePassword ?? base.clickhouse.password,
       dataDir: s.dataDir, database: uniqueName(label) },
+    redis: base.redis,
   };
 }
 
-export async function freshStack(options: { label?: string; ingest?: boolean } = {}): Promise<LedgerStack> {
-  const ingest: IngestConfig | undefined = options.ingest ? { ...ingestConfigFromEnv(), port: 0 } : undefined;
+export const TEST_PLATFORM_KEY = `lsv2_sk_platform_test_${randomBytes(24).toString("hex")}`;
+
+export async function freshStack(options: { label?: string; ingest?: boolean | Partial<IngestConfig>; clock?: Clock; engines?: Partial<EngineConfig> } = {}): Promise<LedgerStack> {
+  const ingest: IngestConfig | undefined = options.ingest
+    ? { ...ingestConfigFromEnv(), port: 0, ...(typeof options.ingest === "object" ? options.ingest : {}) }
+    : undefined;
   return LedgerStack.start({
-    engines: await freshEngines(options.label),
+    engines: { ...(await freshEngines(options.label)), ...options.engines },
     upgrader: upgraderConfigFromEnv(),
     sink: sinkConfigFromEnv(),
     ingest,
+    platformKey: TEST_PLATFORM_KEY,
+    ...(options.clock ? { clock: options.clock } : {}),
   });
 }

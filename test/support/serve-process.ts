@@ -6,6 +6,9 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
+/** The platform key test and bench `serve` processes run with. */
+export const SERVE_PLATFORM_KEY = "lsv2_sk_platform_serve_0123456789abcdef0123456789abcdef";
+
 export interface ServeProcess {
   child: ChildProcess;
   url: string;
@@ -50,5 +53,6 @@ export function freshServeEnv(name: string, brokers?: string[]): Record<string, 
     LEDGER_CLICKHOUSE_DATABASE: name,
     LEDGER_DATA_DIR: mkdtempSync(join(tmpdir(), `ledger-${name}-`)),
     LEDGER_TEST_CONTAINERS: "0",
+    LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY,
   };
 }

@@ -32,6 +32,7 @@ export function freshRunEngines(engines: EngineConfig, label: string): { engines
         database: `${engines.clickhouse.database}_${label}_${suffix}`,
         dataDir: tempDir ?? engines.clickhouse.dataDir,
       },
+      redis: engines.redis,
     },
   };
 }

@@ -8,6 +8,11 @@ import { formatJsonLines, formatTable } from "./report";
 import { readReplayInput, replay, ReplayInputError } from "./replay";
 import { serve } from "./serve";
 import { fetchUsage } from "./usage";
+import { registerAccountCommands } from "./accounts";
+import { LedgerRequestError } from "./admin-client";
+import { ingestReplica } from "./ingest-replica";
+import { clientPlatformKey } from "./platform-key";
+import { ingestConfigFromEnv } from "@ledger/ingest";
 
 const program = new Command("ledger")
   .description("The trace billing ledger: ingest → Kafka → upgrader → ClickHouse billing views")
@@ -45,8 +50,18 @@ program
   .action(async (opts: { port?: number; host?: string }) => serve(opts));
 
 program
+  .command("ingest")
+  .description("run one more ingest replica beside a running serve (shares its Kafka and Redis; reads ClickHouse through it)")
+  .requiredOption("--primary <url>", "the running `ledger serve`")
+  .option("--port <n>", "HTTP port (default LEDGER_PORT or 8080; 0 picks a free one)", port)
+  .option("--host <host>", "HTTP host (default LEDGER_HOST or 127.0.0.1)")
+  .action(async (opts: { primary: string; port?: number; host?: string }) => ingestReplica(opts));
+
+registerAccountCommands(program);
+
+program
   .command("usage")
-  .description("print the usage report of a running ledger (GET /v1/usage)")
+  .description("print the usage report of a running ledger (GET /v1/usage; LEDGER_API_KEY or the platform key)")
   .option("--org <id>", "one organization")
   .option("--from <YYYY-MM>", "first period", period)
   .option("--to <YYYY-MM>", "last period", period)
@@ -54,7 +69,8 @@ program
   .addOption(byOption())
   .option("--url <url>", "the ledger's base URL", process.env.LEDGER_URL ?? "http://127.0.0.1:8080")
   .action(async (opts: { org?: string; from?: string; to?: string; json?: boolean; by: "org" | "workspace"; url: string }) => {
-    const rows = await fetchUsage(opts.url, { org: opts.org, from: opts.from, to: opts.to, by: opts.by });
+    const key = process.env.LEDGER_API_KEY || clientPlatformKey(ingestConfigFromEnv().platformKey, engineConfigFromEnv());
+    const rows = await fetchUsage(opts.url, key, { org: opts.org, from: opts.from, to: opts.to, by: opts.by });
     process.stdout.write(opts.json ? formatJsonLines(rows) : formatTable(rows, opts.by === "workspace"));
   });
 
@@ -88,7 +104,8 @@ program
   });
 
 program.parseAsync(process.argv).catch((error: Error) => {
-  const known = error instanceof ReplayInputError || error instanceof ConfigError;
+  const known = error instanceof ReplayInputError || error instanceof ConfigError || error instanceof LedgerRequestError;
   process.stderr.write(`ledger: ${known ? error.message : (error.stack ?? error.message)}\n`);
-  process.exit(known ? 2 : 1);
+  // 2: the input or the request was refused; 1: the ledger could not do it (unreachable, 5xx, a bug).
+  process.exit(known && !(error instanceof LedgerRequestError && error.retriable) ? 2 : 1);
 });

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from "node:fs";
 import cliProgress from "cli-progress";
-import { describeProblems, InvalidBatchError, parseNdjson, validateBatch, type InputEvent } from "@ledger/events";
+import { describeProblems, InvalidBatchError, isAccountEvent, LOG_EVENTS, parseNdjson, validateBatchOf, type AccountEvent, type InputEvent, type LogEvent } from "@ledger/events";
 import { queryUsage } from "@ledger/clickhouse";
 import { LedgerStack } from "@ledger/stack";
 import type { UsageRow } from "@ledger/billing";
@@ -17,8 +17,8 @@ export class ReplayInputError extends Error {
   }
 }
 
-/** Reads and validates the whole log before anything is published (D4). */
-export function readReplayInput(source: string): InputEvent[] {
+/** Reads and validates the whole log (trace and account events) before anything is published (D4). */
+export function readReplayInput(source: string): LogEvent[] {
   let text: string;
   try {
     text = source === "-" ? readFileSync(0, "utf8") : readFileSync(source, "utf8");
@@ -27,7 +27,7 @@ export function readReplayInput(source: string): InputEvent[] {
   }
   try {
     const { values, lines } = parseNdjson(text);
-    return validateBatch(values, (i) => ({ line: lines[i]! }));
+    return validateBatchOf(LOG_EVENTS, values, (i) => ({ line: lines[i]! }));
   } catch (error) {
     if (error instanceof InvalidBatchError) throw new ReplayInputError(error.problems);
     throw error;
@@ -41,7 +41,7 @@ const CHUNK = 4_000;
  * Pushes a validated log, in file order, through Kafka → upgrader → sink → ClickHouse on a
  * fresh stack, waits until the views reflect every event, and returns the report.
  */
-export async function replay(events: InputEvent[], options: { by: "org" | "workspace"; progress: boolean }): Promise<UsageRow[]> {
+export async function replay(events: LogEvent[], options: { by: "org" | "workspace"; progress: boolean }): Promise<UsageRow[]> {
   const config = configFromEnv();
   const run = freshRunEngines(config.engines, "replay");
   const log = (line: string) => options.progress && process.stderr.write(`${line}\n`);
@@ -57,7 +57,10 @@ export async function replay(events: InputEvent[], options: { by: "org" | "works
       // Stay within what the broker keeps: never run further ahead of the consumers.
       await stack.governor.waitForRoom(Number.POSITIVE_INFINITY, chunk.length);
       if (stack.fatal) throw stack.fatal;
-      await stack.publisher.publish(chunk);
+      // Replays are recorded history: no key, no limits (§6.5). Account events go to their own topic.
+      const accounts = chunk.filter((e): e is AccountEvent => isAccountEvent(e));
+      await stack.publishAccounts(accounts);
+      await stack.publisher.publish(chunk.filter((e): e is InputEvent => !isAccountEvent(e)));
       if (options.progress) bar.update(Math.min(i + CHUNK, events.length));
     }
     const total = events.length;

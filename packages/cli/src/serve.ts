@@ -1,5 +1,6 @@
 import { LedgerStack } from "@ledger/stack";
 import { configFromEnv } from "./engines-from-env";
+import { resolveServeKey } from "./platform-key";
 
 /**
  * All services in one process. SIGINT/SIGTERM stop intake, drain the consumers (each finishes
@@ -9,7 +10,11 @@ export async function serve(options: { port?: number; host?: string }): Promise<
   const config = configFromEnv();
   const ingest = { ...config.ingest, ...(options.port !== undefined ? { port: options.port } : {}), ...(options.host ? { host: options.host } : {}) };
   const log = (line: string) => process.stderr.write(`ledger: ${line}\n`);
-  const stack = await LedgerStack.start({ engines: config.engines, upgrader: config.upgrader, sink: config.sink, ingest, ingestThread: true, log });
+  const platformKey = resolveServeKey(config.ingest.platformKey, config.engines, (key, file) => {
+    // Printed once, when generated; the admin commands read it from the file.
+    process.stdout.write(`ledger: generated the platform key (kept in ${file}, mode 0600; shown only now):\n${key}\n`);
+  });
+  const stack = await LedgerStack.start({ engines: config.engines, upgrader: config.upgrader, sink: config.sink, ingest, ingestThread: true, platformKey, log });
   process.stdout.write(`ledger: listening on ${stack.url}\n`);
 
   let last = "";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { UsageRow } from "@ledger/billing";
+import { callLedger } from "./admin-client";
 
 const usageResponse = z.object({
   rows: z.array(
@@ -15,20 +16,16 @@ const usageResponse = z.object({
   ),
 });
 
-/** Reads the report of a running stack through `GET /v1/usage`: its database is that process's. */
+/**
+ * Reads the report of a running stack through `GET /v1/usage` (its database is that process's),
+ * with LEDGER_API_KEY (a key of the organization asked about) or the platform key.
+ */
 export async function fetchUsage(
   url: string,
+  key: string,
   params: { org?: string; from?: string; to?: string; by: "org" | "workspace" },
 ): Promise<UsageRow[]> {
-  const target = new URL("/v1/usage", url);
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) target.searchParams.set(k, v);
-  let response: Response;
-  try {
-    response = await fetch(target);
-  } catch (error) {
-    throw new Error(`cannot reach the ledger at ${url} (is \`pnpm ledger serve\` running?): ${(error as Error).cause ?? (error as Error).message}`);
-  }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(`the ledger answered ${response.status}: ${(body as { error?: string }).error ?? "no detail"}`);
-  return usageResponse.parse(body).rows;
+  const query = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) query.set(k, v);
+  return usageResponse.parse(await callLedger(url, key, "GET", `/v1/usage?${query}`)).rows;
 }

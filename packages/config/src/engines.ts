@@ -25,6 +25,13 @@ export const engineConfigSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: "must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)" })
       .default("ledger"),
     LEDGER_DATA_DIR: z.string().default(".ledger/chdb"),
+    /** Unset: the ledger starts its own redis-server on a Unix socket (embedded default). */
+    LEDGER_REDIS_URL: envString().pipe(
+      z
+        .string()
+        .regex(/^(redis|rediss):\/\/\S+$|^unix:\/\/\/\S+$/, { error: "must be redis://host:port[/db] or unix:///path/to/redis.sock" })
+        .optional(),
+    ),
     /** How long a silent consumer keeps its partitions; a restarted one waits this long for them. */
     LEDGER_KAFKA_SESSION_TIMEOUT_MS: envInt(30_000, 6_000, 300_000),
     /** Per partition; keeps producers within the test broker's 5 MB window (see README). */
@@ -47,11 +54,13 @@ export const engineConfigSchema = z
       database: e.LEDGER_CLICKHOUSE_DATABASE,
       dataDir: e.LEDGER_DATA_DIR,
     },
+    redis: { url: e.LEDGER_REDIS_URL },
   }));
 
 export type EngineConfig = z.output<typeof engineConfigSchema>;
 export type KafkaConfig = EngineConfig["kafka"];
 export type ClickHouseConfig = EngineConfig["clickhouse"];
+export type RedisConfig = EngineConfig["redis"];
 
 export function engineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EngineConfig {
   return parseEnv(engineConfigSchema, env);

@@ -2,3 +2,4 @@ export * from "./schemas";
 export * from "./validation";
 export * from "./ndjson";
 export * from "./keys";
+export * from "./account-schemas";

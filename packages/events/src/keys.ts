@@ -8,3 +8,6 @@ export function traceKey(orgId: string, traceId: string): string {
 
 /** Kafka header: when ingest received the event (epoch ms), for end-to-end latency. */
 export const RECEIVED_AT_HEADER = "received_at";
+
+/** The Kafka key of account events (§7): one organization's changes share a partition, in order. */
+export const accountKey = (orgId: string) => orgId;

@@ -1,5 +1,6 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { INPUT_EVENT_TYPES, inputEvent, type InputEvent } from "./schemas";
+import { ACCOUNT_EVENT_TYPES, accountEvent, type AccountEvent } from "./account-schemas";
 
 /** One reason an event was refused: which field and why (D4). */
 export interface FieldProblem {
@@ -7,14 +8,34 @@ export interface FieldProblem {
   reason: string;
 }
 
-export type EventValidation = { ok: true; event: InputEvent } | { ok: false; problems: FieldProblem[] };
+export type Validation<E> = { ok: true; event: E } | { ok: false; problems: FieldProblem[] };
+export type EventValidation = Validation<InputEvent>;
+
+/** Which events a boundary accepts: `POST /v1/events` takes trace events, a replay log more. */
+export interface EventFamily<E> {
+  types: readonly string[];
+  schema: z.ZodType<E>;
+}
+
+export const TRACE_EVENTS: EventFamily<InputEvent> = { types: INPUT_EVENT_TYPES, schema: inputEvent };
+export const ACCOUNT_EVENTS: EventFamily<AccountEvent> = { types: ACCOUNT_EVENT_TYPES, schema: accountEvent as z.ZodType<AccountEvent> };
+/** A line of a replay log: trace events and account events (§2). */
+export type LogEvent = InputEvent | AccountEvent;
+export const LOG_EVENTS: EventFamily<LogEvent> = {
+  types: [...INPUT_EVENT_TYPES, ...ACCOUNT_EVENT_TYPES],
+  schema: z.union([inputEvent, accountEvent]) as z.ZodType<LogEvent>,
+};
 
 export function validateEvent(value: unknown): EventValidation {
+  return validateOf(TRACE_EVENTS, value);
+}
+
+export function validateOf<E>(family: EventFamily<E>, value: unknown): Validation<E> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, problems: [{ field: "(event)", reason: "must be a JSON object" }] };
   }
   const type = (value as { type?: unknown }).type;
-  if (!INPUT_EVENT_TYPES.includes(type as never)) {
+  if (!family.types.includes(type as never)) {
     return {
       ok: false,
       problems: [
@@ -23,12 +44,12 @@ export function validateEvent(value: unknown): EventValidation {
           reason:
             type === undefined
               ? "is required"
-              : `must be one of ${INPUT_EVENT_TYPES.join(", ")} (got ${JSON.stringify(type)})`,
+              : `must be one of ${family.types.join(", ")} (got ${JSON.stringify(type)})`,
         },
       ],
     };
   }
-  const result = inputEvent.safeParse(value);
+  const result = family.schema.safeParse(value);
   if (result.success) return { ok: true, event: result.data };
   return { ok: false, problems: problemsOf(result.error) };
 }
@@ -81,10 +102,18 @@ export function validateBatch(
   items: readonly unknown[],
   position: (i: number) => { index?: number; line?: number } = (i) => ({ index: i }),
 ): InputEvent[] {
-  const events: InputEvent[] = [];
+  return validateBatchOf(TRACE_EVENTS, items, position);
+}
+
+export function validateBatchOf<E>(
+  family: EventFamily<E>,
+  items: readonly unknown[],
+  position: (i: number) => { index?: number; line?: number } = (i) => ({ index: i }),
+): E[] {
+  const events: E[] = [];
   const problems: BatchProblem[] = [];
   items.forEach((item, i) => {
-    const v = validateEvent(item);
+    const v = validateOf(family, item);
     if (v.ok) {
       events.push(v.event);
       return;

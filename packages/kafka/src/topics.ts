@@ -10,6 +10,8 @@ export interface LedgerTopics {
   rejections: string;
   /** Messages a consumer could not read, with reason, step and time. */
   deadLetters: string;
+  /** Account events (§7), keyed by org_id; compacted where the broker allows. */
+  accounts: string;
 }
 
 export function ledgerTopics(prefix: string): LedgerTopics {
@@ -18,6 +20,7 @@ export function ledgerTopics(prefix: string): LedgerTopics {
     upgrades: `${prefix}.retention-upgrades`,
     rejections: `${prefix}.trigger-rejections`,
     deadLetters: `${prefix}.dead-letters`,
+    accounts: `${prefix}.accounts`,
   };
 }
 
@@ -30,13 +33,25 @@ export function ledgerGroups(prefix: string): { upgrader: string; sink: string }
 export function ledgerWatches(t: LedgerTopics, groups: { upgrader: string; sink: string }) {
   return [
     { groupId: groups.upgrader, topics: [t.events] },
-    { groupId: groups.sink, topics: [t.events, t.upgrades, t.rejections] },
+    { groupId: groups.sink, topics: [t.events, t.upgrades, t.rejections, t.accounts] },
   ];
 }
 
 export function allTopics(t: LedgerTopics): string[] {
-  return [t.events, t.upgrades, t.rejections, t.deadLetters];
+  return [t.events, t.upgrades, t.rejections, t.deadLetters, t.accounts];
 }
+
+/**
+ * Topic settings beyond partitions. The accounts topic is compacted (the latest event per
+ * organization is kept forever), but only after a week: the sink materializes every account
+ * event in ClickHouse long before, and ClickHouse, not the topic, is what ingest reads.
+ */
+export const TOPIC_CONFIG: Record<string, { name: string; value: string }[]> = {
+  accounts: [
+    { name: "cleanup.policy", value: "compact" },
+    { name: "min.compaction.lag.ms", value: String(7 * 86_400_000) },
+  ],
+};
 
 /**
  * Creates the topics with the configured partitions where the broker allows it. The test
@@ -47,6 +62,7 @@ export async function ensureTopics(
   admin: Admin,
   topics: string[],
   options: { partitions: number; replicationFactor: number },
+  configs: Record<string, { name: string; value: string }[]> = {},
 ): Promise<"created" | "auto-created"> {
   try {
     await admin.createTopics({
@@ -56,6 +72,7 @@ export async function ensureTopics(
         topic,
         numPartitions: options.partitions,
         replicationFactor: options.replicationFactor,
+        ...(configs[topic] ? { configEntries: configs[topic] } : {}),
       })),
     });
     return "created";

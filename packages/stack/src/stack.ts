@@ -12,14 +12,19 @@ import {
   ledgerTopics,
   startMockCluster,
   waitForDrain,
+  publish,
   ledgerGroups,
+  TOPIC_CONFIG,
   ledgerWatches,
   type LagWatch,
   type LedgerTopics,
   type MockCluster,
 } from "@ledger/kafka";
-import { connectClickHouse, migrate, queryUsage, type LedgerClickHouse } from "@ledger/clickhouse";
-import { buildIngestServer, EventPublisher, IngestThread, type IngestConfig } from "@ledger/ingest";
+import { connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, type LedgerClickHouse } from "@ledger/clickhouse";
+import { EventPublisher, IngestRuntime, IngestThread, type IngestConfig, type IngestHost } from "@ledger/ingest";
+import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
+import type { Clock } from "@ledger/limits";
+import { startRedisServer, type RedisServer } from "@ledger/redis";
 import { Upgrader, type UpgraderConfig } from "@ledger/upgrader";
 import { Sink, type SinkConfig } from "@ledger/sink";
 
@@ -31,6 +36,10 @@ export interface StackOptions {
   ingest?: IngestConfig;
   /** Run the HTTP API on a worker thread (serve): parsing and producing then use the second core. */
   ingestThread?: boolean;
+  /** The API tier's credential (required with `ingest`). */
+  platformKey?: string;
+  /** The ledger's clock for limits (tests set it); the system clock otherwise. In-process ingest only. */
+  clock?: Clock;
   log?: (line: string) => void;
 }
 
@@ -50,7 +59,10 @@ export class LedgerStack {
   publisher!: EventPublisher;
   governor!: LagGovernor;
   server?: FastifyInstance;
+  private ingestRuntime?: IngestRuntime;
   private ingestThread?: IngestThread;
+  private redisServer?: RedisServer;
+  redisUrl?: string;
   url?: string;
   brokers: string[] = [];
   private mock?: MockCluster;
@@ -78,6 +90,11 @@ export class LedgerStack {
     return stack;
   }
 
+  /** The platform key the ingest API accepts (tests and the bench present it). */
+  get platformKey(): string | undefined {
+    return this.options.platformKey;
+  }
+
   onFatal(listener: (error: Error) => void): void {
     if (this.fatalError) listener(this.fatalError);
     else this.fatalListeners.push(listener);
@@ -99,7 +116,7 @@ export class LedgerStack {
     this.kafka = createKafka(this.brokers, engines.kafka.clientId);
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    const how = await ensureTopics(this.admin, allTopics(this.topics), engines.kafka);
+    const how = await ensureTopics(this.admin, allTopics(this.topics), engines.kafka, { [this.topics.accounts]: TOPIC_CONFIG.accounts! });
     this.log(`kafka: topics ${how}: ${allTopics(this.topics).join(", ")}`);
     this.producer = createProducer(this.kafka);
     await this.producer.connect();
@@ -124,29 +141,62 @@ export class LedgerStack {
     this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition);
     this.registerLagGauge();
 
-    if (this.options.ingest && this.options.ingestThread) {
+    if (this.options.ingest) await this.startIngest(this.options.ingest);
+  }
+
+  /** What an ingest replica reads from this process's ClickHouse. */
+  private ingestHost(): IngestHost {
+    return {
+      usage: (query) => queryUsage(this.clickhouse, query),
+      ready: () => this.ready(),
+      accountEvents: () => loadAccountEvents(this.clickhouse),
+      counterMembers: (seed) => counterMembers(this.clickhouse, seed),
+    };
+  }
+
+  private async startIngest(ingest: IngestConfig): Promise<void> {
+    const { engines, platformKey } = this.options;
+    if (!platformKey) throw new Error("the ingest API needs a platform key (LEDGER_PLATFORM_KEY)");
+    if (engines.redis.url) {
+      this.redisUrl = engines.redis.url;
+    } else {
+      this.redisServer = await startRedisServer();
+      this.redisUrl = this.redisServer.url;
+      this.log(`redis: embedded redis-server at ${this.redisServer.socket} (pid ${this.redisServer.pid})`);
+    }
+    if (this.options.ingestThread) {
       this.ingestThread = await IngestThread.start(
-        { brokers: this.brokers, kafka: engines.kafka, topics: this.topics, watches: this.lagWatches(), config: this.options.ingest },
-        {
-          usage: (query) => queryUsage(this.clickhouse, query),
-          ready: () => this.ready(),
-          metrics: () => this.registry.metrics(),
-          onFatal: (error) => this.raiseFatal(error),
-        },
+        { brokers: this.brokers, kafka: engines.kafka, topics: this.topics, watches: this.lagWatches(), config: ingest, platformKey, redisUrl: this.redisUrl },
+        { ...this.ingestHost(), metrics: () => this.registry.metrics(), onFatal: (error) => this.raiseFatal(error) },
       );
       this.url = this.ingestThread.url;
-    } else if (this.options.ingest) {
-      const ingest = this.options.ingest;
-      this.server = buildIngestServer({
+    } else {
+      this.ingestRuntime = await IngestRuntime.start({
         config: ingest,
-        publisher: this.publisher,
+        platformKey,
+        redisUrl: this.redisUrl,
+        counterPrefix: engines.kafka.topicPrefix,
+        producer: this.producer,
+        topics: this.topics,
         registry: this.registry,
+        publisher: this.publisher,
         governor: this.governor,
-        usage: (query) => queryUsage(this.clickhouse, query),
-        ready: () => this.ready(),
+        ...(this.options.clock ? { clock: this.options.clock } : {}),
+        host: this.ingestHost(),
+        log: this.log,
       });
-      this.url = await this.server.listen({ host: ingest.host, port: ingest.port });
+      this.server = this.ingestRuntime.server;
+      this.url = this.ingestRuntime.url;
     }
+  }
+
+  /** Account events of a replay log, keyed by organization (§7), acknowledged by Kafka. */
+  async publishAccounts(events: readonly AccountEvent[], receivedAtMs = Date.now()): Promise<void> {
+    await publish(
+      this.producer,
+      this.topics.accounts,
+      events.map((e) => ({ key: accountKey(e.org_id), value: JSON.stringify(e), headers: { [RECEIVED_AT_HEADER]: String(receivedAtMs) } })),
+    );
   }
 
   lagWatches(): LagWatch[] {
@@ -202,13 +252,14 @@ export class LedgerStack {
         this.log(`stop: ${what} failed: ${(error as Error).message}`);
       }
     };
-    await step("ingest", () => this.server?.close());
+    await step("ingest", () => this.ingestRuntime?.stop());
     await step("ingest thread", () => this.ingestThread?.stop());
     await step("consumers", () => Promise.all([this.upgrader?.stop(), this.sink?.stop()]));
     await step("producer", () => this.producer?.disconnect());
     await step("admin", () => this.admin?.disconnect());
     await step("clickhouse", () => this.clickhouse?.close());
     await step("broker", () => this.mock?.stop());
+    await step("redis", () => this.redisServer?.stop());
     if (errors.length > 0) throw new AggregateError(errors, "the ledger did not stop cleanly");
   }
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { envInt, parseEnv } from "@ledger/config";
+import { envInt, envString, parseEnv } from "@ledger/config";
 
 /** The ingest service's own settings; the engines are in @ledger/config. */
 export const ingestConfigSchema = z
@@ -12,6 +12,12 @@ export const ingestConfigSchema = z
     LEDGER_INGEST_BACKPRESSURE_MS: envInt(10_000, 0),
     /** Requests arriving this close together share one Kafka produce request. */
     LEDGER_INGEST_LINGER_MS: envInt(5, 0, 1_000),
+    /** The API tier's credential; `ledger serve` generates one on the embedded default when unset. */
+    LEDGER_PLATFORM_KEY: envString().pipe(z.string().min(32, { error: "must be at least 32 characters" }).optional()),
+    /** How often every replica reloads the accounts; with the sink's delay, within the 10 s of §7. */
+    LEDGER_ACCOUNTS_REFRESH_MS: envInt(2_000, 100, 5_000),
+    /** While Redis is away: how long a replica adds its own admissions to ClickHouse's counts. */
+    LEDGER_LIMITS_FALLBACK_WINDOW_MS: envInt(10_000, 0, 600_000),
   })
   .transform((e) => ({
     host: e.LEDGER_HOST,
@@ -20,6 +26,9 @@ export const ingestConfigSchema = z
     maxBytes: e.LEDGER_INGEST_MAX_BYTES,
     backpressureMs: e.LEDGER_INGEST_BACKPRESSURE_MS,
     lingerMs: e.LEDGER_INGEST_LINGER_MS,
+    platformKey: e.LEDGER_PLATFORM_KEY,
+    accountsRefreshMs: e.LEDGER_ACCOUNTS_REFRESH_MS,
+    fallbackWindowMs: e.LEDGER_LIMITS_FALLBACK_WINDOW_MS,
   }));
 
 export type IngestConfig = z.output<typeof ingestConfigSchema>;

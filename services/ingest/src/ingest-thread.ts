@@ -1,6 +1,8 @@
 import { Worker } from "node:worker_threads";
 import type { UsageRow } from "@ledger/billing";
 import type { KafkaConfig } from "@ledger/config";
+import type { AccountEvent } from "@ledger/events";
+import type { SeedQuery } from "@ledger/limits";
 import type { LagWatch, LedgerTopics } from "@ledger/kafka";
 import type { IngestConfig } from "./config";
 
@@ -11,6 +13,8 @@ export interface IngestThreadData {
   topics: LedgerTopics;
   watches: LagWatch[];
   config: IngestConfig;
+  platformKey: string;
+  redisUrl: string;
 }
 
 /** Calls the ingest thread makes back into the thread that owns ClickHouse and the consumers. */
@@ -18,10 +22,12 @@ export interface IngestThreadHost {
   usage: (query: Record<string, unknown>) => Promise<UsageRow[]>;
   ready: () => Promise<void>;
   metrics: () => Promise<string>;
+  accountEvents: () => Promise<AccountEvent[]>;
+  counterMembers: (seed: SeedQuery) => Promise<string[]>;
   onFatal: (error: Error) => void;
 }
 
-export type HostCall = { id: number; method: "usage" | "ready" | "metrics"; args: unknown[] };
+export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers"; args: unknown[] };
 export type ThreadMessage =
   | { type: "listening"; url: string }
   | { type: "stopped" }
@@ -31,7 +37,8 @@ export type ThreadMessage =
 /**
  * Runs the ingest API (HTTP parsing, validation, Kafka produce) on a worker thread of the same
  * process, so that work and the consumers' work use both cores. ClickHouse stays on the main
- * thread (one chDB engine per process); usage, readiness and metrics are asked for over messages.
+ * thread (one chDB engine per process); usage, readiness, metrics, the accounts and the limit
+ * counters' sources are asked for over messages.
  */
 export class IngestThread {
   private constructor(

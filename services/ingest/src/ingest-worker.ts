@@ -1,12 +1,13 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { Registry } from "prom-client";
 import type { UsageRow } from "@ledger/billing";
+import type { AccountEvent } from "@ledger/events";
 import { createKafka, createProducer, LagGovernor } from "@ledger/kafka";
-import { EventPublisher } from "./event-publisher";
+import type { SeedQuery } from "@ledger/limits";
 import type { HostCall, IngestThreadData } from "./ingest-thread";
-import { buildIngestServer } from "./server";
+import { IngestRuntime } from "./ingest-runtime";
 
-// The worker side of IngestThread: its own producer and lag governor, the same HTTP server.
+// The worker side of IngestThread: its own producer and lag governor, the same ingest replica.
 const data = workerData as IngestThreadData;
 const port = parentPort!;
 let nextId = 0;
@@ -23,22 +24,12 @@ function call<T>(method: HostCall["method"], ...args: unknown[]): Promise<T> {
 async function main(): Promise<void> {
   const kafka = createKafka(data.brokers, `${data.kafka.clientId}-ingest`);
   const admin = kafka.admin();
-  await admin.connect();
   const producer = createProducer(kafka);
-  await producer.connect();
-  const server = buildIngestServer({
-    config: data.config,
-    publisher: new EventPublisher(producer, data.topics.events, { lingerMs: data.config.lingerMs, maxMessages: 20_000 }),
-    registry: new Registry(),
-    governor: new LagGovernor(admin, data.watches, data.kafka.maxLagPerPartition),
-    usage: (query) => call<UsageRow[]>("usage", query),
-    ready: () => call<void>("ready"),
-    moreMetrics: () => call<string>("metrics"),
-  });
-  const url = await server.listen({ host: data.config.host, port: data.config.port });
+  // Replies come through the same port: listen before anything asks the host.
+  let runtime: IngestRuntime | undefined;
   port.on("message", async (message: { type?: string; id?: number; ok?: boolean; value?: unknown; error?: { name: string; message: string } }) => {
     if (message.type === "stop") {
-      await server.close();
+      await runtime?.stop();
       await producer.disconnect();
       await admin.disconnect();
       port.postMessage({ type: "stopped" });
@@ -50,7 +41,27 @@ async function main(): Promise<void> {
     if (message.ok) waiter.resolve(message.value);
     else waiter.reject(Object.assign(new Error(message.error!.message), { name: message.error!.name }));
   });
-  port.postMessage({ type: "listening", url });
+  await admin.connect();
+  await producer.connect();
+  runtime = await IngestRuntime.start({
+    config: data.config,
+    platformKey: data.platformKey,
+    redisUrl: data.redisUrl,
+    counterPrefix: data.kafka.topicPrefix,
+    producer,
+    topics: data.topics,
+    registry: new Registry(),
+    governor: new LagGovernor(admin, data.watches, data.kafka.maxLagPerPartition),
+    host: {
+      usage: (query) => call<UsageRow[]>("usage", query),
+      ready: () => call<void>("ready"),
+      moreMetrics: () => call<string>("metrics"),
+      accountEvents: () => call<AccountEvent[]>("accountEvents"),
+      counterMembers: (seed: SeedQuery) => call<string[]>("counterMembers", seed),
+    },
+    log: (line) => process.stderr.write(`ledger: ${line}\n`),
+  });
+  port.postMessage({ type: "listening", url: runtime.url });
 }
 
 main().catch((error: Error) => port.postMessage({ type: "fatal", message: error.message }));

@@ -1,11 +1,16 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { Registry } from "prom-client";
-import { describeProblems, InvalidBatchError, parseNdjson, validateBatch, type InputEvent } from "@ledger/events";
+import { describeProblems, InvalidBatchError, parseNdjson, validateBatch, type AccountEvent, type InputEvent } from "@ledger/events";
 import { isRetriable, type LagGovernor } from "@ledger/kafka";
 import type { UsageRow } from "@ledger/billing";
+import { rateClassOf, refusalBody, type Clock, type EventCharge, type LimitRefusal, type SeedQuery } from "@ledger/limits";
 import type { IngestConfig } from "./config";
 import type { EventPublisher } from "./event-publisher";
 import { IngestMetrics } from "./ingest-metrics";
+import type { AccountCache } from "./account-cache";
+import type { Admission } from "./admission";
+import { AccessError, authenticate, authorizeEvents, authorizeOrg, type Principal } from "./authentication";
+import { registerAdminRoutes } from "./admin-api";
 
 export interface IngestDeps {
   config: IngestConfig;
@@ -19,9 +24,19 @@ export interface IngestDeps {
   ready: () => Promise<void>;
   /** More Prometheus text for `GET /metrics` (the consumers' registry when ingest runs in a thread). */
   moreMetrics?: () => Promise<string>;
+  clock: Clock;
+  accounts: AccountCache;
+  admission: Admission;
+  /** The API tier's credential (§7): any organization, the admin API, no per-key rate limit. */
+  platformKey: string;
+  /** Publishes an account event to the accounts topic and resolves after Kafka acknowledged it. */
+  publishAccount: (event: AccountEvent) => Promise<void>;
+  /** ClickHouse reads that replicas without their own ClickHouse ask the primary for (admin API). */
+  accountEvents: () => Promise<AccountEvent[]>;
+  counterMembers: (seed: SeedQuery) => Promise<string[]>;
 }
 
-class RequestError extends Error {
+export class RequestError extends Error {
   readonly retriable = false;
   constructor(
     readonly status: number,
@@ -31,7 +46,11 @@ class RequestError extends Error {
   }
 }
 
-/** The ingest HTTP API: `POST /v1/events`, usage, health and Prometheus metrics. */
+/**
+ * The ingest HTTP API: `POST /v1/events`, usage, the admin API, health and Prometheus metrics.
+ * Every request to the first three carries a key (§7) and passes the limits of §6 before
+ * anything is published.
+ */
 export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   const { config } = deps;
   const metrics = new IngestMetrics(deps.registry);
@@ -44,6 +63,11 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   );
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (error instanceof AccessError) {
+      metrics.refused.inc({ reason: error.status === 401 ? "unauthenticated" : "forbidden" });
+      return reply.code(error.status).send({ error: error.message });
+    }
+    if (error instanceof RequestError) return reply.code(error.status).send(error.body);
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       metrics.refused.inc({ reason: "too_large" });
       return reply.code(413).send({ error: `request body is larger than ${config.maxBytes} bytes; split it` });
@@ -55,11 +79,18 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     return reply.code(status).send({ error: error.message });
   });
 
+  const principalOf = (req: { headers: Record<string, string | string[] | undefined> }) => authenticate(req.headers, deps.accounts, deps.platformKey);
+  const refuse = (reply: FastifyReply, refusal: LimitRefusal) => {
+    const body = refusalBody(refusal, deps.clock.now());
+    return reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
+  };
+
   app.post("/v1/events", async (req, reply) => {
-    const receivedAt = Date.now();
-    let events: InputEvent[];
+    const receivedAt = deps.clock.now();
+    const principal = await principalOf(req);
+    let parsed: { events: InputEvent[]; bytes: number[]; where: (i: number) => string };
     try {
-      events = parseBody(String(req.body ?? ""), req.headers["content-type"] ?? "", config.maxEvents);
+      parsed = parseBody(String(req.body ?? ""), req.headers["content-type"] ?? "", config.maxEvents);
     } catch (error) {
       if (error instanceof RequestError) {
         metrics.refused.inc({ reason: error.status === 413 ? "too_large" : "invalid" });
@@ -73,6 +104,14 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
         });
       }
       throw error;
+    }
+    const { events } = parsed;
+    authorizeEvents(principal, events, parsed.where);
+    // Every request counts toward the key's rate, whatever it carries (§6.1), an empty one too.
+    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), events.map((e, i) => chargeOf(e, parsed.bytes[i]!)));
+    if (!decision.admitted) {
+      metrics.refused.inc({ reason: "limited" }, events.length);
+      return refuse(reply, decision.refusal);
     }
     if (events.length === 0) return reply.code(202).send({ accepted: 0 });
     try {
@@ -88,8 +127,16 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   });
 
   app.get("/v1/usage", async (req, reply) => {
+    const principal = await principalOf(req);
+    const query = { ...(req.query as Record<string, unknown>) };
+    if (principal.kind === "key") {
+      query.org ??= principal.key.orgId;
+      if (typeof query.org === "string") authorizeOrg(principal, query.org);
+    }
+    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
+    if (!decision.admitted) return refuse(reply, decision.refusal);
     try {
-      return { rows: await deps.usage(req.query as Record<string, unknown>) };
+      return { rows: await deps.usage(query) };
     } catch (error) {
       if ((error as Error).name === "ZodError") {
         return reply.code(400).send({ error: `bad query parameters: ${(error as Error).message}` });
@@ -97,6 +144,8 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
       throw error;
     }
   });
+
+  registerAdminRoutes(app, deps, principalOf);
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
@@ -119,13 +168,31 @@ function unavailable(reply: FastifyReply, message: string) {
   return reply.code(503).header("retry-after", "5").send({ error: message });
 }
 
-function parseBody(body: string, contentType: string, maxEvents: number): InputEvent[] {
+/**
+ * What an input event adds to the counters of §6: one event, its JSON text as bytes (as
+ * re-serialized, without insignificant white space), a trace creation, and a possible upgrade
+ * (an extended creation or a trigger).
+ */
+function chargeOf(e: InputEvent, bytes: number): EventCharge {
+  const charge: EventCharge = { orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes };
+  if (e.type === "trace-created") {
+    charge.createsTrace = e.trace_id;
+    if (e.retention === "extended") charge.extendsTrace = e.trace_id;
+  } else {
+    charge.extendsTrace = e.trace_id;
+  }
+  return charge;
+}
+
+function parseBody(body: string, contentType: string, maxEvents: number): { events: InputEvent[]; bytes: number[]; where: (i: number) => string } {
   let items: unknown[];
   let position: (i: number) => { index?: number; line?: number } = (i) => ({ index: i });
+  let where = (i: number) => `event ${i}`;
   if (contentType.startsWith("application/x-ndjson")) {
     const parsed = parseNdjson(body);
     items = parsed.values;
     position = (i) => ({ line: parsed.lines[i]! });
+    where = (i) => `line ${parsed.lines[i]!}`;
   } else {
     let value: unknown;
     try {
@@ -139,5 +206,6 @@ function parseBody(body: string, contentType: string, maxEvents: number): InputE
   if (items.length > maxEvents) {
     throw new RequestError(413, { error: `${items.length} events in one request; at most ${maxEvents} are allowed` });
   }
-  return validateBatch(items, position);
+  const events = validateBatch(items, position);
+  return { events, bytes: items.map((item) => Buffer.byteLength(JSON.stringify(item))), where };
 }

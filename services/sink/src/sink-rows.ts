@@ -1,6 +1,6 @@
 import type { KafkaMessage } from "kafkajs";
 import { CANONICAL_INSTANT, periodKeyOf } from "@ledger/billing";
-import { internalEvent, internalRejection, internalUpgrade, RECEIVED_AT_HEADER } from "@ledger/events";
+import { ACCOUNT_EVENTS, internalEvent, internalRejection, internalUpgrade, RECEIVED_AT_HEADER, validateOf } from "@ledger/events";
 import { headerString } from "@ledger/kafka";
 
 /** "2024-06-30T23:59:59.999Z" → "2024-06-30 23:59:59.999", what DateTime64(3, 'UTC') reads. */
@@ -78,6 +78,24 @@ export function rejectionRow(message: KafkaMessage): RowResult {
       occurred_at: toDateTime64(x.occurred_at),
       trace_created_at: toDateTime64(x.trace_created_at),
       expired_at: toDateTime64(x.expired_at),
+    },
+  };
+}
+
+/** One row of `account_events_v1` per account event (§7); keys only as their hashes. */
+export function accountRow(message: KafkaMessage, partition: number): RowResult {
+  const json = parse(message);
+  if (!json.ok) return json;
+  const r = validateOf(ACCOUNT_EVENTS, json.value);
+  if (!r.ok) return { ok: false, reason: r.problems.map((p) => `${p.field} ${p.reason}`).join("; ") };
+  return {
+    ok: true,
+    row: {
+      ...r.event,
+      occurred_at: toDateTime64(r.event.occurred_at),
+      received_at: receivedAt(message),
+      kafka_partition: partition,
+      kafka_offset: message.offset,
     },
   };
 }

@@ -5,7 +5,7 @@ import type { LedgerClickHouse } from "@ledger/clickhouse";
 import { RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
 import type { SinkConfig } from "./config";
-import { rejectionRow, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
+import { accountRow, rejectionRow, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
 export interface SinkDeps {
   kafka: Kafka;
@@ -21,7 +21,7 @@ export interface SinkDeps {
 }
 
 /**
- * Writes trace events, upgrades and rejections to ClickHouse in batches. The consumer commits
+ * Writes trace events, upgrades, rejections and account events to ClickHouse in batches. The consumer commits
  * a batch's offsets only after the insert returned, so a crash re-inserts rows that the
  * deterministic ids and uniqExact views make harmless (D1–D3).
  */
@@ -48,6 +48,7 @@ export class Sink {
       [topics.events, route("trace_events_v1", traceEventRow)],
       [topics.upgrades, route("retention_upgrades_v1", upgradeRow)],
       [topics.rejections, route("trigger_rejections_v1", rejectionRow)],
+      [topics.accounts, route("account_events_v1", accountRow)],
     ]);
     this.batchRows = new Histogram({
       name: "ledger_sink_batch_rows",

@@ -1,0 +1,151 @@
+import type { AccountEvent, Retention } from "@ledger/events";
+import { defaultOrg, type OrgConfig } from "./plan";
+import type { KeyKind } from "./api-key";
+
+export interface WorkspaceConfig {
+  orgId: string;
+  workspaceId: string;
+  allTracesLimit: number | null;
+  extendedTracesLimit: number | null;
+  defaultRetention: Retention;
+  configured: boolean;
+}
+
+export interface ProjectConfig {
+  orgId: string;
+  workspaceId: string;
+  projectId: string;
+  defaultRetention: Retention;
+}
+
+/** What the ledger knows of a key: never the key itself. */
+export interface ApiKeyRecord {
+  keyId: string;
+  keyHash: string;
+  orgId: string;
+  workspaceId: string;
+  kind: KeyKind;
+  userId?: string;
+  createdAt: string;
+  revoked: boolean;
+}
+
+const sep = "\u0000"; // outside the id alphabet: composite keys cannot collide
+
+/**
+ * The accounts as of a log of account events (§7), folded in log order: each event replaces the
+ * earlier configuration of its object whole. Pure: the ingest cache, the admin API and the
+ * tests fold the same events the same way.
+ */
+export class AccountDirectory {
+  private readonly orgs = new Map<string, OrgConfig>();
+  private readonly workspaces = new Map<string, WorkspaceConfig>();
+  private readonly projects = new Map<string, ProjectConfig>();
+  private readonly keysById = new Map<string, ApiKeyRecord>();
+  private readonly keysByHash = new Map<string, ApiKeyRecord>();
+  private readonly revokedIds = new Set<string>();
+
+  static of(events: Iterable<AccountEvent>): AccountDirectory {
+    const d = new AccountDirectory();
+    for (const e of events) d.apply(e);
+    return d;
+  }
+
+  apply(e: AccountEvent): void {
+    switch (e.type) {
+      case "org-configured":
+        this.orgs.set(e.org_id, {
+          orgId: e.org_id,
+          plan: e.plan,
+          paymentMethod: e.payment_method,
+          ...(e.events_per_hour !== undefined ? { eventsPerHour: e.events_per_hour } : {}),
+          ...(e.bytes_per_hour !== undefined ? { bytesPerHour: e.bytes_per_hour } : {}),
+          configured: true,
+        });
+        return;
+      case "workspace-configured":
+        this.workspaces.set(e.org_id + sep + e.workspace_id, {
+          orgId: e.org_id,
+          workspaceId: e.workspace_id,
+          allTracesLimit: e.all_traces_limit,
+          extendedTracesLimit: e.extended_traces_limit,
+          defaultRetention: e.default_retention,
+          configured: true,
+        });
+        return;
+      case "project-configured":
+        this.projects.set(e.org_id + sep + e.workspace_id + sep + e.project_id, {
+          orgId: e.org_id,
+          workspaceId: e.workspace_id,
+          projectId: e.project_id,
+          defaultRetention: e.default_retention,
+        });
+        return;
+      case "api-key-created": {
+        const old = this.keysById.get(e.key_id);
+        if (old) this.keysByHash.delete(old.keyHash);
+        const record: ApiKeyRecord = {
+          keyId: e.key_id,
+          keyHash: e.key_hash,
+          orgId: e.org_id,
+          workspaceId: e.workspace_id,
+          kind: e.kind,
+          ...(e.user_id !== undefined ? { userId: e.user_id } : {}),
+          createdAt: e.occurred_at,
+          revoked: this.revokedIds.has(e.key_id),
+        };
+        this.keysById.set(e.key_id, record);
+        this.keysByHash.set(e.key_hash, record);
+        return;
+      }
+      case "api-key-revoked": {
+        // A key id belongs to one organization: a revocation naming another org changes nothing.
+        const record = this.keysById.get(e.key_id);
+        if (record && record.orgId !== e.org_id) return;
+        this.revokedIds.add(e.key_id);
+        if (record) record.revoked = true;
+        return;
+      }
+    }
+  }
+
+  org(orgId: string): OrgConfig {
+    return this.orgs.get(orgId) ?? defaultOrg(orgId);
+  }
+
+  workspace(orgId: string, workspaceId: string): WorkspaceConfig {
+    return (
+      this.workspaces.get(orgId + sep + workspaceId) ?? {
+        orgId,
+        workspaceId,
+        allTracesLimit: null,
+        extendedTracesLimit: null,
+        defaultRetention: "base",
+        configured: false,
+      }
+    );
+  }
+
+  /** L1: the project's default retention, else the workspace's, else base. */
+  retentionFor(orgId: string, workspaceId: string, projectId: string): Retention {
+    return this.projects.get(orgId + sep + workspaceId + sep + projectId)?.defaultRetention ?? this.workspace(orgId, workspaceId).defaultRetention;
+  }
+
+  keyByHash(hash: string): ApiKeyRecord | undefined {
+    return this.keysByHash.get(hash);
+  }
+
+  keyById(keyId: string): ApiKeyRecord | undefined {
+    return this.keysById.get(keyId);
+  }
+
+  keys(orgId?: string): ApiKeyRecord[] {
+    return [...this.keysById.values()]
+      .filter((k) => orgId === undefined || k.orgId === orgId)
+      .sort((a, b) => (a.orgId + sep + a.createdAt + sep + a.keyId < b.orgId + sep + b.createdAt + sep + b.keyId ? -1 : 1));
+  }
+
+  workspacesOf(orgId: string): WorkspaceConfig[] {
+    return [...this.workspaces.values()].filter((w) => w.orgId === orgId);
+  }
+}

@@ -1,0 +1,169 @@
+import type { Command } from "commander";
+import { InvalidArgumentError, Option } from "commander";
+import { engineConfigFromEnv } from "@ledger/config";
+import { ingestConfigFromEnv } from "@ledger/ingest";
+import { callLedger } from "./admin-client";
+import { clientPlatformKey } from "./platform-key";
+
+const defaultUrl = () => process.env.LEDGER_URL ?? "http://127.0.0.1:8080";
+const platformKey = () => clientPlatformKey(ingestConfigFromEnv().platformKey, engineConfigFromEnv());
+const out = (text: string): void => void process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+
+const wholeNumber = (v: string) => {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError("must be a whole number");
+  return Number(v);
+};
+const limitValue = (v: string) => (v === "none" ? null : wholeNumber(v));
+const usd = (v: string) => {
+  if (!/^\d{1,9}(\.\d{1,6})?$/.test(v)) throw new InvalidArgumentError("must be dollars as a decimal such as 39.00 (at most 6 decimals)");
+  return v;
+};
+const common = (c: Command) => c.option("--json", "print JSON").option("--url <url>", "the ledger's base URL (default LEDGER_URL or http://127.0.0.1:8080)");
+
+/** A plain table: columns padded, one row per line. */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n") + "\n";
+}
+
+type AccountEventAnswer = Record<string, unknown> & { id: string; type: string; org_id: string };
+const describe = (e: AccountEventAnswer) =>
+  Object.entries(e)
+    .filter(([k]) => !["id", "type", "occurred_at"].includes(k))
+    .map(([k, v]) => `${k}=${v === null ? "none" : String(v)}`)
+    .join(" ");
+
+/** `ledger orgs|workspaces|projects set`, `ledger keys …`, `ledger limits`: the admin API from the command line. */
+export function registerAccountCommands(program: Command): void {
+  const orgs = program.command("orgs").description("organizations: plan, payment method, contract terms");
+  common(
+    orgs
+      .command("set")
+      .description("configure an organization (replaces its earlier configuration whole)")
+      .argument("<org>", "organization id")
+      .addOption(new Option("--plan <plan>", "the plan").choices(["developer", "plus", "startup", "enterprise"]).makeOptionMandatory())
+      .option("--payment-method", "a payment method is on file")
+      .option("--no-payment-method", "no payment method on file (default)")
+      .option("--events-per-hour <n>", "enterprise: events per clock hour", wholeNumber)
+      .option("--bytes-per-hour <n>", "enterprise: ingested bytes per clock hour", wholeNumber)
+      .option("--seat-price <usd>", "contract: price of a seat per month", usd)
+      .option("--free-base-traces <n>", "contract: free base traces per month", wholeNumber)
+      .option("--base-trace-price <usd>", "contract: price of a base trace", usd)
+      .option("--upgrade-price <usd>", "contract: price of an extended retention upgrade", usd)
+      .option("--deployment-run-price <usd>", "contract: price of a deployment run", usd),
+  ).action(async (org: string, o: Record<string, unknown>) => {
+    const body = {
+      plan: o.plan,
+      payment_method: o.paymentMethod === true,
+      ...(o.eventsPerHour !== undefined ? { events_per_hour: o.eventsPerHour } : {}),
+      ...(o.bytesPerHour !== undefined ? { bytes_per_hour: o.bytesPerHour } : {}),
+      ...(o.seatPrice !== undefined ? { seat_price_usd: o.seatPrice } : {}),
+      ...(o.freeBaseTraces !== undefined ? { free_base_traces: o.freeBaseTraces } : {}),
+      ...(o.baseTracePrice !== undefined ? { base_trace_price_usd: o.baseTracePrice } : {}),
+      ...(o.upgradePrice !== undefined ? { upgrade_price_usd: o.upgradePrice } : {}),
+      ...(o.deploymentRunPrice !== undefined ? { deployment_run_price_usd: o.deploymentRunPrice } : {}),
+    };
+    const event = await callLedger<AccountEventAnswer>((o.url as string) ?? defaultUrl(), platformKey(), "PUT", `/v1/admin/orgs/${encodeURIComponent(org)}`, body);
+    out(o.json ? JSON.stringify(event) : `${org}: ${describe(event)}`);
+  });
+
+  const workspaces = program.command("workspaces").description("workspaces: usage limits and default retention");
+  common(
+    workspaces
+      .command("set")
+      .description("configure a workspace (replaces its earlier configuration whole)")
+      .argument("<org>", "organization id")
+      .argument("<workspace>", "workspace id")
+      .option("--all-traces-limit <n|none>", "trace creations per calendar month (default none)", limitValue)
+      .option("--extended-traces-limit <n|none>", "extended upgrades per calendar month (default none)", limitValue)
+      .addOption(new Option("--default-retention <tier>", "retention of new traces (default base)").choices(["base", "extended"])),
+  ).action(async (org: string, ws: string, o: Record<string, unknown>) => {
+    const body = {
+      ...(o.allTracesLimit !== undefined ? { all_traces_limit: o.allTracesLimit } : {}),
+      ...(o.extendedTracesLimit !== undefined ? { extended_traces_limit: o.extendedTracesLimit } : {}),
+      ...(o.defaultRetention !== undefined ? { default_retention: o.defaultRetention } : {}),
+    };
+    const event = await callLedger<AccountEventAnswer>((o.url as string) ?? defaultUrl(), platformKey(), "PUT", `/v1/admin/orgs/${encodeURIComponent(org)}/workspaces/${encodeURIComponent(ws)}`, body);
+    out(o.json ? JSON.stringify(event) : `${org}/${ws}: ${describe(event)}`);
+  });
+
+  const projects = program.command("projects").description("projects: default retention");
+  common(
+    projects
+      .command("set")
+      .description("configure a project")
+      .argument("<org>", "organization id")
+      .argument("<workspace>", "workspace id")
+      .argument("<project>", "project id")
+      .addOption(new Option("--default-retention <tier>", "retention of the project's new traces").choices(["base", "extended"]).makeOptionMandatory()),
+  ).action(async (org: string, ws: string, project: string, o: Record<string, unknown>) => {
+    const path = `/v1/admin/orgs/${encodeURIComponent(org)}/workspaces/${encodeURIComponent(ws)}/projects/${encodeURIComponent(project)}`;
+    const event = await callLedger<AccountEventAnswer>((o.url as string) ?? defaultUrl(), platformKey(), "PUT", path, { default_retention: o.defaultRetention });
+    out(o.json ? JSON.stringify(event) : `${org}/${ws}/${project}: ${describe(event)}`);
+  });
+
+  const keys = program.command("keys").description("API keys: create (shown once), list, revoke");
+  common(
+    keys
+      .command("create")
+      .description("create a key bound to one organization and workspace; the key is printed once")
+      .requiredOption("--org <org>", "organization id")
+      .requiredOption("--workspace <ws>", "workspace id")
+      .option("--service", "a service key (lsv2_sk_…) instead of a personal one")
+      .option("--user <id>", "the user a personal key (lsv2_pt_…) belongs to"),
+  ).action(async (o: Record<string, unknown>) => {
+    const body = { org_id: o.org, workspace_id: o.workspace, ...(o.service ? { kind: "service" } : { kind: "personal" }), ...(o.user !== undefined ? { user_id: o.user } : {}) };
+    const created = await callLedger<{ key_id: string; key: string }>((o.url as string) ?? defaultUrl(), platformKey(), "POST", "/v1/admin/keys", body);
+    out(o.json ? JSON.stringify({ key_id: created.key_id, key: created.key }) : `key_id ${created.key_id}\nkey    ${created.key}\n(the key is shown only now; the ledger keeps its hash)`);
+  });
+  common(keys.command("list").description("list keys (never the keys themselves)").option("--org <org>", "one organization")).action(
+    async (o: Record<string, unknown>) => {
+      const q = o.org !== undefined ? `?org=${encodeURIComponent(o.org as string)}` : "";
+      const { keys: list } = await callLedger<{ keys: { key_id: string; org_id: string; workspace_id: string; kind: string; user_id?: string; created_at: string; revoked: boolean }[] }>(
+        (o.url as string) ?? defaultUrl(),
+        platformKey(),
+        "GET",
+        `/v1/admin/keys${q}`,
+      );
+      if (o.json) {
+        out(list.map((k) => JSON.stringify({ key_id: k.key_id, org_id: k.org_id, workspace_id: k.workspace_id, kind: k.kind, created_at: k.created_at, revoked: k.revoked })).join("\n"));
+      } else if (list.length === 0) out("no keys");
+      else out(table(["key_id", "org_id", "workspace_id", "kind", "user_id", "created_at", "revoked"], list.map((k) => [k.key_id, k.org_id, k.workspace_id, k.kind, k.user_id ?? "", k.created_at, k.revoked ? "yes" : "no"])));
+    },
+  );
+  common(keys.command("revoke").description("revoke a key (every replica refuses it within 10 s)").argument("<key-id>", "the key's id")).action(
+    async (keyId: string, o: Record<string, unknown>) => {
+      const k = await callLedger<{ key_id: string; revoked: boolean }>((o.url as string) ?? defaultUrl(), platformKey(), "POST", `/v1/admin/keys/${encodeURIComponent(keyId)}/revoke`);
+      out(o.json ? JSON.stringify(k) : `${k.key_id}: revoked`);
+    },
+  );
+
+  common(
+    program
+      .command("limits")
+      .description("every limit of spec §6 that applies to an organization: value, current count, reset")
+      .requiredOption("--org <org>", "organization id")
+      .option("--workspace <ws>", "one workspace (default: every configured workspace)"),
+  ).action(async (o: Record<string, unknown>) => {
+    const q = new URLSearchParams({ org: o.org as string, ...(o.workspace !== undefined ? { workspace: o.workspace as string } : {}) });
+    const r = await callLedger<{ plan: string; payment_method: boolean; limits: Record<string, unknown>[] }>((o.url as string) ?? defaultUrl(), platformKey(), "GET", `/v1/admin/limits?${q}`);
+    if (o.json) {
+      out(r.limits.map((l) => JSON.stringify(l)).join("\n"));
+      return;
+    }
+    out(`${o.org as string}: plan ${r.plan}, ${r.payment_method ? "payment method on file" : "no payment method"}`);
+    out(
+      table(
+        ["limit", "scope", "limit_value", "current", "resets_at"],
+        r.limits.map((l) => [
+          String(l.limit),
+          [l.workspace_id !== undefined ? `workspace ${String(l.workspace_id)}` : "", l.key_id !== undefined ? `key ${String(l.key_id)}` : ""].filter(Boolean).join(" ") || `org ${String(l.org_id)}`,
+          l.limit_value === null ? "none" : String(l.limit_value),
+          String(l.current),
+          l.resets_at === null ? "(no window open)" : String(l.resets_at),
+        ]),
+      ),
+    );
+  });
+}

@@ -1,0 +1,66 @@
+import { Registry } from "prom-client";
+import { ConfigError } from "@ledger/config";
+import type { UsageRow } from "@ledger/billing";
+import type { AccountEvent } from "@ledger/events";
+import { IngestRuntime } from "@ledger/ingest";
+import { createKafka, createProducer, LagGovernor, ledgerGroups, ledgerTopics, ledgerWatches } from "@ledger/kafka";
+import { callLedger } from "./admin-client";
+import { configFromEnv } from "./engines-from-env";
+import { clientPlatformKey } from "./platform-key";
+
+/**
+ * `ledger ingest`: one more ingest replica beside a running `serve` (the primary), sharing its
+ * Kafka and Redis. It publishes straight to Kafka; what it needs of ClickHouse (accounts,
+ * counter sources, usage) it asks the primary for, since an embedded chDB belongs to one process.
+ */
+export async function ingestReplica(options: { primary: string; port?: number; host?: string }): Promise<void> {
+  const config = configFromEnv();
+  const { engines } = config;
+  if (!engines.kafka.brokers) throw new ConfigError("LEDGER_KAFKA_BROKERS: must name the primary's Kafka (`ledger broker` runs one that outlives serve)");
+  if (!engines.redis.url) throw new ConfigError("LEDGER_REDIS_URL: must name the Redis the primary uses (replicas share one set of counters)");
+  const platformKey = clientPlatformKey(config.ingest.platformKey, engines);
+  const ingest = { ...config.ingest, ...(options.port !== undefined ? { port: options.port } : {}), ...(options.host ? { host: options.host } : {}) };
+  const log = (line: string) => process.stderr.write(`ledger: ${line}\n`);
+  const topics = ledgerTopics(engines.kafka.topicPrefix);
+  const kafka = createKafka(engines.kafka.brokers, `${engines.kafka.clientId}-ingest-replica`);
+  const admin = kafka.admin();
+  await admin.connect();
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const primary = <T>(method: string, path: string, body?: unknown) => callLedger<T>(options.primary, platformKey, method, path, body);
+  const runtime = await IngestRuntime.start({
+    config: ingest,
+    platformKey,
+    redisUrl: engines.redis.url,
+    counterPrefix: engines.kafka.topicPrefix,
+    producer,
+    topics,
+    registry: new Registry(),
+    governor: new LagGovernor(admin, ledgerWatches(topics, ledgerGroups(engines.kafka.topicPrefix)), engines.kafka.maxLagPerPartition),
+    host: {
+      usage: async (query) => {
+        const q = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+        return (await primary<{ rows: UsageRow[] }>("GET", `/v1/usage?${q}`)).rows;
+      },
+      ready: async () => {
+        await primary("GET", "/readyz");
+      },
+      accountEvents: async () => (await primary<{ events: AccountEvent[] }>("GET", "/v1/admin/account-events")).events,
+      counterMembers: async (seed) => (await primary<{ members: string[] }>("POST", "/v1/admin/counter-members", seed)).members,
+    },
+    log,
+  });
+  process.stdout.write(`ledger: ingest replica listening on ${runtime.url} (primary ${options.primary})\n`);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log(`${signal}: stopping intake, flushing the producer`);
+    await runtime.stop();
+    await producer.disconnect();
+    await admin.disconnect();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}

@@ -1,0 +1,101 @@
+import { z } from "zod";
+import { identifier, instant } from "./schemas";
+
+/**
+ * Account events (spec §7): organizations, workspaces, projects and API keys are event-sourced
+ * like traces. Each event replaces the earlier configuration of its object whole. Published to
+ * `<prefix>.accounts`, keyed by org_id, so one organization's changes keep their order.
+ */
+const PLANS = ["developer", "plus", "startup", "enterprise"] as const;
+const RETENTIONS = ["base", "extended"] as const;
+
+/** A price as an exact decimal string of dollars, at most 6 decimals (micro-dollars). */
+export const usdAmount = z
+  .string({ error: "must be a decimal string such as \"39.00\"" })
+  .regex(/^\d{1,9}(\.\d{1,6})?$/, { error: 'must be a decimal string of dollars with at most 6 decimals, such as "39.00"' });
+
+const count = z.number({ error: "must be a whole number" }).int({ error: "must be a whole number" }).min(0, { error: "must not be negative" });
+const limit = z.union([count.max(Number.MAX_SAFE_INTEGER), z.null()], { error: "must be a whole number or null (no limit)" });
+const retention = z.enum(RETENTIONS, { error: 'must be "base" or "extended"' });
+
+const accountCommon = { id: identifier, occurred_at: instant, org_id: identifier };
+
+export const orgConfigured = z
+  .strictObject({
+    ...accountCommon,
+    type: z.literal("org-configured"),
+    plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(", ")}` }),
+    payment_method: z.boolean({ error: "must be true or false" }),
+    events_per_hour: count.min(1, { error: "must be at least 1" }).optional(),
+    bytes_per_hour: count.min(1, { error: "must be at least 1" }).optional(),
+    seat_price_usd: usdAmount.optional(),
+    free_base_traces: count.optional(),
+    base_trace_price_usd: usdAmount.optional(),
+    upgrade_price_usd: usdAmount.optional(),
+    deployment_run_price_usd: usdAmount.optional(),
+  })
+  .superRefine((e, ctx) => {
+    // Hourly plan limits are configured only for enterprise contracts (§6.2); elsewhere the
+    // plan's published values apply, and a configured number would silently do nothing.
+    for (const field of ["events_per_hour", "bytes_per_hour"] as const) {
+      if (e[field] !== undefined && e.plan !== "enterprise") {
+        ctx.addIssue({ code: "custom", path: [field], message: `is configured only on the enterprise plan (this organization is on ${e.plan})` });
+      }
+    }
+  });
+
+export const workspaceConfigured = z.strictObject({
+  ...accountCommon,
+  type: z.literal("workspace-configured"),
+  workspace_id: identifier,
+  all_traces_limit: limit,
+  extended_traces_limit: limit,
+  default_retention: retention,
+});
+
+export const projectConfigured = z.strictObject({
+  ...accountCommon,
+  type: z.literal("project-configured"),
+  workspace_id: identifier,
+  project_id: identifier,
+  default_retention: retention,
+});
+
+/** sha256 of the key, lower-case hex: the only form in which a key is ever stored. */
+export const keyHash = z.string({ error: "must be a string" }).regex(/^[0-9a-f]{64}$/, { error: "must be a sha256 hash (64 lower-case hex digits), never the key itself" });
+
+export const apiKeyCreated = z
+  .strictObject({
+    ...accountCommon,
+    type: z.literal("api-key-created"),
+    workspace_id: identifier,
+    key_id: identifier,
+    key_hash: keyHash,
+    kind: z.enum(["personal", "service"], { error: 'must be "personal" or "service"' }),
+    user_id: identifier.optional(),
+  })
+  .superRefine((e, ctx) => {
+    if (e.kind === "personal" && e.user_id === undefined) ctx.addIssue({ code: "custom", path: ["user_id"], message: "is required for a personal key" });
+    if (e.kind === "service" && e.user_id !== undefined) ctx.addIssue({ code: "custom", path: ["user_id"], message: "belongs to personal keys only" });
+  });
+
+export const apiKeyRevoked = z.strictObject({
+  ...accountCommon,
+  type: z.literal("api-key-revoked"),
+  key_id: identifier,
+});
+
+export const ACCOUNT_EVENT_TYPES = ["org-configured", "workspace-configured", "project-configured", "api-key-created", "api-key-revoked"] as const;
+export type AccountEventType = (typeof ACCOUNT_EVENT_TYPES)[number];
+
+export const accountEvent = z.discriminatedUnion("type", [orgConfigured, workspaceConfigured, projectConfigured, apiKeyCreated, apiKeyRevoked]);
+
+export type OrgConfigured = z.output<typeof orgConfigured>;
+export type WorkspaceConfigured = z.output<typeof workspaceConfigured>;
+export type ProjectConfigured = z.output<typeof projectConfigured>;
+export type ApiKeyCreated = z.output<typeof apiKeyCreated>;
+export type ApiKeyRevoked = z.output<typeof apiKeyRevoked>;
+export type AccountEvent = z.output<typeof accountEvent>;
+export type Plan = (typeof PLANS)[number];
+export type Retention = (typeof RETENTIONS)[number];
+export const isAccountEvent = (e: { type: string }): e is AccountEvent => (ACCOUNT_EVENT_TYPES as readonly string[]).includes(e.type);

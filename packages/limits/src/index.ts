@@ -1,0 +1,4 @@
+export * from "./clock";
+export * from "./window";
+export * from "./rate-class";
+export * from "./limit-check";

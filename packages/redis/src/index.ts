@@ -1,0 +1,3 @@
+export * from "./redis-server";
+export * from "./connect";
+export * from "./limit-counters";
