@@ -156,9 +156,10 @@ describe("plan limits per organization (§6.2)", () => {
     expect(3 * size).toBeLessThanOrEqual(600);
     expect(4 * size).toBeGreaterThan(600);
     expect((await api.post(TEST_PLATFORM_KEY, events)).status).toBe(202);
-    const over = await api.post(TEST_PLATFORM_KEY, creations("bytes", 1, "b2"));
+    const fourth = creations("bytes", 1, "b2");
+    const over = await api.post(TEST_PLATFORM_KEY, fourth);
     expect(over.status).toBe(429);
-    expect(over.body).toMatchObject({ limit: "plan:bytes_per_hour", current: 3 * size, requested: size, limit_value: 600 });
+    expect(over.body).toMatchObject({ limit: "plan:bytes_per_hour", current: 3 * size, requested: Buffer.byteLength(JSON.stringify(fourth[0])), limit_value: 600 });
   });
 
   test("Developer without a payment method: 5,000 traces a month; a payment method lifts the cap", async () => {
