@@ -67,6 +67,17 @@ const prefix = `bench${Date.now().toString(36)}`;
 const serve = await startServe(freshServeEnv(prefix, broker.brokers));
 say(`ledger serve at ${serve.url} (pid ${serve.child.pid})`);
 
+// Authentication and limits stay on: the workload's organizations are on the Plus plan, whose
+// hourly limits (500,000 events, 5 GB) this run does not reach; the platform key sends.
+for (const org of new Set(events.map((e) => e.org_id!))) {
+  const res = await fetch(`${serve.url}/v1/admin/orgs/${org}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY },
+    body: JSON.stringify({ plan: "plus", payment_method: true }),
+  });
+  if (!res.ok) throw new Error(`configuring ${org}: ${res.status} ${await res.text()}`);
+}
+
 // Each client owns a disjoint set of traces and sends them in log order, so every trace's
 // events arrive in order (U3) while the clients run concurrently.
 const streams: string[][] = Array.from({ length: clients }, () => []);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, statSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -103,7 +103,7 @@ describe("ledger serve, usage and migrate", () => {
   });
 
   test("usage without a running ledger says so", async () => {
-    const r = await runLedger(["usage", "--url", "http://127.0.0.1:9"]);
+    const r = await runLedger(["usage", "--url", "http://127.0.0.1:9"], { env: { LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY } });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/cannot reach the ledger at http:\/\/127\.0\.0\.1:9/);
   });
@@ -112,7 +112,7 @@ describe("ledger serve, usage and migrate", () => {
     const env = { LEDGER_DATA_DIR: mkdtempSync(join(tmpdir(), "ledger-migrate-")), LEDGER_CLICKHOUSE_DATABASE: uniqueName("mig") };
     const first = await runLedger(["migrate"], { env });
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/applied 3 migration\(s\)/);
+    expect(first.stdout).toMatch(/applied 4 migration\(s\)/);
     const second = await runLedger(["migrate"], { env });
     expect(second.stdout).toMatch(/is up to date/);
   });
@@ -121,5 +121,76 @@ describe("ledger serve, usage and migrate", () => {
     const r = await runLedger(["migrate"], { env: { LEDGER_CLICKHOUSE_DATABASE: "bad-name" } });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/LEDGER_CLICKHOUSE_DATABASE: must be a plain identifier/);
+  });
+});
+
+describe("accounts, keys and limits from the command line", () => {
+  test("serve generates the platform key once (0600); orgs, workspaces, projects, keys and limits use it", async () => {
+    const env = freshServeEnv(uniqueName("acct"));
+    delete (env as Record<string, string>).LEDGER_PLATFORM_KEY;
+    const serve = await startServe({ ...env, LEDGER_PLATFORM_KEY: "" });
+    serves.push(serve);
+    const generated = /generated the platform key \(kept in (\S+), mode 0600; shown only now\):\n(\S+)/.exec(serve.output());
+    expect(generated).not.toBeNull();
+    expect(statSync(generated![1]!).mode & 0o777).toBe(0o600);
+    const cli = (args: string[]) => runLedger([...args, "--url", serve.url], { env: { ...env, LEDGER_PLATFORM_KEY: "" } });
+
+    const org = await cli(["orgs", "set", "acme", "--plan", "enterprise", "--payment-method", "--events-per-hour", "100", "--seat-price", "39.00", "--json"]);
+    expect(org.code).toBe(0);
+    expect(JSON.parse(org.stdout)).toMatchObject({ type: "org-configured", org_id: "acme", plan: "enterprise", payment_method: true, events_per_hour: 100, seat_price_usd: "39.00" });
+    const badOrg = await cli(["orgs", "set", "acme", "--plan", "plus", "--events-per-hour", "5"]);
+    expect(badOrg.code).toBe(2);
+    expect(badOrg.stderr).toMatch(/events_per_hour is configured only on the enterprise plan/);
+    expect((await cli(["workspaces", "set", "acme", "prod", "--all-traces-limit", "2", "--extended-traces-limit", "none"])).stdout).toMatch(/all_traces_limit=2 extended_traces_limit=none default_retention=base/);
+    expect((await cli(["workspaces", "set", "acme", "prod", "--all-traces-limit", "two"])).stderr).toMatch(/must be a whole number/);
+    expect((await cli(["projects", "set", "acme", "prod", "chat", "--default-retention", "extended"])).code).toBe(0);
+
+    const personal = await cli(["keys", "create", "--org", "acme", "--workspace", "prod"]);
+    expect(personal.code).toBe(2);
+    expect(personal.stderr).toMatch(/user_id is required for a personal key/);
+    const created = JSON.parse((await cli(["keys", "create", "--org", "acme", "--workspace", "prod", "--user", "u1", "--json"])).stdout);
+    expect(created).toEqual({ key_id: expect.stringMatching(/^key-/), key: expect.stringMatching(/^lsv2_pt_.{32,}/) });
+    const service = JSON.parse((await cli(["keys", "create", "--org", "acme", "--workspace", "prod", "--service", "--json"])).stdout);
+    expect(service.key).toMatch(/^lsv2_sk_/);
+    const listed = (await cli(["keys", "list", "--org", "acme", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(listed.map((k) => Object.keys(k))).toEqual([
+      ["key_id", "org_id", "workspace_id", "kind", "created_at", "revoked"],
+      ["key_id", "org_id", "workspace_id", "kind", "created_at", "revoked"],
+    ]);
+    expect(JSON.stringify(listed)).not.toContain(created.key);
+
+    const post = (key: string, trace: string) =>
+      fetch(`${serve.url}/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": key },
+        body: JSON.stringify([{ id: `c-${trace}`, type: "trace-created", occurred_at: new Date().toISOString(), org_id: "acme", workspace_id: "prod", trace_id: trace, project_id: "chat", retention: "extended" }]),
+      });
+    expect((await post(created.key, "t1")).status).toBe(202);
+    expect((await post(created.key, "t2")).status).toBe(202);
+    expect((await post(created.key, "t3")).status).toBe(429);
+
+    const limits = (await cli(["limits", "--org", "acme", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(limits.find((l) => l.limit === "plan:events_per_hour")).toMatchObject({ limit_value: 100, current: 2 });
+    expect(limits.find((l) => l.limit === "workspace:all_traces")).toMatchObject({ workspace_id: "prod", limit_value: 2, current: 2, resets_at: expect.stringMatching(/-01T00:00:00.000Z$/) });
+    expect(limits.filter((l) => l.limit === "rate:other").map((l) => l.key_id).sort()).toEqual([created.key_id, service.key_id].sort());
+    expect((await cli(["limits", "--org", "acme"])).stdout).toMatch(/workspace:all_traces\s+workspace prod\s+2\s+2/);
+
+    expect((await cli(["keys", "revoke", created.key_id])).stdout).toBe(`${created.key_id}: revoked\n`);
+    expect((await post(created.key, "t4")).status).toBe(401);
+  });
+
+  test("replay takes account events and is not limited", async () => {
+    const at = "2024-06-10T00:00:00Z";
+    const lines = [
+      { id: "o1", type: "org-configured", occurred_at: at, org_id: "tiny", plan: "developer", payment_method: false },
+      { id: "w1", type: "workspace-configured", occurred_at: at, org_id: "tiny", workspace_id: "prod", all_traces_limit: 1, extended_traces_limit: 0, default_retention: "base" },
+      ...[1, 2, 3].map((i) => ({ id: `c${i}`, type: "trace-created", occurred_at: at, org_id: "tiny", workspace_id: "prod", trace_id: `t${i}`, project_id: "p", retention: "extended" })),
+    ];
+    const r = await runLedger(["replay", "-", "--json", "--quiet"], { input: lines.map((l) => JSON.stringify(l)).join("\n") });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(`${JSON.stringify(usageRow({ org_id: "tiny", period: "2024-06" }, 3, 3))}\n`);
+    const bad = await runLedger(["replay", "-", "--quiet"], { input: JSON.stringify({ ...lines[1], all_traces_limit: "many" }) });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/line 1 \(id "w1"\): all_traces_limit must be a whole number or null/);
   });
 });

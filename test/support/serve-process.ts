@@ -16,9 +16,9 @@ export interface ServeProcess {
   exited: Promise<number | null>;
 }
 
-/** `ledger serve` as its own process, the way an operator runs it. */
-export async function startServe(env: Record<string, string>, timeoutMs = 60_000): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [...(process.env.LEDGER_SERVE_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", "packages/cli/src/main.ts", "serve", "--port", "0"], {
+/** `ledger serve` (or another long-running command, such as `ingest`) as its own process, the way an operator runs it. */
+export async function startServe(env: Record<string, string>, timeoutMs = 60_000, args = ["serve", "--port", "0"]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [...(process.env.LEDGER_SERVE_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", "packages/cli/src/main.ts", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -26,13 +26,21 @@ for i = 1, n do
     c.resets = tonumber(ARGV[a]); local m = tonumber(ARGV[a + 1]); a = a + 2
     if redis.call('EXISTS', c.seed) == 0 then unseeded[#unseeded + 1] = i end
     c.new, c.isnew = {}, {}
-    local seen = {}
+    -- Distinct members of the request, then one SMISMEMBER per 4,000 of them; the previous
+    -- window's set only matters while it exists (a retry across the boundary).
+    local uniq, at, seen = {}, {}, {}
     for j = 1, m do
       local member = ARGV[a + j - 1]
-      if not seen[member] then
-        seen[member] = true
-        if redis.call('SISMEMBER', c.key, member) == 0 and redis.call('SISMEMBER', c.prev, member) == 0 then
-          c.new[#c.new + 1] = member; c.isnew[j] = true
+      if not seen[member] then seen[member] = true; uniq[#uniq + 1] = member; at[#uniq] = j end
+    end
+    local prev = redis.call('EXISTS', c.prev) == 1
+    for s = 1, #uniq, 4000 do
+      local chunk = { unpack(uniq, s, math.min(s + 3999, #uniq)) }
+      local here = redis.call('SMISMEMBER', c.key, unpack(chunk))
+      local before = prev and redis.call('SMISMEMBER', c.prev, unpack(chunk)) or nil
+      for t = 1, #chunk do
+        if here[t] == 0 and (before == nil or before[t] == 0) then
+          c.new[#c.new + 1] = chunk[t]; c.isnew[at[s + t - 1]] = true
         end
       end
     end

@@ -27,11 +27,12 @@ export class EventPublisher {
     });
   }
 
-  async publish(events: readonly InputEvent[], receivedAtMs = Date.now()): Promise<void> {
+  /** `values`: the events already serialized (ingest has them for counting bytes). */
+  async publish(events: readonly InputEvent[], receivedAtMs = Date.now(), values?: readonly string[]): Promise<void> {
     const receivedAt = String(receivedAtMs);
-    const messages: KeyedMessage[] = events.map((event) => ({
+    const messages: KeyedMessage[] = events.map((event, i) => ({
       key: traceKey(event.org_id, event.trace_id),
-      value: JSON.stringify(event),
+      value: values?.[i] ?? JSON.stringify(event),
       headers: { [RECEIVED_AT_HEADER]: receivedAt },
     }));
     await this.sends.add(messages);

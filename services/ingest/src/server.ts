@@ -88,7 +88,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   app.post("/v1/events", async (req, reply) => {
     const receivedAt = deps.clock.now();
     const principal = await principalOf(req);
-    let parsed: { events: InputEvent[]; bytes: number[]; where: (i: number) => string };
+    let parsed: { events: InputEvent[]; where: (i: number) => string };
     try {
       parsed = parseBody(String(req.body ?? ""), req.headers["content-type"] ?? "", config.maxEvents);
     } catch (error) {
@@ -108,7 +108,9 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     const { events } = parsed;
     authorizeEvents(principal, events, parsed.where);
     // Every request counts toward the key's rate, whatever it carries (§6.1), an empty one too.
-    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), events.map((e, i) => chargeOf(e, parsed.bytes[i]!)));
+    // Serialized once: the bytes counted are those of the event as published.
+    const values = events.map((e) => JSON.stringify(e));
+    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), events.map((e, i) => chargeOf(e, Buffer.byteLength(values[i]!))));
     if (!decision.admitted) {
       metrics.refused.inc({ reason: "limited" }, events.length);
       return refuse(reply, decision.refusal);
@@ -116,7 +118,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     if (events.length === 0) return reply.code(202).send({ accepted: 0 });
     try {
       await deps.governor?.waitForRoom(config.backpressureMs, events.length);
-      await deps.publisher.publish(events, receivedAt);
+      await deps.publisher.publish(events, receivedAt, values);
     } catch (error) {
       if (!isRetriable(error)) throw error;
       metrics.refused.inc({ reason: "unavailable" }, events.length);
@@ -169,9 +171,9 @@ function unavailable(reply: FastifyReply, message: string) {
 }
 
 /**
- * What an input event adds to the counters of §6: one event, its JSON text as bytes (as
- * re-serialized, without insignificant white space), a trace creation, and a possible upgrade
- * (an extended creation or a trigger).
+ * What an input event adds to the counters of §6: one event, its JSON text as bytes (as the
+ * ledger publishes it: normalized, without insignificant white space), a trace creation, and a
+ * possible upgrade (an extended creation or a trigger).
  */
 function chargeOf(e: InputEvent, bytes: number): EventCharge {
   const charge: EventCharge = { orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes };
@@ -184,7 +186,7 @@ function chargeOf(e: InputEvent, bytes: number): EventCharge {
   return charge;
 }
 
-function parseBody(body: string, contentType: string, maxEvents: number): { events: InputEvent[]; bytes: number[]; where: (i: number) => string } {
+function parseBody(body: string, contentType: string, maxEvents: number): { events: InputEvent[]; where: (i: number) => string } {
   let items: unknown[];
   let position: (i: number) => { index?: number; line?: number } = (i) => ({ index: i });
   let where = (i: number) => `event ${i}`;
@@ -206,6 +208,5 @@ function parseBody(body: string, contentType: string, maxEvents: number): { even
   if (items.length > maxEvents) {
     throw new RequestError(413, { error: `${items.length} events in one request; at most ${maxEvents} are allowed` });
   }
-  const events = validateBatch(items, position);
-  return { events, bytes: items.map((item) => Buffer.byteLength(JSON.stringify(item))), where };
+  return { events: validateBatch(items, position), where };
 }
