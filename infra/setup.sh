@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything the ledger needs on a fresh Debian 12 machine with Node 20 (root or sudo):
-# kcat (the embedded Kafka-protocol test cluster), pnpm 10, and the workspace's packages.
+# kcat (the embedded Kafka-protocol test cluster), redis-server (the limit counters), pnpm 10, and
+# the workspace's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-if ! command -v kcat >/dev/null 2>&1; then
-  echo "setup: installing kcat" >&2
+missing=""
+command -v kcat >/dev/null 2>&1 || missing="$missing kcat"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+if [ -n "$missing" ]; then
+  echo "setup: installing$missing" >&2
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+  # shellcheck disable=SC2086
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 if ! command -v pnpm >/dev/null 2>&1 || ! pnpm --version | grep -q '^10\.'; then
   echo "setup: installing pnpm 10" >&2
