@@ -57,6 +57,11 @@ test("a key's rate limit is shared: 2,400 requests over two replicas, exactly 2,
 test("usage limits hold across replicas: every admitted trace billed, none beyond the limit", async () => {
   await apis[0]!.org("race", { plan: "plus", payment_method: true });
   await apis[0]!.workspace("race", "prod", { all_traces_limit: 1_000, extended_traces_limit: 100 });
+  // Limit values reach the other replica with its account reload (§6.5 allows 60 s).
+  await until("the replica to know the limits", async () => {
+    const limits = (await apis[1]!.limits("race", "prod")).find((l) => l.limit === "workspace:extended_traces");
+    return limits?.limit_value === 100 ? true : undefined;
+  });
   const before = await billed();
   const requests = Array.from({ length: 120 }, (_, r) => Array.from({ length: 25 }, (_, i) => created(`t${r}-${i}`)));
   const statuses = await hammer(requests.map((events) => (api) => api.post(ledger.platformKey, events).then((r) => r.status)), 16);

@@ -13,7 +13,9 @@ const wholeNumber = (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError("must be a whole number");
   return Number(v);
 };
-const limitValue = (v: string) => (v === "none" ? null : wholeNumber(v));
+// "none" stays a string here: commander turns a parser's null into "".
+const limitValue = (v: string) => (v === "none" ? "none" : wholeNumber(v));
+const limitOf = (v: unknown) => (v === "none" ? null : v);
 const usd = (v: string) => {
   if (!/^\d{1,9}(\.\d{1,6})?$/.test(v)) throw new InvalidArgumentError("must be dollars as a decimal such as 39.00 (at most 6 decimals)");
   return v;
@@ -80,8 +82,8 @@ export function registerAccountCommands(program: Command): void {
       .addOption(new Option("--default-retention <tier>", "retention of new traces (default base)").choices(["base", "extended"])),
   ).action(async (org: string, ws: string, o: Record<string, unknown>) => {
     const body = {
-      ...(o.allTracesLimit !== undefined ? { all_traces_limit: o.allTracesLimit } : {}),
-      ...(o.extendedTracesLimit !== undefined ? { extended_traces_limit: o.extendedTracesLimit } : {}),
+      ...(o.allTracesLimit !== undefined ? { all_traces_limit: limitOf(o.allTracesLimit) } : {}),
+      ...(o.extendedTracesLimit !== undefined ? { extended_traces_limit: limitOf(o.extendedTracesLimit) } : {}),
       ...(o.defaultRetention !== undefined ? { default_retention: o.defaultRetention } : {}),
     };
     const event = await callLedger<AccountEventAnswer>((o.url as string) ?? defaultUrl(), platformKey(), "PUT", `/v1/admin/orgs/${encodeURIComponent(org)}/workspaces/${encodeURIComponent(ws)}`, body);

@@ -23,7 +23,8 @@ export const ACCOUNT_EVENTS: EventFamily<AccountEvent> = { types: ACCOUNT_EVENT_
 export type LogEvent = InputEvent | AccountEvent;
 export const LOG_EVENTS: EventFamily<LogEvent> = {
   types: [...INPUT_EVENT_TYPES, ...ACCOUNT_EVENT_TYPES],
-  schema: z.union([inputEvent, accountEvent]) as z.ZodType<LogEvent>,
+  // One discriminated union, so a problem is reported on its field, not as "invalid input".
+  schema: z.discriminatedUnion("type", [...inputEvent.options, ...accountEvent.options]) as unknown as z.ZodType<LogEvent>,
 };
 
 export function validateEvent(value: unknown): EventValidation {

@@ -2,6 +2,9 @@ import type { PlanLimits } from "@ledger/accounts";
 import { calendarMonth, clockHour, previousWindow, retryAfterSeconds, type LimitWindow } from "./window";
 import { RATE_LIMITS, RATE_WINDOW_MS, type RateClass } from "./rate-class";
 
+/** How often monthly trace counters are rebuilt from ClickHouse (see DistinctCheck). */
+export const TRACE_COUNTER_REBUILD_MS = 60_000;
+
 /** The limits of §6.4, in the order they are checked and reported. */
 export const LIMIT_ORDER = [
   "rate:sessions_delete",
@@ -67,6 +70,12 @@ export interface DistinctCheck extends CheckBase {
   members: string[];
   window: LimitWindow;
   seed: SeedQuery;
+  /**
+   * Rebuild from ClickHouse again after this long (a union: harmless). Monthly trace counters
+   * use it so that what a replica admitted before it learned of a new limit, or what was admitted
+   * uncounted while Redis was away, is counted within a minute of reaching ClickHouse.
+   */
+  rebuildEveryMs: number | null;
 }
 
 /** A sum of weights over the members that a distinct check finds new (bytes of new events). */
@@ -140,6 +149,7 @@ export function limitChecks(req: LimitRequest): LimitCheck[] {
         members: charges.map((c) => c.eventId),
         window: hour,
         seed: { count: "events", orgId, fromMs: hour.startMs, toMs: hour.endMs },
+        rebuildEveryMs: null,
       });
     }
     if (plan.bytesPerHour !== null) {
@@ -205,6 +215,7 @@ function traceCheck(
     members: charges.flatMap((c) => (c[field] !== undefined ? [c[field]!] : [])),
     window: month,
     seed: { count, orgId: scope.org_id!, ...(scope.workspace_id ? { workspaceId: scope.workspace_id } : {}), fromMs: month.startMs, toMs: month.endMs },
+    rebuildEveryMs: TRACE_COUNTER_REBUILD_MS,
   };
 }
 

@@ -82,7 +82,7 @@ export class LimitCounters {
       const multi = this.redis.multi();
       for (let i = 0; i < members.length; i += 4_000) multi.sadd(key, ...members.slice(i, i + 4_000));
       multi.pexpire(key, ttl);
-      multi.set(this.key(`seeded:${check.counter}`), "1", "PX", ttl);
+      multi.set(this.key(`seeded:${check.counter}`), "1", "PX", check.rebuildEveryMs === null ? ttl : Math.min(ttl, check.rebuildEveryMs));
       await multi.exec();
     } catch (error) {
       throw new CounterStoreUnavailableError(`Redis did not answer: ${(error as Error).message}`, { cause: error });
