@@ -7,7 +7,8 @@ import { isRetriable } from "@ledger/kafka";
 import { limitChecks, RATE_LIMITS, type LimitCheck, type RateClass } from "@ledger/limits";
 import { planLimitsOf } from "@ledger/accounts";
 import { AccessError, type Principal } from "./authentication";
-import { RequestError, type IngestDeps } from "./server";
+import { RequestError } from "./request-error";
+import type { IngestDeps } from "./server";
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
 

@@ -11,6 +11,7 @@ import type { AccountCache } from "./account-cache";
 import type { Admission } from "./admission";
 import { AccessError, authenticate, authorizeEvents, authorizeOrg, type Principal } from "./authentication";
 import { registerAdminRoutes } from "./admin-api";
+import { RequestError } from "./request-error";
 
 export interface IngestDeps {
   config: IngestConfig;
@@ -36,15 +37,6 @@ export interface IngestDeps {
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
 }
 
-export class RequestError extends Error {
-  readonly retriable = false;
-  constructor(
-    readonly status: number,
-    readonly body: Record<string, unknown>,
-  ) {
-    super(String(body.error));
-  }
-}
 
 /**
  * The ingest HTTP API: `POST /v1/events`, usage, the admin API, health and Prometheus metrics.
