@@ -9,6 +9,7 @@ SUDO=""
 missing=""
 command -v kcat >/dev/null 2>&1 || missing="$missing kcat"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v zstd >/dev/null 2>&1 || missing="$missing zstd" # tests compress zstd bodies with it
 if [ -n "$missing" ]; then
   echo "setup: installing$missing" >&2
   $SUDO apt-get update -qq

@@ -3,10 +3,10 @@ import { isPeriodKey, rollUpToOrg, sortUsage, usageRow, type UsageRow } from "@l
 import type { LedgerClickHouse } from "./client";
 
 export const usageParams = z.strictObject({
-  org: z.string().min(1).max(128).optional(),
+  org: z.string({ error: "must be given once" }).min(1, { error: "must not be empty" }).max(128, { error: "must be at most 128 characters" }).optional(),
   from: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional(),
   to: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional(),
-  by: z.enum(["org", "workspace"]).default("org"),
+  by: z.enum(["org", "workspace"], { error: "must be org or workspace" }).default("org"),
 });
 export type UsageParams = z.input<typeof usageParams>;
 

@@ -12,6 +12,8 @@ export const ingestConfigSchema = z
     LEDGER_INGEST_BACKPRESSURE_MS: envInt(10_000, 0),
     /** Requests arriving this close together share one Kafka produce request. */
     LEDGER_INGEST_LINGER_MS: envInt(5, 0, 1_000),
+    /** The whole request (headers and body) must arrive within this; a trickling client gets 408. */
+    LEDGER_INGEST_REQUEST_TIMEOUT_MS: envInt(30_000, 1_000, 600_000),
     /** The API tier's credential; `ledger serve` generates one on the embedded default when unset. */
     LEDGER_PLATFORM_KEY: envString().pipe(z.string().min(32, { error: "must be at least 32 characters" }).optional()),
     /** How often every replica reloads the accounts; with the sink's delay, within the 10 s of §7. */
@@ -26,6 +28,7 @@ export const ingestConfigSchema = z
     maxBytes: e.LEDGER_INGEST_MAX_BYTES,
     backpressureMs: e.LEDGER_INGEST_BACKPRESSURE_MS,
     lingerMs: e.LEDGER_INGEST_LINGER_MS,
+    requestTimeoutMs: e.LEDGER_INGEST_REQUEST_TIMEOUT_MS,
     platformKey: e.LEDGER_PLATFORM_KEY,
     accountsRefreshMs: e.LEDGER_ACCOUNTS_REFRESH_MS,
     fallbackWindowMs: e.LEDGER_LIMITS_FALLBACK_WINDOW_MS,

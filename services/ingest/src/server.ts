@@ -12,6 +12,7 @@ import type { Admission } from "./admission";
 import { AccessError, authenticate, authorizeEvents, authorizeOrg, type Principal } from "./authentication";
 import { registerAdminRoutes } from "./admin-api";
 import { RequestError } from "./request-error";
+import { BodyEncodingError, decodedBody } from "./body-decoding";
 
 export interface IngestDeps {
   config: IngestConfig;
@@ -46,7 +47,17 @@ export interface IngestDeps {
 export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   const { config } = deps;
   const metrics = new IngestMetrics(deps.registry);
-  const app = Fastify({ bodyLimit: config.maxBytes, logger: false });
+  const app = Fastify({
+    bodyLimit: config.maxBytes,
+    logger: false,
+    // A client that trickles its request cannot hold a connection: the whole request must
+    // arrive within requestTimeoutMs (Node answers 408 and closes), checked every second.
+    requestTimeout: config.requestTimeoutMs,
+    http: { headersTimeout: Math.min(config.requestTimeoutMs, 10_000), connectionsCheckingInterval: 1_000 },
+  });
+
+  // Bodies are decoded as streams; the body limit applies before and after decompression.
+  app.addHook("preParsing", async (req, _reply, payload) => decodedBody(req.headers["content-encoding"], payload));
 
   // Both body types are parsed here, not by fastify, so a malformed body gets our error shape.
   app.removeAllContentTypeParsers();
@@ -60,9 +71,13 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
       return reply.code(error.status).send({ error: error.message });
     }
     if (error instanceof RequestError) return reply.code(error.status).send(error.body);
+    if (error instanceof BodyEncodingError) {
+      metrics.refused.inc({ reason: "invalid" });
+      return reply.code(error.statusCode).send({ error: error.message });
+    }
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       metrics.refused.inc({ reason: "too_large" });
-      return reply.code(413).send({ error: `request body is larger than ${config.maxBytes} bytes; split it` });
+      return reply.code(413).send({ error: `request body is larger than ${config.maxBytes} bytes (before or after decompression); nothing was published; split it` });
     }
     if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
       return reply.code(415).send({ error: "Content-Type must be application/json (an array) or application/x-ndjson" });
@@ -133,7 +148,10 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
       return { rows: await deps.usage(query) };
     } catch (error) {
       if ((error as Error).name === "ZodError") {
-        return reply.code(400).send({ error: `bad query parameters: ${(error as Error).message}` });
+        // One sentence per parameter, not the validator's dump.
+        const issues = (error as { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }).issues;
+        const sentences = issues.map((i) => (i.code === "unrecognized_keys" ? `${(i.keys ?? []).join(", ")} is not a parameter of /v1/usage` : `${i.path.join(".")} ${i.message}`));
+        return reply.code(400).send({ error: `bad query parameters: ${sentences.join("; ")}` });
       }
       throw error;
     }
