@@ -36,6 +36,8 @@ export interface EventCharge {
   createsTrace?: string;
   /** Set on what could make a trace extended: an extended creation or a trigger. */
   extendsTrace?: string;
+  /** false for what is not an event of §6.2 (feedback, queue entries on the LangSmith API). */
+  countsAsEvent?: boolean;
 }
 
 /** What ClickHouse counts when a counter has to be rebuilt (Redis started empty, or is away). */
@@ -135,8 +137,9 @@ export function limitChecks(req: LimitRequest): LimitCheck[] {
   }
   const byOrg = group(req.charges, (c) => c.orgId);
   const orgChecks: LimitCheck[][] = [[], [], []];
-  for (const [orgId, charges] of byOrg) {
+  for (const [orgId, all] of byOrg) {
     const plan = req.plan(orgId);
+    const charges = all.filter((c) => c.countsAsEvent !== false);
     const scope = { org_id: orgId };
     if (plan.eventsPerHour !== null || plan.bytesPerHour !== null) {
       orgChecks[0]!.push({
@@ -165,7 +168,7 @@ export function limitChecks(req: LimitRequest): LimitCheck[] {
       });
     }
     if (plan.tracesPerMonth !== null) {
-      orgChecks[2]!.push(traceCheck("plan:traces_per_month", scope, `traces:${orgId}`, plan.tracesPerMonth, charges, "createsTrace", month, prevMonth, "traces"));
+      orgChecks[2]!.push(traceCheck("plan:traces_per_month", scope, `traces:${orgId}`, plan.tracesPerMonth, all, "createsTrace", month, prevMonth, "traces"));
     }
   }
   const eventsIndex = new Map<string, number>();

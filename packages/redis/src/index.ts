@@ -1,3 +1,4 @@
 export * from "./redis-server";
 export * from "./connect";
 export * from "./limit-counters";
+export * from "./run-trace-index";

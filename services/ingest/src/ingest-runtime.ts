@@ -5,7 +5,7 @@ import type { UsageRow } from "@ledger/billing";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import { publish, type LagGovernor, type LedgerTopics } from "@ledger/kafka";
 import { systemClock, type Clock, type SeedQuery } from "@ledger/limits";
-import { connectRedis, LimitCounters } from "@ledger/redis";
+import { connectRedis, LimitCounters, RunTraceIndex } from "@ledger/redis";
 import { AccountCache } from "./account-cache";
 import { Admission } from "./admission";
 import type { IngestConfig } from "./config";
@@ -79,6 +79,7 @@ export class IngestRuntime {
           publish(o.producer, o.topics.accounts, [{ key: accountKey(event.org_id), value: JSON.stringify(event), headers: { [RECEIVED_AT_HEADER]: String(clock.now()) } }]),
         accountEvents: o.host.accountEvents,
         counterMembers: o.host.counterMembers,
+        runIndex: new RunTraceIndex(redis, o.counterPrefix),
       });
       const url = await server.listen({ host: o.config.host, port: o.config.port });
       return new IngestRuntime(server, url, accounts, redis);

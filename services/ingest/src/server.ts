@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { Registry } from "prom-client";
 import { describeProblems, InvalidBatchError, parseNdjson, validateBatch, type AccountEvent, type InputEvent } from "@ledger/events";
-import { isRetriable, type LagGovernor } from "@ledger/kafka";
+import type { LagGovernor } from "@ledger/kafka";
 import type { UsageRow } from "@ledger/billing";
 import { rateClassOf, refusalBody, type Clock, type EventCharge, type LimitRefusal, type SeedQuery } from "@ledger/limits";
 import type { IngestConfig } from "./config";
@@ -13,6 +13,9 @@ import { AccessError, authenticate, authorizeEvents, authorizeOrg, type Principa
 import { registerAdminRoutes } from "./admin-api";
 import { RequestError } from "./request-error";
 import { BodyEncodingError, decodedBody } from "./body-decoding";
+import { EventIntake } from "./event-intake";
+import { registerLangSmithRoutes } from "./langsmith-api";
+import type { RunTraceIndex } from "@ledger/redis";
 
 export interface IngestDeps {
   config: IngestConfig;
@@ -36,6 +39,8 @@ export interface IngestDeps {
   /** ClickHouse reads that replicas without their own ClickHouse ask the primary for (admin API). */
   accountEvents: () => Promise<AccountEvent[]>;
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
+  /** The trace and workspace of every accepted run, shared by the replicas (LangSmith API). */
+  runIndex: RunTraceIndex;
 }
 
 
@@ -86,6 +91,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     return reply.code(status).send({ error: error.message });
   });
 
+  const intake = new EventIntake({ admission: deps.admission, publisher: deps.publisher, governor: deps.governor, clock: deps.clock, metrics, backpressureMs: config.backpressureMs });
   const principalOf = (req: { headers: Record<string, string | string[] | undefined> }) => authenticate(req.headers, deps.accounts, deps.platformKey);
   const refuse = (reply: FastifyReply, refusal: LimitRefusal) => {
     const body = refusalBody(refusal, deps.clock.now());
@@ -117,21 +123,8 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     // Every request counts toward the key's rate, whatever it carries (§6.1), an empty one too.
     // Serialized once: the bytes counted are those of the event as published.
     const values = events.map((e) => JSON.stringify(e));
-    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), events.map((e, i) => chargeOf(e, Buffer.byteLength(values[i]!))));
-    if (!decision.admitted) {
-      metrics.refused.inc({ reason: "limited" }, events.length);
-      return refuse(reply, decision.refusal);
-    }
-    if (events.length === 0) return reply.code(202).send({ accepted: 0 });
-    try {
-      await deps.governor?.waitForRoom(config.backpressureMs, events.length);
-      await deps.publisher.publish(events, receivedAt, values);
-    } catch (error) {
-      if (!isRetriable(error)) throw error;
-      metrics.refused.inc({ reason: "unavailable" }, events.length);
-      return unavailable(reply, `events not accepted, retry later: ${(error as Error).message}`);
-    }
-    metrics.accepted.inc(events.length);
+    const charges = events.map((e, i) => chargeOf(e, Buffer.byteLength(values[i]!)));
+    if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt, values }))) return reply;
     return reply.code(202).send({ accepted: events.length });
   });
 
@@ -158,6 +151,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   });
 
   registerAdminRoutes(app, deps, principalOf);
+  registerLangSmithRoutes(app, deps, intake, deps.runIndex, principalOf);
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {

@@ -1,0 +1,36 @@
+import { z } from "zod";
+import { identifier } from "@ledger/events";
+
+/**
+ * What the ledger reads of a LangSmith run (spec §8; `../shared/notes/langsmith-sdk.md`). The SDK
+ * sends many more fields, kept as they are (they are the platform's, not the ledger's): only the
+ * fields the mapping needs are checked, each with a reason naming it.
+ */
+const time = z.union([z.string().min(1), z.number().finite()], { error: "must be an RFC 3339 string or epoch milliseconds" });
+export const runCreate = z.looseObject({
+  id: identifier,
+  trace_id: identifier.optional(),
+  parent_run_id: identifier.nullish(),
+  start_time: time.optional(),
+  end_time: time.nullish(),
+  session_name: z.string().nullish(),
+  session_id: z.string().nullish(),
+  inputs: z.unknown().optional(),
+  outputs: z.unknown().optional(),
+  extra: z.unknown().optional(),
+});
+export const runUpdate = runCreate.partial({ id: true });
+export type RunCreate = z.output<typeof runCreate>;
+export type RunUpdate = z.output<typeof runUpdate>;
+
+export const feedbackCreate = z.looseObject({
+  id: identifier,
+  run_id: identifier,
+  trace_id: identifier.nullish(),
+  created_at: time.nullish(),
+});
+export type FeedbackCreate = z.output<typeof feedbackCreate>;
+
+/** `POST /annotation-queues/{id}/runs`: run ids; `…/runs/by-key`: run keys. */
+export const queueRunIds = z.array(identifier, { error: "must be a JSON array of run ids" });
+export const queueRunKeys = z.array(z.looseObject({ run_id: identifier }), { error: "must be a JSON array of {run_id, session_id, start_time}" });

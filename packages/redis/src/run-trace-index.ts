@@ -1,0 +1,66 @@
+import type { Redis } from "ioredis";
+import { CounterStoreUnavailableError } from "./limit-counters";
+
+/** How long a run's trace is remembered: the longest retention (400 days) and a margin. */
+const TTL_SECONDS = 401 * 86_400;
+
+export interface RunTrace {
+  traceId: string;
+  workspaceId: string;
+}
+
+/**
+ * The trace and workspace of every run the LangSmith API accepted, shared by all ingest
+ * replicas: feedback and annotation-queue entries name only a run id (§8, L2, L3). Also which
+ * workspace a trace belongs to, so a run cannot join another workspace's trace.
+ */
+export class RunTraceIndex {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private runKey = (orgId: string, runId: string) => `${this.prefix}:run:${orgId}:${runId}`;
+  private traceKey = (orgId: string, traceId: string) => `${this.prefix}:trace:${orgId}:${traceId}`;
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw new CounterStoreUnavailableError(`Redis did not answer: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** The workspace each trace already belongs to (absent: not seen yet). */
+  async traceOwners(orgId: string, traceIds: readonly string[]): Promise<Map<string, string>> {
+    const unique = [...new Set(traceIds)];
+    if (unique.length === 0) return new Map();
+    const owners = await this.call(() => this.redis.mget(...unique.map((t) => this.traceKey(orgId, t))));
+    return new Map(unique.flatMap((t, i) => (owners[i] ? [[t, owners[i]!] as const] : [])));
+  }
+
+  async runs(orgId: string, runIds: readonly string[]): Promise<Map<string, RunTrace>> {
+    const unique = [...new Set(runIds)];
+    if (unique.length === 0) return new Map();
+    const values = await this.call(() => this.redis.mget(...unique.map((r) => this.runKey(orgId, r))));
+    return new Map(
+      unique.flatMap((r, i) => {
+        const v = values[i];
+        if (!v) return [];
+        const slash = v.indexOf("/");
+        return [[r, { workspaceId: v.slice(0, slash), traceId: v.slice(slash + 1) }] as const];
+      }),
+    );
+  }
+
+  /** Remembers accepted runs; the first workspace to name a trace keeps it. */
+  async remember(orgId: string, entries: readonly ({ runId: string } & RunTrace)[]): Promise<void> {
+    if (entries.length === 0) return;
+    const multi = this.redis.multi();
+    for (const e of entries) {
+      multi.set(this.traceKey(orgId, e.traceId), e.workspaceId, "EX", TTL_SECONDS, "NX");
+      multi.set(this.runKey(orgId, e.runId), `${e.workspaceId}/${e.traceId}`, "EX", TTL_SECONDS);
+    }
+    await this.call(() => multi.exec());
+  }
+}

@@ -1,0 +1,46 @@
+import type { FastifyReply } from "fastify";
+import type { InputEvent } from "@ledger/events";
+import { isRetriable, type LagGovernor } from "@ledger/kafka";
+import { refusalBody, type Clock, type EventCharge, type RateClass } from "@ledger/limits";
+import type { Admission } from "./admission";
+import type { Principal } from "./authentication";
+import type { EventPublisher } from "./event-publisher";
+import type { IngestMetrics } from "./ingest-metrics";
+
+/**
+ * The one path from a validated, authorized request to Kafka, for `POST /v1/events` and the
+ * LangSmith API alike: the limits of §6 (what the request adds, as charges), backpressure, then
+ * publishing, answered 202 only after Kafka acknowledged every event.
+ */
+export class EventIntake {
+  constructor(
+    private readonly deps: { admission: Admission; publisher: EventPublisher; governor?: LagGovernor; clock: Clock; metrics: IngestMetrics; backpressureMs: number },
+  ) {}
+
+  /** Sends the answer itself (429, 503) and returns false when the events were not accepted. */
+  async accept(
+    reply: FastifyReply,
+    request: { principal: Principal; rateClass: RateClass; events: readonly InputEvent[]; charges: readonly EventCharge[]; receivedAt: number; values?: readonly string[] },
+  ): Promise<boolean> {
+    const { metrics } = this.deps;
+    const decision = await this.deps.admission.admit(request.principal, request.rateClass, request.charges);
+    if (!decision.admitted) {
+      metrics.refused.inc({ reason: "limited" }, request.events.length);
+      const body = refusalBody(decision.refusal, this.deps.clock.now());
+      await reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
+      return false;
+    }
+    if (request.events.length === 0) return true;
+    try {
+      await this.deps.governor?.waitForRoom(this.deps.backpressureMs, request.events.length);
+      await this.deps.publisher.publish(request.events, request.receivedAt, request.values);
+    } catch (error) {
+      if (!isRetriable(error)) throw error;
+      metrics.refused.inc({ reason: "unavailable" }, request.events.length);
+      await reply.code(503).header("retry-after", "5").send({ error: `events not accepted, retry later: ${(error as Error).message}` });
+      return false;
+    }
+    metrics.accepted.inc(request.events.length);
+    return true;
+  }
+}

@@ -1,0 +1,172 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { z } from "zod";
+import { describeProblems, InvalidBatchError, validateBatch, type InputEvent } from "@ledger/events";
+import { rateClassOf, type EventCharge } from "@ledger/limits";
+import {
+  feedbackAddedOf,
+  feedbackCreate,
+  queueRunIds,
+  queueAddedOf,
+  queueRunKeys,
+  runCharge,
+  runCreate,
+  runUpdate,
+  traceCreatedOf,
+  traceOf,
+  type RunContext,
+  type RunCreate,
+  type RunUpdate,
+} from "@ledger/langsmith";
+import type { RunTraceIndex } from "@ledger/redis";
+import { AccessError, type Principal } from "./authentication";
+import type { EventIntake } from "./event-intake";
+import { RequestError } from "./request-error";
+import type { IngestDeps } from "./server";
+
+type Req = FastifyRequest<{ Params: Record<string, string>; Body: unknown }>;
+
+/** Every LangSmith path with and without the `/api/v1` prefix (§8). */
+const both = (path: string) => [path, `/api/v1${path}`];
+
+function parseJson(body: unknown): unknown {
+  if (typeof body !== "string") return body;
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    throw new RequestError(400, { error: `body is not valid JSON: ${(error as Error).message}` });
+  }
+}
+
+/** Parses with a schema; a refusal is one sentence naming each field. */
+function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const sentences = r.error.issues.map((i) => `${[what, ...i.path].join(".")} ${i.message}`);
+  throw new RequestError(400, { error: `${sentences.join("; ")}; nothing was published` });
+}
+
+/** L1–L6 through the same validation as `POST /v1/events`: a mapped event that breaks a rule is a 400 naming it. */
+function validated(events: Record<string, unknown>[]): InputEvent[] {
+  try {
+    return validateBatch(events);
+  } catch (error) {
+    if (!(error instanceof InvalidBatchError)) throw error;
+    throw new RequestError(400, { error: `the request maps to invalid ledger events; nothing was published: ${describeProblems(error.problems, 3)}`, problems: error.problems });
+  }
+}
+
+/**
+ * The LangSmith run-ingest API (§8) on the ledger's one intake path: runs, feedback and queue
+ * entries become trace events (L1–L3) with ids derived from the client's (L5), counted and
+ * limited as §6.2 says (L4), published like `POST /v1/events`.
+ */
+export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, intake: EventIntake, runIndex: RunTraceIndex, principalOf: (req: Req) => Promise<Principal>): void {
+  const workspaceKey = async (req: Req) => {
+    const principal = await principalOf(req);
+    if (principal.kind !== "key") throw new AccessError(403, "the LangSmith API takes a workspace API key in x-api-key (the platform key names no workspace)");
+    return principal;
+  };
+  const contextOf = (principal: Extract<Principal, { kind: "key" }>): RunContext => {
+    const directory = deps.accounts.current;
+    const { orgId, workspaceId } = principal.key;
+    return { orgId, workspaceId, retentionFor: (project) => directory.retentionFor(orgId, workspaceId, project), receivedAt: new Date(deps.clock.now()).toISOString() };
+  };
+
+  for (const path of both("/info")) {
+    app.get(path, async () => ({
+      version: "ledger-0.1.0",
+      batch_ingest_config: { use_multipart_endpoint: false, size_limit_bytes: deps.config.maxBytes, size_limit: 100, scale_up_qsize_trigger: 1000, scale_up_nthreads_limit: 4, scale_down_nempty_trigger: 4 },
+      instance_flags: { gzip_body_enabled: true, zstd_compression_enabled: true },
+    }));
+  }
+
+  /** Creations and updates of runs: one event each (L4); root creations become traces (L1). */
+  const ingestRuns = async (req: Req, reply: FastifyReply, posts: RunCreate[], patches: (RunUpdate & { id: string })[]) => {
+    const principal = await workspaceKey(req);
+    const ctx = contextOf(principal);
+    const receivedAt = deps.clock.now();
+    const wire = posts.flatMap((run) => {
+      const created = traceCreatedOf(run, ctx);
+      return created ? [created] : [];
+    });
+    const events = validated(wire);
+    const extended = new Set(events.flatMap((e) => (e.type === "trace-created" && e.retention === "extended" ? [e.trace_id] : [])));
+    const charges: EventCharge[] = [
+      ...posts.map((run) => {
+        const charge = runCharge(run, "post", run.id, ctx);
+        return charge.createsTrace && extended.has(charge.createsTrace) ? { ...charge, extendsTrace: charge.createsTrace } : charge;
+      }),
+      ...patches.map((run) => runCharge(run, "patch", run.id, ctx)),
+    ];
+    // A run may not join a trace of another workspace (§7: a key writes its own workspace only).
+    const traces = [...posts, ...patches].flatMap((run) => {
+      const trace = traceOf(run);
+      return trace ? [{ runId: run.id, traceId: trace }] : [];
+    });
+    const owners = await runIndex.traceOwners(ctx.orgId, traces.map((t) => t.traceId));
+    for (const t of traces) {
+      const owner = owners.get(t.traceId);
+      if (owner !== undefined && owner !== ctx.workspaceId) {
+        throw new AccessError(403, `run ${t.runId}: trace_id ${t.traceId} belongs to workspace ${JSON.stringify(owner)}, not the key's (${JSON.stringify(ctx.workspaceId)}); nothing was published`);
+      }
+    }
+    if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt }))) return reply;
+    await runIndex.remember(ctx.orgId, traces.map((t) => ({ ...t, workspaceId: ctx.workspaceId })));
+    return reply.code(202).send({ message: "Runs batch ingested" });
+  };
+
+  for (const path of both("/runs")) {
+    app.post(path, async (req: Req, reply) => ingestRuns(req, reply, [parse(runCreate, parseJson(req.body), "run")], []));
+  }
+  for (const path of both("/runs/:id")) {
+    app.patch(path, async (req: Req, reply) => {
+      const update = parse(runUpdate, parseJson(req.body), "run");
+      return ingestRuns(req, reply, [], [{ ...update, id: req.params.id! }]);
+    });
+  }
+  for (const path of both("/runs/batch")) {
+    app.post(path, async (req: Req, reply) => {
+      const body = parseJson(req.body) as { post?: unknown; patch?: unknown };
+      if (typeof body !== "object" || body === null || Array.isArray(body)) throw new RequestError(400, { error: 'body must be a JSON object {"post": [...], "patch": [...]}' });
+      const posts = Array.isArray(body.post) ? body.post.map((r, i) => parse(runCreate, r, `post.${i}`)) : [];
+      const patches = Array.isArray(body.patch) ? body.patch.map((r, i) => parse(runCreate, r, `patch.${i}`)) : [];
+      return ingestRuns(req, reply, posts, patches);
+    });
+  }
+
+  /** The trace of each run: given, else as the ledger knows it; unknown runs are 404 (L2, L3). */
+  const tracesOf = async (orgId: string, runIds: string[], given: Map<string, string>) => {
+    const missing = runIds.filter((r) => !given.has(r));
+    const known = await runIndex.runs(orgId, missing);
+    const unknown = missing.filter((r) => !known.has(r));
+    if (unknown.length > 0) throw new RequestError(404, { error: `run_id ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ""}: no such run is known to the ledger; nothing was published` });
+    return (runId: string) => given.get(runId) ?? known.get(runId)!.traceId;
+  };
+
+  for (const path of both("/feedback")) {
+    app.post(path, async (req: Req, reply) => {
+      const principal = await workspaceKey(req);
+      const ctx = contextOf(principal);
+      const feedback = parse(feedbackCreate, parseJson(req.body), "feedback");
+      const trace = await tracesOf(ctx.orgId, [feedback.run_id], new Map(feedback.trace_id ? [[feedback.run_id, feedback.trace_id]] : []));
+      const events = validated([feedbackAddedOf(feedback, trace(feedback.run_id), ctx)]);
+      const charges = events.map((e) => ({ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }));
+      if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: deps.clock.now() }))) return reply;
+      return reply.code(200).send({ id: feedback.id, run_id: feedback.run_id, trace_id: trace(feedback.run_id) });
+    });
+  }
+
+  const queueRoute = (runIdsOf: (body: unknown) => string[]) => async (req: Req, reply: FastifyReply) => {
+    const principal = await workspaceKey(req);
+    const ctx = contextOf(principal);
+    const queueId = parse(queueRunIds.element, req.params.queue, "queue_id");
+    const runIds = runIdsOf(parseJson(req.body));
+    const trace = await tracesOf(ctx.orgId, runIds, new Map());
+    const events = validated(runIds.map((runId) => queueAddedOf(queueId, runId, trace(runId), ctx)));
+    const charges = events.map((e) => ({ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }));
+    if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: deps.clock.now() }))) return reply;
+    return reply.code(200).send(runIds.map((run_id) => ({ run_id, queue_id: queueId })));
+  };
+  for (const path of both("/annotation-queues/:queue/runs")) app.post(path, queueRoute((body) => parse(queueRunIds, body, "runs")));
+  for (const path of both("/annotation-queues/:queue/runs/by-key")) app.post(path, queueRoute((body) => parse(queueRunKeys, body, "runs").map((k) => k.run_id)));
+}
