@@ -14,6 +14,7 @@ import {
   traceCreatedOf,
   traceOf,
   type RunContext,
+  type FeedbackCreate,
   type RunCreate,
   type RunUpdate,
 } from "@ledger/langsmith";
@@ -21,6 +22,8 @@ import type { RunTraceIndex } from "@ledger/redis";
 import { AccessError, type Principal } from "./authentication";
 import type { EventIntake } from "./event-intake";
 import { RequestError } from "./request-error";
+import { readRunParts } from "./multipart-runs";
+import type { Readable } from "node:stream";
 import type { IngestDeps } from "./server";
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Body: unknown }>;
@@ -75,13 +78,29 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
   for (const path of both("/info")) {
     app.get(path, async () => ({
       version: "ledger-0.1.0",
-      batch_ingest_config: { use_multipart_endpoint: false, size_limit_bytes: deps.config.maxBytes, size_limit: 100, scale_up_qsize_trigger: 1000, scale_up_nthreads_limit: 4, scale_down_nempty_trigger: 4 },
+      batch_ingest_config: { use_multipart_endpoint: true, size_limit_bytes: deps.config.maxBytes, size_limit: 100, scale_up_qsize_trigger: 1000, scale_up_nthreads_limit: 4, scale_down_nempty_trigger: 4 },
       instance_flags: { gzip_body_enabled: true, zstd_compression_enabled: true },
     }));
   }
 
+  /** The trace of each run: given, else as the ledger knows it; unknown runs are 404 (L2, L3). */
+  const tracesOf = async (orgId: string, runIds: string[], given: Map<string, string>) => {
+    const missing = runIds.filter((r) => !given.has(r));
+    const known = await runIndex.runs(orgId, missing);
+    const unknown = missing.filter((r) => !known.has(r));
+    if (unknown.length > 0) throw new RequestError(404, { error: `run_id ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ""}: no such run is known to the ledger; nothing was published` });
+    return (runId: string) => given.get(runId) ?? known.get(runId)!.traceId;
+  };
+
   /** Creations and updates of runs: one event each (L4); root creations become traces (L1). */
-  const ingestRuns = async (req: Req, reply: FastifyReply, posts: RunCreate[], patches: (RunUpdate & { id: string })[]) => {
+  const ingestRuns = async (
+    req: Req,
+    reply: FastifyReply,
+    posts: RunCreate[],
+    patches: (RunUpdate & { id: string })[],
+    feedback: FeedbackCreate[] = [],
+    attachmentBytes: Map<string, number> = new Map(),
+  ) => {
     const principal = await workspaceKey(req);
     const ctx = contextOf(principal);
     const receivedAt = deps.clock.now();
@@ -89,14 +108,19 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
       const created = traceCreatedOf(run, ctx);
       return created ? [created] : [];
     });
+    // Feedback in a batch names its trace, or a run of this batch or one the ledger knows.
+    const batchTraces = new Map([...posts, ...patches].flatMap((run) => (traceOf(run) ? [[run.id, traceOf(run)!] as const] : [])));
+    const trace = await tracesOf(ctx.orgId, feedback.map((f) => f.run_id), new Map([...batchTraces, ...feedback.flatMap((f) => (f.trace_id ? [[f.run_id, f.trace_id] as const] : []))]));
+    wire.push(...feedback.map((f) => feedbackAddedOf(f, trace(f.run_id), ctx)));
     const events = validated(wire);
     const extended = new Set(events.flatMap((e) => (e.type === "trace-created" && e.retention === "extended" ? [e.trace_id] : [])));
     const charges: EventCharge[] = [
       ...posts.map((run) => {
-        const charge = runCharge(run, "post", run.id, ctx);
+        const charge = runCharge(run, "post", run.id, ctx, attachmentBytes.get(run.id) ?? 0);
         return charge.createsTrace && extended.has(charge.createsTrace) ? { ...charge, extendsTrace: charge.createsTrace } : charge;
       }),
-      ...patches.map((run) => runCharge(run, "patch", run.id, ctx)),
+      ...patches.map((run) => runCharge(run, "patch", run.id, ctx, posts.some((p) => p.id === run.id) ? 0 : (attachmentBytes.get(run.id) ?? 0))),
+      ...events.flatMap((e) => (e.type === "feedback-added" ? [{ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }] : [])),
     ];
     // A run may not join a trace of another workspace (§7: a key writes its own workspace only).
     const traces = [...posts, ...patches].flatMap((run) => {
@@ -124,6 +148,16 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
       return ingestRuns(req, reply, [], [{ ...update, id: req.params.id! }]);
     });
   }
+  for (const path of both("/runs/multipart")) {
+    app.post(path, async (req: Req, reply) => {
+      await workspaceKey(req); // before reading a byte of the body
+      const parts = await readRunParts(req.body as Readable, req.headers, deps.config.maxBytes);
+      const posts = [...parts.posts.values()].map((r) => parse(runCreate, r, `post.${String(r.id)}`));
+      const patches = [...parts.patches.values()].map((r) => ({ ...parse(runUpdate, r, `patch.${String(r.id)}`), id: String(r.id) }));
+      const feedback = parts.feedback.map((f) => parse(feedbackCreate, f, `feedback.${String(f.id)}`));
+      return ingestRuns(req, reply, posts, patches, feedback, parts.attachmentBytes);
+    });
+  }
   for (const path of both("/runs/batch")) {
     app.post(path, async (req: Req, reply) => {
       const body = parseJson(req.body) as { post?: unknown; patch?: unknown };
@@ -133,15 +167,6 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
       return ingestRuns(req, reply, posts, patches);
     });
   }
-
-  /** The trace of each run: given, else as the ledger knows it; unknown runs are 404 (L2, L3). */
-  const tracesOf = async (orgId: string, runIds: string[], given: Map<string, string>) => {
-    const missing = runIds.filter((r) => !given.has(r));
-    const known = await runIndex.runs(orgId, missing);
-    const unknown = missing.filter((r) => !known.has(r));
-    if (unknown.length > 0) throw new RequestError(404, { error: `run_id ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ""}: no such run is known to the ledger; nothing was published` });
-    return (runId: string) => given.get(runId) ?? known.get(runId)!.traceId;
-  };
 
   for (const path of both("/feedback")) {
     app.post(path, async (req: Req, reply) => {

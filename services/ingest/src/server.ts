@@ -69,6 +69,8 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   app.addContentTypeParser(["application/json", "application/x-ndjson"], { parseAs: "string" }, (_req, body, done) =>
     done(null, body),
   );
+  // Multipart run batches are parsed as a stream by their route (busboy), never buffered whole.
+  app.addContentTypeParser("multipart/form-data", (_req, payload, done) => done(null, payload));
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (error instanceof AccessError) {
