@@ -20,6 +20,9 @@ export const ingestConfigSchema = z
     LEDGER_ACCOUNTS_REFRESH_MS: envInt(2_000, 100, 5_000),
     /** While Redis is away: how long a replica adds its own admissions to ClickHouse's counts. */
     LEDGER_LIMITS_FALLBACK_WINDOW_MS: envInt(10_000, 0, 600_000),
+    /** What `/info` tells LangSmith clients: compress bodies with gzip / zstd (both are always read). */
+    LEDGER_LANGSMITH_GZIP: z.enum(["true", "false"], { error: "must be true or false" }).default("true"),
+    LEDGER_LANGSMITH_ZSTD: z.enum(["true", "false"], { error: "must be true or false" }).default("true"),
   })
   .transform((e) => ({
     host: e.LEDGER_HOST,
@@ -32,6 +35,8 @@ export const ingestConfigSchema = z
     platformKey: e.LEDGER_PLATFORM_KEY,
     accountsRefreshMs: e.LEDGER_ACCOUNTS_REFRESH_MS,
     fallbackWindowMs: e.LEDGER_LIMITS_FALLBACK_WINDOW_MS,
+    advertiseGzip: e.LEDGER_LANGSMITH_GZIP === "true",
+    advertiseZstd: e.LEDGER_LANGSMITH_ZSTD === "true",
   }));
 
 export type IngestConfig = z.output<typeof ingestConfigSchema>;

@@ -79,7 +79,7 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
     app.get(path, async () => ({
       version: "ledger-0.1.0",
       batch_ingest_config: { use_multipart_endpoint: true, size_limit_bytes: deps.config.maxBytes, size_limit: 100, scale_up_qsize_trigger: 1000, scale_up_nthreads_limit: 4, scale_down_nempty_trigger: 4 },
-      instance_flags: { gzip_body_enabled: true, zstd_compression_enabled: true },
+      instance_flags: { gzip_body_enabled: deps.config.advertiseGzip, zstd_compression_enabled: deps.config.advertiseZstd },
     }));
   }
 
