@@ -43,14 +43,14 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
     } catch (error) {
       return reject(new RequestError(400, { error: `not a multipart body: ${(error as Error).message}` }));
     }
-    const onPart = (name: string, text: string | null, size: number) => {
-      const [kind, id, field, ...rest] = name.split(".");
+    const onPart = (name: string | undefined, text: string | null, size: number) => {
       if (!name) throw new RequestError(400, { error: "a part has no name (parts are post.<run id>, patch.<run id>, post.<run id>.<field>, attachment.<run id>.<name>, feedback.<id>); nothing was published" });
+      const [kind, id, field, ...rest] = name.split(".");
       if (kind === "attachment" && id && field) {
         parts.attachmentBytes.set(id, (parts.attachmentBytes.get(id) ?? 0) + size);
         return;
       }
-      if (text === null) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON field, not a file; nothing was published` });
+      if (text === null) throw new RequestError(400, { error: `part ${JSON.stringify(name)} has no content; nothing was published` });
       if ((kind === "post" || kind === "patch") && id && rest.length === 0) {
         const runs = kind === "post" ? parts.posts : parts.patches;
         if (field === undefined) {
@@ -81,14 +81,21 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
         fail(error);
       }
     });
+    // A part with a filename: attachments are only counted; a run or feedback part sent as a
+    // file (FormData with a Blob) is read like a field, within the same cap.
     busboy.on("file", (name, stream) => {
+      const keep = !(name ?? "").startsWith("attachment.");
+      const chunks: Buffer[] = [];
       let size = 0;
-      stream.on("data", (chunk: Buffer) => (size += chunk.length));
+      stream.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (keep) chunks.push(chunk);
+      });
       stream.on("limit", () => fail(tooLarge(maxBytes)));
       stream.on("end", () => {
         if (failed) return;
         try {
-          onPart(name, null, size);
+          onPart(name, keep ? Buffer.concat(chunks).toString("utf8") : null, size);
         } catch (error) {
           fail(error);
         }
