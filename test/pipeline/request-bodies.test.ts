@@ -17,8 +17,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const post = (body: Buffer | string, headers: Record<string, string>) =>
-  fetch(`${stack.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": TEST_PLATFORM_KEY, ...headers }, body });
+const post = (body: Uint8Array | string, headers: Record<string, string>) =>
+  fetch(`${stack.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": TEST_PLATFORM_KEY, ...headers }, body: typeof body === "string" ? body : new Uint8Array(body) });
 const zstd = (data: Buffer) => execFileSync("zstd", ["-q", "-c"], { input: data });
 const events = (org: string, n: number) => Array.from({ length: n }, (_, i) => ev.created(org, `t${i}`, "2024-06-01T00:00:00Z"));
 
