@@ -12,7 +12,7 @@ export class IngestMetrics {
     });
     this.refused = new Counter({
       name: "ledger_events_refused_total",
-      help: "Input events refused, by reason (invalid, too_large, unavailable, backpressure)",
+      help: "Input events refused, by reason (invalid, too_large, timeout, unavailable, backpressure); a body that timed out counts one",
       labelNames: ["reason"],
       registers: [registry],
     });

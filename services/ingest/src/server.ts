@@ -12,7 +12,7 @@ import type { Admission } from "./admission";
 import { AccessError, authenticate, authorizeEvents, authorizeOrg, type Principal } from "./authentication";
 import { registerAdminRoutes } from "./admin-api";
 import { RequestError } from "./request-error";
-import { BodyEncodingError, decodedBody } from "./body-decoding";
+import { BodyEncodingError, BodyTimeoutError, bodyWithin, decodedBody } from "./body-decoding";
 import { EventIntake } from "./event-intake";
 import { registerLangSmithRoutes } from "./langsmith-api";
 import type { RunTraceIndex } from "@ledger/redis";
@@ -55,14 +55,20 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   const app = Fastify({
     bodyLimit: config.maxBytes,
     logger: false,
-    // A client that trickles its request cannot hold a connection: the whole request must
-    // arrive within requestTimeoutMs (Node answers 408 and closes), checked every second.
-    requestTimeout: config.requestTimeoutMs,
+    // A client that trickles its request cannot hold a connection: its headers must arrive
+    // within 10 s (Node answers 408 and closes, checked every second), its body within
+    // requestTimeoutMs (bodyWithin below).
     http: { headersTimeout: Math.min(config.requestTimeoutMs, 10_000), connectionsCheckingInterval: 1_000 },
   });
 
   // Bodies are decoded as streams; the body limit applies before and after decompression.
-  app.addHook("preParsing", async (req, _reply, payload) => decodedBody(req.headers["content-encoding"], payload));
+  app.addHook("preParsing", (req, _reply, payload, done) => {
+    try {
+      done(null, bodyWithin(decodedBody(req.headers["content-encoding"], payload), req.raw, config.requestTimeoutMs));
+    } catch (error) {
+      done(error as Error);
+    }
+  });
 
   // Both body types are parsed here, not by fastify, so a malformed body gets our error shape.
   app.removeAllContentTypeParsers();
@@ -78,6 +84,10 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
       return reply.code(error.status).send({ error: error.message });
     }
     if (error instanceof RequestError) return reply.code(error.status).send(error.body);
+    if (error instanceof BodyTimeoutError) {
+      metrics.refused.inc({ reason: "timeout" });
+      return reply.code(408).header("connection", "close").send({ error: error.message });
+    }
     if (error instanceof BodyEncodingError) {
       metrics.refused.inc({ reason: "invalid" });
       return reply.code(error.statusCode).send({ error: error.message });
