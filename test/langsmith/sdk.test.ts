@@ -70,6 +70,11 @@ test.each([
     expect(multipart.slice(1).every((s) => s.status === 202)).toBe(true);
     expect(multipart.every((s) => s.contentType?.startsWith("multipart/form-data"))).toBe(true);
     expect(multipart.every((s) => (s.encoding === "gzip") === gzip)).toBe(true);
+
+    // The SDK reads a run back (GET /runs/{id}): its creation with its end laid over it.
+    const stored = await client.readRun(child.id);
+    expect(stored).toMatchObject({ id: child.id, trace_id: root.id, name: "child", run_type: "llm", outputs: { text: "hi" } });
+    expect(stored.end_time).toBeTruthy();
   } finally {
     await proxy.close();
   }

@@ -28,8 +28,12 @@ export function ledgerApi(url: string, platformKey: string) {
   };
 }
 
-/** Messages ever published to the trace-events topic: unchanged means a refused request published nothing. */
+/** Messages ever published to the trace-events and runs topics: unchanged means a refused request published nothing. */
 export async function publishedCount(stack: LedgerStack): Promise<bigint> {
-  const offsets = await stack.admin.fetchTopicOffsets(stack.topics.events);
-  return offsets.reduce((s, o) => s + BigInt(o.high), 0n);
+  let total = 0n;
+  for (const topic of [stack.topics.events, stack.topics.runs]) {
+    const offsets = await stack.admin.fetchTopicOffsets(topic);
+    total += offsets.reduce((s, o) => s + BigInt(o.high), 0n);
+  }
+  return total;
 }

@@ -2,6 +2,7 @@ import { Registry } from "prom-client";
 import { ConfigError } from "@ledger/config";
 import type { UsageRow } from "@ledger/billing";
 import type { AccountEvent } from "@ledger/events";
+import type { RetainedRunPart } from "@ledger/clickhouse";
 import { IngestRuntime } from "@ledger/ingest";
 import { createKafka, createProducer, LagGovernor, ledgerGroups, ledgerTopics, ledgerWatches } from "@ledger/kafka";
 import { callLedger } from "./admin-client";
@@ -47,6 +48,7 @@ export async function ingestReplica(options: { primary: string; port?: number; h
       },
       accountEvents: async () => (await primary<{ events: AccountEvent[] }>("GET", "/v1/admin/account-events")).events,
       counterMembers: async (seed) => (await primary<{ members: string[] }>("POST", "/v1/admin/counter-members", seed)).members,
+      retainedRunParts: async (lookup) => (await primary<{ parts: RetainedRunPart[] }>("POST", "/v1/admin/retained-run-parts", lookup)).parts,
     },
     log,
   });

@@ -4,3 +4,4 @@ export * from "./usage-query";
 export * from "./trace-state-store";
 export * from "./account-query";
 export * from "./limit-counts-query";
+export * from "./run-query";

@@ -12,6 +12,8 @@ export interface LedgerTopics {
   deadLetters: string;
   /** Account events (§7), keyed by org_id; compacted where the broker allows. */
   accounts: string;
+  /** Run data of the LangSmith API (§9), keyed by (org_id, trace_id); kept by the sink in runs_v1. */
+  runs: string;
 }
 
 export function ledgerTopics(prefix: string): LedgerTopics {
@@ -21,6 +23,7 @@ export function ledgerTopics(prefix: string): LedgerTopics {
     rejections: `${prefix}.trigger-rejections`,
     deadLetters: `${prefix}.dead-letters`,
     accounts: `${prefix}.accounts`,
+    runs: `${prefix}.runs`,
   };
 }
 
@@ -33,12 +36,12 @@ export function ledgerGroups(prefix: string): { upgrader: string; sink: string }
 export function ledgerWatches(t: LedgerTopics, groups: { upgrader: string; sink: string }) {
   return [
     { groupId: groups.upgrader, topics: [t.events] },
-    { groupId: groups.sink, topics: [t.events, t.upgrades, t.rejections, t.accounts] },
+    { groupId: groups.sink, topics: [t.events, t.upgrades, t.rejections, t.accounts, t.runs] },
   ];
 }
 
 export function allTopics(t: LedgerTopics): string[] {
-  return [t.events, t.upgrades, t.rejections, t.deadLetters, t.accounts];
+  return [t.events, t.upgrades, t.rejections, t.deadLetters, t.accounts, t.runs];
 }
 
 /**

@@ -1,2 +1,3 @@
 export * from "./run";
 export * from "./mapping";
+export * from "./stored-run";

@@ -6,7 +6,7 @@ import { identifier } from "@ledger/events";
  * sends many more fields, kept as they are (they are the platform's, not the ledger's): only the
  * fields the mapping needs are checked, each with a reason naming it.
  */
-const time = z.union([z.string().min(1), z.number().finite()], { error: "must be an RFC 3339 string or epoch milliseconds" });
+const time = z.union([z.string().refine((s) => !Number.isNaN(Date.parse(s))), z.number().finite()], { error: "must be an RFC 3339 string or epoch milliseconds" });
 export const runCreate = z.looseObject({
   id: identifier,
   trace_id: identifier.optional(),

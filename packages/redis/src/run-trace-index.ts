@@ -4,6 +4,12 @@ import { CounterStoreUnavailableError } from "./limit-counters";
 /** How long a run's trace is remembered: the longest retention (400 days) and a margin. */
 const TTL_SECONDS = 401 * 86_400;
 
+/** Where a trace started and how it was retained at creation (§9, R1). */
+export interface TraceAnchor {
+  createdAtMs: number;
+  retention: "base" | "extended";
+}
+
 export interface RunTrace {
   traceId: string;
   workspaceId: string;
@@ -22,6 +28,7 @@ export class RunTraceIndex {
 
   private runKey = (orgId: string, runId: string) => `${this.prefix}:run:${orgId}:${runId}`;
   private traceKey = (orgId: string, traceId: string) => `${this.prefix}:trace:${orgId}:${traceId}`;
+  private anchorKey = (orgId: string, traceId: string) => `${this.prefix}:anchor:${orgId}:${traceId}`;
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
@@ -53,13 +60,34 @@ export class RunTraceIndex {
     );
   }
 
-  /** Remembers accepted runs; the first workspace to name a trace keeps it. */
-  async remember(orgId: string, entries: readonly ({ runId: string } & RunTrace)[]): Promise<void> {
-    if (entries.length === 0) return;
+  /** Where each trace started and its retention at creation, as far as known (absent: not seen). */
+  async anchors(orgId: string, traceIds: readonly string[]): Promise<Map<string, TraceAnchor>> {
+    const unique = [...new Set(traceIds)];
+    if (unique.length === 0) return new Map();
+    const values = await this.call(() => this.redis.mget(...unique.map((t) => this.anchorKey(orgId, t))));
+    return new Map(
+      unique.flatMap((t, i) => {
+        const [at, retention] = (values[i] ?? "").split("/");
+        return at && (retention === "base" || retention === "extended") ? [[t, { createdAtMs: Number(at), retention }] as const] : [];
+      }),
+    );
+  }
+
+  /**
+   * Remembers accepted runs; the first workspace to name a trace keeps it. A root run's anchor
+   * replaces one a child set before it; a child's anchor is only a stand-in until then.
+   */
+  async remember(orgId: string, entries: readonly ({ runId: string } & RunTrace)[], anchors: readonly { traceId: string; anchor: TraceAnchor; root: boolean }[] = []): Promise<void> {
+    if (entries.length === 0 && anchors.length === 0) return;
     const multi = this.redis.multi();
     for (const e of entries) {
       multi.set(this.traceKey(orgId, e.traceId), e.workspaceId, "EX", TTL_SECONDS, "NX");
       multi.set(this.runKey(orgId, e.runId), `${e.workspaceId}/${e.traceId}`, "EX", TTL_SECONDS);
+    }
+    for (const a of anchors) {
+      const value = `${a.anchor.createdAtMs}/${a.anchor.retention}`;
+      if (a.root) multi.set(this.anchorKey(orgId, a.traceId), value, "EX", TTL_SECONDS);
+      else multi.set(this.anchorKey(orgId, a.traceId), value, "EX", TTL_SECONDS, "NX");
     }
     await this.call(() => multi.exec());
   }

@@ -20,7 +20,7 @@ import {
   type LedgerTopics,
   type MockCluster,
 } from "@ledger/kafka";
-import { connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, type LedgerClickHouse } from "@ledger/clickhouse";
+import { connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
 import { EventPublisher, IngestRuntime, IngestThread, type IngestConfig, type IngestHost } from "@ledger/ingest";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
@@ -151,6 +151,7 @@ export class LedgerStack {
       ready: () => this.ready(),
       accountEvents: () => loadAccountEvents(this.clickhouse),
       counterMembers: (seed) => counterMembers(this.clickhouse, seed),
+      retainedRunParts: (lookup) => retainedRunParts(this.clickhouse, lookup),
     };
   }
 

@@ -187,4 +187,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: IngestDeps, prin
     if (!r.success) throw new RequestError(400, { error: `bad counter source: ${r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}` });
     return { members: await deps.counterMembers(r.data) };
   });
+  // For replicas without their own ClickHouse: GET /runs/{id} is answered from the primary's.
+  const runLookup = z.strictObject({ orgId: identifier, workspaceId: identifier, runId: identifier, nowMs: z.number().int() });
+  app.post("/v1/admin/retained-run-parts", async (req: Req) => {
+    await platformOnly(req);
+    const r = runLookup.safeParse(bodyObject(req.body));
+    if (!r.success) throw new RequestError(400, { error: `bad run lookup: ${r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}` });
+    return { parts: await deps.retainedRunParts(r.data) };
+  });
 }

@@ -1,6 +1,6 @@
 import type { FastifyReply } from "fastify";
 import type { InputEvent } from "@ledger/events";
-import { isRetriable, type LagGovernor } from "@ledger/kafka";
+import { isRetriable, type KeyedMessage, type LagGovernor } from "@ledger/kafka";
 import { refusalBody, type Clock, type EventCharge, type RateClass } from "@ledger/limits";
 import type { Admission } from "./admission";
 import type { Principal } from "./authentication";
@@ -14,13 +14,31 @@ import type { IngestMetrics } from "./ingest-metrics";
  */
 export class EventIntake {
   constructor(
-    private readonly deps: { admission: Admission; publisher: EventPublisher; governor?: LagGovernor; clock: Clock; metrics: IngestMetrics; backpressureMs: number },
+    private readonly deps: {
+      admission: Admission;
+      publisher: EventPublisher;
+      /** Run data (§9) to the runs topic, acknowledged by Kafka. */
+      publishRuns: (messages: readonly KeyedMessage[]) => Promise<void>;
+      governor?: LagGovernor;
+      clock: Clock;
+      metrics: IngestMetrics;
+      backpressureMs: number;
+    },
   ) {}
 
   /** Sends the answer itself (429, 503) and returns false when the events were not accepted. */
   async accept(
     reply: FastifyReply,
-    request: { principal: Principal; rateClass: RateClass; events: readonly InputEvent[]; charges: readonly EventCharge[]; receivedAt: number; values?: readonly string[] },
+    request: {
+      principal: Principal;
+      rateClass: RateClass;
+      events: readonly InputEvent[];
+      charges: readonly EventCharge[];
+      receivedAt: number;
+      values?: readonly string[];
+      /** Run data that travels with the events: published too, or the request is not accepted. */
+      runs?: readonly KeyedMessage[];
+    },
   ): Promise<boolean> {
     const { metrics } = this.deps;
     const decision = await this.deps.admission.admit(request.principal, request.rateClass, request.charges);
@@ -30,10 +48,12 @@ export class EventIntake {
       await reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
       return false;
     }
-    if (request.events.length === 0) return true;
+    const runs = request.runs ?? [];
+    if (request.events.length === 0 && runs.length === 0) return true;
     try {
       await this.deps.governor?.waitForRoom(this.deps.backpressureMs, request.events.length);
-      await this.deps.publisher.publish(request.events, request.receivedAt, request.values);
+      // Both or a retry: a client retrying after a 503 re-sends both, and both are idempotent.
+      await Promise.all([this.deps.publisher.publish(request.events, request.receivedAt, request.values), runs.length > 0 ? this.deps.publishRuns(runs) : undefined]);
     } catch (error) {
       if (!isRetriable(error)) throw error;
       metrics.refused.inc({ reason: "unavailable" }, request.events.length);

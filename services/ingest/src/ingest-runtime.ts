@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Producer } from "kafkajs";
 import type { Registry } from "prom-client";
 import type { UsageRow } from "@ledger/billing";
+import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import { publish, type LagGovernor, type LedgerTopics } from "@ledger/kafka";
 import { systemClock, type Clock, type SeedQuery } from "@ledger/limits";
@@ -19,6 +20,7 @@ export interface IngestHost {
   moreMetrics?: () => Promise<string>;
   accountEvents: () => Promise<AccountEvent[]>;
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
+  retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
 }
 
 export interface IngestRuntimeOptions {
@@ -59,6 +61,8 @@ export class IngestRuntime {
       const server = buildIngestServer({
         config: o.config,
         publisher: o.publisher ?? new EventPublisher(o.producer, o.topics.events, { lingerMs: o.config.lingerMs, maxMessages: 20_000 }),
+        publishRuns: (messages) => publish(o.producer, o.topics.runs, [...messages]),
+        retainedRunParts: o.host.retainedRunParts,
         registry: o.registry,
         governor: o.governor,
         usage: o.host.usage,

@@ -3,6 +3,7 @@ import type { UsageRow } from "@ledger/billing";
 import type { KafkaConfig } from "@ledger/config";
 import type { AccountEvent } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
+import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { LagWatch, LedgerTopics } from "@ledger/kafka";
 import type { IngestConfig } from "./config";
 
@@ -24,10 +25,11 @@ export interface IngestThreadHost {
   metrics: () => Promise<string>;
   accountEvents: () => Promise<AccountEvent[]>;
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
+  retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
   onFatal: (error: Error) => void;
 }
 
-export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers"; args: unknown[] };
+export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts"; args: unknown[] };
 export type ThreadMessage =
   | { type: "listening"; url: string }
   | { type: "stopped" }

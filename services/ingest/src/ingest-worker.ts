@@ -4,6 +4,7 @@ import type { UsageRow } from "@ledger/billing";
 import type { AccountEvent } from "@ledger/events";
 import { createKafka, createProducer, LagGovernor } from "@ledger/kafka";
 import type { SeedQuery } from "@ledger/limits";
+import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { HostCall, IngestThreadData } from "./ingest-thread";
 import { IngestRuntime } from "./ingest-runtime";
 
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
       moreMetrics: () => call<string>("metrics"),
       accountEvents: () => call<AccountEvent[]>("accountEvents"),
       counterMembers: (seed: SeedQuery) => call<string[]>("counterMembers", seed),
+      retainedRunParts: (lookup: RunLookup) => call<RetainedRunPart[]>("retainedRunParts", lookup),
     },
     log: (line) => process.stderr.write(`ledger: ${line}\n`),
   });

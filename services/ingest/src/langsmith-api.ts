@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { describeProblems, InvalidBatchError, validateBatch, type InputEvent } from "@ledger/events";
+import { describeProblems, InvalidBatchError, RECEIVED_AT_HEADER, traceKey, validateBatch, type InputEvent } from "@ledger/events";
 import { rateClassOf, type EventCharge } from "@ledger/limits";
 import {
   feedbackAddedOf,
@@ -8,8 +8,13 @@ import {
   queueRunIds,
   queueAddedOf,
   queueRunKeys,
+  rootAnchorOf,
   runCharge,
   runCreate,
+  servedRunOf,
+  storedRunPartsOf,
+  type StoredAttachment,
+  type TraceAnchor,
   runUpdate,
   traceCreatedOf,
   traceOf,
@@ -100,6 +105,7 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
     patches: (RunUpdate & { id: string })[],
     feedback: FeedbackCreate[] = [],
     attachmentBytes: Map<string, number> = new Map(),
+    attachments: Map<string, StoredAttachment[]> = new Map(),
   ) => {
     const principal = await workspaceKey(req);
     const ctx = contextOf(principal);
@@ -134,8 +140,26 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
         throw new AccessError(403, `run ${t.runId}: trace_id ${t.traceId} belongs to workspace ${JSON.stringify(owner)}, not the key's (${JSON.stringify(ctx.workspaceId)}); nothing was published`);
       }
     }
-    if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt }))) return reply;
-    await runIndex.remember(ctx.orgId, traces.map((t) => ({ ...t, workspaceId: ctx.workspaceId })));
+    // The run data (§9), each part expiring by its trace's anchor: the root run's creation and
+    // retention, from this request or as remembered from an earlier one.
+    const roots = new Map(posts.flatMap((run) => {
+      const anchor = rootAnchorOf(run, ctx);
+      return anchor ? [[run.id, anchor] as const] : [];
+    }));
+    const unplaced = patches.filter((p) => traceOf(p) === undefined).map((p) => p.id);
+    const placed = await runIndex.runs(ctx.orgId, unplaced);
+    const traceOfRun = (runId: string) => placed.get(runId)?.traceId;
+    const named = [...new Set([...traces.map((t) => t.traceId), ...[...placed.values()].map((p) => p.traceId)])];
+    const known = await runIndex.anchors(ctx.orgId, named.filter((t) => !roots.has(t)));
+    const anchorOf = (traceId: string): TraceAnchor | undefined => roots.get(traceId) ?? known.get(traceId);
+    const { parts, standIns } = storedRunPartsOf(posts, patches, attachments, ctx, traceOfRun, anchorOf);
+    const runs = parts.map((part) => ({ key: traceKey(part.org_id, part.trace_id), value: JSON.stringify(part), headers: { [RECEIVED_AT_HEADER]: String(receivedAt) } }));
+    if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt, runs }))) return reply;
+    const anchors = [
+      ...[...roots].map(([traceId, anchor]) => ({ traceId, anchor, root: true })),
+      ...[...standIns].map(([traceId, anchor]) => ({ traceId, anchor, root: false })),
+    ];
+    await runIndex.remember(ctx.orgId, traces.map((t) => ({ ...t, workspaceId: ctx.workspaceId })), anchors);
     return reply.code(202).send({ message: "Runs batch ingested" });
   };
 
@@ -148,6 +172,19 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
       return ingestRuns(req, reply, [], [{ ...update, id: req.params.id! }]);
     });
   }
+  // §9: a run is served while its trace is retained; after that, and for another workspace's
+  // run, it does not exist (404, never 403: a key learns nothing of other workspaces).
+  for (const path of both("/runs/:id")) {
+    app.get(path, async (req: Req, reply) => {
+      const principal = await workspaceKey(req);
+      const runId = parse(queueRunIds.element, req.params.id, "run_id");
+      const parts = await deps.retainedRunParts({ orgId: principal.key.orgId, workspaceId: principal.key.workspaceId, runId, nowMs: deps.clock.now() });
+      const run = servedRunOf(parts);
+      if (run === null) return reply.code(404).send({ error: `run ${runId} is not stored, or its trace's retention has ended (§9)` });
+      return run;
+    });
+  }
+
   for (const path of both("/runs/multipart")) {
     app.post(path, async (req: Req, reply) => {
       await workspaceKey(req); // before reading a byte of the body
@@ -155,7 +192,7 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
       const posts = [...parts.posts.values()].map((r) => parse(runCreate, r, `post.${String(r.id)}`));
       const patches = [...parts.patches.values()].map((r) => ({ ...parse(runUpdate, r, `patch.${String(r.id)}`), id: String(r.id) }));
       const feedback = parts.feedback.map((f) => parse(feedbackCreate, f, `feedback.${String(f.id)}`));
-      return ingestRuns(req, reply, posts, patches, feedback, parts.attachmentBytes);
+      return ingestRuns(req, reply, posts, patches, feedback, parts.attachmentBytes, parts.attachments);
     });
   }
   for (const path of both("/runs/batch")) {

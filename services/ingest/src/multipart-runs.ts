@@ -1,5 +1,6 @@
 import { Transform, type Readable } from "node:stream";
 import Busboy from "@fastify/busboy";
+import type { StoredAttachment } from "@ledger/langsmith";
 import { RequestError } from "./request-error";
 
 /** What one `POST /runs/multipart` body holds, parts merged per run (see langsmith-sdk.md). */
@@ -9,6 +10,8 @@ export interface RunParts {
   feedback: Record<string, unknown>[];
   /** Bytes of each run's attachments (§6.2 counts them). */
   attachmentBytes: Map<string, number>;
+  /** Each run's attachments, kept with the run (§8 item 4). */
+  attachments: Map<string, StoredAttachment[]>;
 }
 
 const RUN_FIELDS = new Set(["inputs", "outputs", "events", "extra", "error", "serialized"]);
@@ -28,7 +31,7 @@ function json(name: string, text: string): unknown {
  */
 export function readRunParts(body: Readable, headers: Record<string, string | string[] | undefined>, maxBytes: number): Promise<RunParts> {
   return new Promise<RunParts>((resolve, reject) => {
-    const parts: RunParts = { posts: new Map(), patches: new Map(), feedback: [], attachmentBytes: new Map() };
+    const parts: RunParts = { posts: new Map(), patches: new Map(), feedback: [], attachmentBytes: new Map(), attachments: new Map() };
     let failed = false;
     const fail = (error: unknown) => {
       if (failed) return;
@@ -43,14 +46,18 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
     } catch (error) {
       return reject(new RequestError(400, { error: `not a multipart body: ${(error as Error).message}` }));
     }
-    const onPart = (name: string | undefined, text: string | null, size: number) => {
+    const onPart = (name: string | undefined, content: Buffer, contentType: string) => {
+      const size = content.length;
       if (!name) throw new RequestError(400, { error: "a part has no name (parts are post.<run id>, patch.<run id>, post.<run id>.<field>, attachment.<run id>.<name>, feedback.<id>); nothing was published" });
       const [kind, id, field, ...rest] = name.split(".");
       if (kind === "attachment" && id && field) {
         parts.attachmentBytes.set(id, (parts.attachmentBytes.get(id) ?? 0) + size);
+        const files = parts.attachments.get(id) ?? [];
+        files.push({ name: [field, ...rest].join("."), content_type: contentType, size, content_base64: content.toString("base64") });
+        parts.attachments.set(id, files);
         return;
       }
-      if (text === null) throw new RequestError(400, { error: `part ${JSON.stringify(name)} has no content; nothing was published` });
+      const text = content.toString("utf8");
       if ((kind === "post" || kind === "patch") && id && rest.length === 0) {
         const runs = kind === "post" ? parts.posts : parts.patches;
         if (field === undefined) {
@@ -72,30 +79,25 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
       }
       throw new RequestError(400, { error: `part ${JSON.stringify(name)} is not a part of a run batch (post.<id>, patch.<id>, post.<id>.<field>, attachment.<id>.<name>, feedback.<id>); nothing was published` });
     };
-    busboy.on("field", (name, value, _nameTruncated, valueTruncated) => {
+    busboy.on("field", (name, value, _nameTruncated, valueTruncated, _encoding, mimeType) => {
       if (failed) return;
       try {
         if (valueTruncated) throw tooLarge(maxBytes);
-        onPart(name, value, Buffer.byteLength(value));
+        onPart(name, Buffer.from(value, "utf8"), mimeType || "text/plain");
       } catch (error) {
         fail(error);
       }
     });
-    // A part with a filename: attachments are only counted; a run or feedback part sent as a
-    // file (FormData with a Blob) is read like a field, within the same cap.
-    busboy.on("file", (name, stream) => {
-      const keep = !(name ?? "").startsWith("attachment.");
+    // A part with a filename: an attachment, or a run or feedback part sent as a file (FormData
+    // with a Blob), read like a field. Every part is within the body's cap, counted as it flows.
+    busboy.on("file", (name, stream, _filename, _encoding, mimeType) => {
       const chunks: Buffer[] = [];
-      let size = 0;
-      stream.on("data", (chunk: Buffer) => {
-        size += chunk.length;
-        if (keep) chunks.push(chunk);
-      });
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.on("limit", () => fail(tooLarge(maxBytes)));
       stream.on("end", () => {
         if (failed) return;
         try {
-          onPart(name, keep ? Buffer.concat(chunks).toString("utf8") : null, size);
+          onPart(name, Buffer.concat(chunks), mimeType || "application/octet-stream");
         } catch (error) {
           fail(error);
         }

@@ -1,7 +1,8 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { Registry } from "prom-client";
 import { describeProblems, InvalidBatchError, parseNdjson, validateBatch, type AccountEvent, type InputEvent } from "@ledger/events";
-import type { LagGovernor } from "@ledger/kafka";
+import type { KeyedMessage, LagGovernor } from "@ledger/kafka";
+import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { UsageRow } from "@ledger/billing";
 import { rateClassOf, refusalBody, type Clock, type EventCharge, type LimitRefusal, type SeedQuery } from "@ledger/limits";
 import type { IngestConfig } from "./config";
@@ -20,6 +21,10 @@ import type { RunTraceIndex } from "@ledger/redis";
 export interface IngestDeps {
   config: IngestConfig;
   publisher: EventPublisher;
+  /** Run data of the LangSmith API (§9) to the runs topic, acknowledged by Kafka. */
+  publishRuns: (messages: readonly KeyedMessage[]) => Promise<void>;
+  /** `GET /runs/{id}`: the retained parts of a run (§9). */
+  retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
   registry: Registry;
   /** Backpressure: waits while consumers lag more than the broker keeps (see LagGovernor). */
   governor?: LagGovernor;
@@ -103,7 +108,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     return reply.code(status).send({ error: error.message });
   });
 
-  const intake = new EventIntake({ admission: deps.admission, publisher: deps.publisher, governor: deps.governor, clock: deps.clock, metrics, backpressureMs: config.backpressureMs });
+  const intake = new EventIntake({ admission: deps.admission, publisher: deps.publisher, publishRuns: deps.publishRuns, governor: deps.governor, clock: deps.clock, metrics, backpressureMs: config.backpressureMs });
   const principalOf = (req: { headers: Record<string, string | string[] | undefined> }) => authenticate(req.headers, deps.accounts, deps.platformKey);
   const refuse = (reply: FastifyReply, refusal: LimitRefusal) => {
     const body = refusalBody(refusal, deps.clock.now());

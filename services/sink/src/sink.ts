@@ -1,11 +1,12 @@
 import type { Admin, Batch, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics } from "@ledger/kafka";
-import type { LedgerClickHouse } from "@ledger/clickhouse";
+import { extendUpgradedRuns, type LedgerClickHouse } from "@ledger/clickhouse";
+import { upgradeIdFor } from "@ledger/billing";
 import { RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
 import type { SinkConfig } from "./config";
-import { accountRow, rejectionRow, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
+import { accountRow, rejectionRow, runRow, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
 export interface SinkDeps {
   kafka: Kafka;
@@ -35,20 +36,25 @@ export class Sink {
 
   constructor(private readonly deps: SinkDeps) {
     const { topics } = deps;
-    const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult) => ({
+    const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult, afterInsert?: (lines: string[]) => Promise<void>) => ({
       table,
       row,
-      // Batches of all partitions arriving together become one insert (group commit).
-      writer: new Coalescer<string, void>((lines) => this.insertLines(table, lines), {
+      // Batches of all partitions arriving together become one insert (group commit); a step
+      // that depends on the rows (extending upgraded runs) follows it before offsets commit.
+      writer: new Coalescer<string, void>(async (lines) => {
+        await this.insertLines(table, lines);
+        await afterInsert?.(lines);
+      }, {
         lingerMs: deps.config.lingerMs,
         maxItems: deps.config.maxInsertRows,
       }),
     });
     this.routes = new Map([
       [topics.events, route("trace_events_v1", traceEventRow)],
-      [topics.upgrades, route("retention_upgrades_v1", upgradeRow)],
+      [topics.upgrades, route("retention_upgrades_v1", upgradeRow, (lines) => this.extendRuns(lines))],
       [topics.rejections, route("trigger_rejections_v1", rejectionRow)],
       [topics.accounts, route("account_events_v1", accountRow)],
+      [topics.runs, route("runs_v1", runRow, (lines) => this.extendRuns(lines))],
     ]);
     this.batchRows = new Histogram({
       name: "ledger_sink_batch_rows",
@@ -151,6 +157,21 @@ export class Sink {
       const seconds = (visibleAt - receivedAt) / 1000;
       for (let i = 0; i < n; i++) this.visibleSeconds.observe({ table }, seconds);
     }
+  }
+
+  /**
+   * R1: runs of an upgraded trace are kept 400 days. Runs after upgrades are stored and after
+   * runs are stored, so the second of the two always sees the first (see extendUpgradedRuns).
+   */
+  private async extendRuns(lines: string[]): Promise<void> {
+    const traces = new Map<string, { orgId: string; traceId: string; upgradeId: string }>();
+    for (const line of lines) {
+      const { org_id: orgId, trace_id: traceId } = JSON.parse(line) as { org_id: string; trace_id: string };
+      traces.set(`${orgId}\u0000${traceId}`, { orgId, traceId, upgradeId: upgradeIdFor(orgId, traceId) });
+    }
+    const stopTimer = this.insertSeconds.startTimer({ table: "runs_v1.extend" });
+    await extendUpgradedRuns(this.deps.clickhouse, [...traces.values()]);
+    stopTimer();
   }
 
   private async insertLines(table: string, lines: string[]): Promise<void> {

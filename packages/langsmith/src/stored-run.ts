@@ -1,0 +1,127 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { expiresAtMs } from "@ledger/billing";
+import { identifier, type Retention } from "@ledger/events";
+import type { RunCreate, RunUpdate } from "./run";
+import { instantOf, traceOf, type RunContext } from "./mapping";
+
+/**
+ * A run's data as the ledger keeps it (§9): one row per creation and per distinct update of a
+ * run, published to the runs topic and stored by the sink in `runs_v1`. The row carries its own
+ * expiry, so ClickHouse deletes it by TTL: 14 days from the trace's creation for a base trace,
+ * 400 for an extended one (R1). An upgrade does not rewrite a row: it adds a copy with the
+ * later expiry (see `extendUpgradedRuns`), and the earlier copy expires on its own.
+ */
+export const storedAttachment = z.object({
+  name: z.string(),
+  content_type: z.string(),
+  size: z.number().int().nonnegative(),
+  /** The attachment's bytes, base64 (ClickHouse strings are bytes, JSON lines are not). */
+  content_base64: z.string(),
+});
+export type StoredAttachment = z.output<typeof storedAttachment>;
+
+export const storedRunPart = z.strictObject({
+  org_id: identifier,
+  workspace_id: identifier,
+  trace_id: identifier,
+  run_id: identifier,
+  /** `post`, or `patch:<digest of the update>`: a retried request writes the same part again. */
+  part: z.string().regex(/^(post|patch:[0-9a-f]{16})$/, { error: "must be post or patch:<16 hex digits>" }),
+  trace_created_at: z.string(),
+  expires_at: z.string(),
+  /** The run's fields as the client sent them (inputs, outputs, extra, times, names, …), JSON. */
+  run: z.string(),
+  /** JSON array of StoredAttachment. */
+  attachments: z.string(),
+});
+export type StoredRunPart = z.output<typeof storedRunPart>;
+
+/** Where a run's trace started and how it was retained at creation, as the ledger knows it. */
+export interface TraceAnchor {
+  createdAtMs: number;
+  retention: Retention;
+}
+
+const digest = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
+const msOf = (instant: string) => Date.parse(instant);
+
+/**
+ * The anchor of a trace whose root run is `run` (L1: creation at its start_time, retention of
+ * its project), or null when `run` is not a root.
+ */
+export function rootAnchorOf(run: RunCreate, ctx: RunContext): TraceAnchor | null {
+  const trace = traceOf(run);
+  if (run.parent_run_id || trace !== run.id) return null;
+  return { createdAtMs: msOf(instantOf(run.start_time, ctx.receivedAt)), retention: ctx.retentionFor(run.session_name ?? run.session_id ?? "default") };
+}
+
+/**
+ * The stored rows of one request's runs. `anchorOf` gives each trace's anchor as the ledger
+ * knows it (the root run of this request or of an earlier one); a trace whose root is not known
+ * yet is anchored at the start of its first run here, with that run's project's retention: a
+ * stand-in, returned so that later runs of the trace use the same one until the root arrives.
+ */
+export function storedRunPartsOf(
+  posts: readonly RunCreate[],
+  patches: readonly (RunUpdate & { id: string })[],
+  attachments: ReadonlyMap<string, readonly StoredAttachment[]>,
+  ctx: RunContext,
+  traceOfRun: (runId: string) => string | undefined,
+  anchorOf: (traceId: string) => TraceAnchor | undefined,
+): { parts: StoredRunPart[]; standIns: Map<string, TraceAnchor> } {
+  const rows: StoredRunPart[] = [];
+  const standIns = new Map<string, TraceAnchor>();
+  const add = (run: RunCreate | (RunUpdate & { id: string }), part: string, files: readonly StoredAttachment[]) => {
+    const traceId = traceOf(run) ?? traceOfRun(run.id);
+    if (traceId === undefined) return; // an update of a run the ledger never saw: nothing to keep it with
+    let anchor = anchorOf(traceId) ?? standIns.get(traceId);
+    if (anchor === undefined) {
+      anchor = { createdAtMs: msOf(instantOf(run.start_time, ctx.receivedAt)), retention: ctx.retentionFor(run.session_name ?? run.session_id ?? "default") };
+      standIns.set(traceId, anchor);
+    }
+    rows.push({
+      org_id: ctx.orgId,
+      workspace_id: ctx.workspaceId,
+      trace_id: traceId,
+      run_id: run.id,
+      part,
+      trace_created_at: new Date(anchor.createdAtMs).toISOString(),
+      expires_at: new Date(expiresAtMs(anchor.createdAtMs, anchor.retention)).toISOString(),
+      run: JSON.stringify(run),
+      attachments: JSON.stringify(files),
+    });
+  };
+  const posted = new Set(posts.map((p) => p.id));
+  for (const run of posts) add(run, "post", attachments.get(run.id) ?? []);
+  for (const run of patches) {
+    const files = posted.has(run.id) ? [] : (attachments.get(run.id) ?? []);
+    add(run, `patch:${digest({ run, files: files.map((f) => [f.name, f.size]) })}`, files);
+  }
+  return { parts: rows, standIns };
+}
+
+/** A stored run as `GET /runs/{id}` answers it: the creation with every update laid over it. */
+export interface ServedRun {
+  [field: string]: unknown;
+  id: string;
+  trace_id: string;
+  attachments: Record<string, { content_type: string; size: number; content_base64: string }>;
+  retained_until: string;
+}
+
+/** Parts in the order they were received; null when no creation or update is retained. */
+export function servedRunOf(parts: readonly { run: string; attachments: string; retained_until: string; trace_id: string }[]): ServedRun | null {
+  if (parts.length === 0) return null;
+  const fields: Record<string, unknown> = {};
+  const files: ServedRun["attachments"] = {};
+  let until = "";
+  for (const part of parts) {
+    const run = JSON.parse(part.run) as Record<string, unknown>;
+    // An update carries only what changed; null is a value, absent is not.
+    for (const [k, v] of Object.entries(run)) if (v !== undefined) fields[k] = v;
+    for (const f of JSON.parse(part.attachments) as StoredAttachment[]) files[f.name] = { content_type: f.content_type, size: f.size, content_base64: f.content_base64 };
+    if (part.retained_until > until) until = part.retained_until;
+  }
+  return { ...fields, id: String(fields.id), trace_id: parts[0]!.trace_id, attachments: files, retained_until: until };
+}
