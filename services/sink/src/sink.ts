@@ -1,11 +1,11 @@
 import type { Admin, Batch, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics } from "@ledger/kafka";
-import { extendUpgradedRuns, type LedgerClickHouse } from "@ledger/clickhouse";
-import { upgradeIdFor } from "@ledger/billing";
+import type { LedgerClickHouse } from "@ledger/clickhouse";
 import { RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
 import type { SinkConfig } from "./config";
+import { RunRetention } from "./run-retention";
 import { accountRow, rejectionRow, runRow, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
 export interface SinkDeps {
@@ -34,8 +34,11 @@ export class Sink {
   private readonly visibleSeconds: Histogram<"table">;
   private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<string, void> }>;
 
+  private readonly runRetention: RunRetention;
+
   constructor(private readonly deps: SinkDeps) {
     const { topics } = deps;
+    this.runRetention = new RunRetention(deps.clickhouse);
     const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult, afterInsert?: (lines: string[]) => Promise<void>) => ({
       table,
       row,
@@ -51,10 +54,10 @@ export class Sink {
     });
     this.routes = new Map([
       [topics.events, route("trace_events_v1", traceEventRow)],
-      [topics.upgrades, route("retention_upgrades_v1", upgradeRow, (lines) => this.extendRuns(lines))],
+      [topics.upgrades, route("retention_upgrades_v1", upgradeRow, (lines) => this.timed("runs_v1.extend", () => this.runRetention.afterUpgrades(lines)))],
       [topics.rejections, route("trigger_rejections_v1", rejectionRow)],
       [topics.accounts, route("account_events_v1", accountRow)],
-      [topics.runs, route("runs_v1", runRow, (lines) => this.extendRuns(lines))],
+      [topics.runs, route("runs_v1", runRow, (lines) => this.timed("runs_v1.extend", () => this.runRetention.afterRuns(lines)))],
     ]);
     this.batchRows = new Histogram({
       name: "ledger_sink_batch_rows",
@@ -159,19 +162,9 @@ export class Sink {
     }
   }
 
-  /**
-   * R1: runs of an upgraded trace are kept 400 days. Runs after upgrades are stored and after
-   * runs are stored, so the second of the two always sees the first (see extendUpgradedRuns).
-   */
-  private async extendRuns(lines: string[]): Promise<void> {
-    const traces = new Map<string, { orgId: string; traceId: string; upgradeId: string }>();
-    for (const line of lines) {
-      const { org_id: orgId, trace_id: traceId } = JSON.parse(line) as { org_id: string; trace_id: string };
-      traces.set(`${orgId}\u0000${traceId}`, { orgId, traceId, upgradeId: upgradeIdFor(orgId, traceId) });
-    }
-    const stopTimer = this.insertSeconds.startTimer({ table: "runs_v1.extend" });
-    await extendUpgradedRuns(this.deps.clickhouse, [...traces.values()]);
-    stopTimer();
+  private timed(step: string, work: () => Promise<void>): Promise<void> {
+    const stopTimer = this.insertSeconds.startTimer({ table: step });
+    return work().then(() => void stopTimer());
   }
 
   private async insertLines(table: string, lines: string[]): Promise<void> {
