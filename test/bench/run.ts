@@ -7,18 +7,22 @@ import { referenceTuples } from "../support/pipeline";
 import { freshServeEnv, startServe, SERVE_PLATFORM_KEY } from "../support/serve-process";
 import { generateWorkload } from "../support/workload";
 import { measureBaseline } from "./baseline";
+import { langsmithWorkload } from "./langsmith-workload";
 
 /**
  * `pnpm bench`: a fixed workload (≈1,000,000 events, ≈300,000 traces, ≈30 % upgraded, 10 orgs ×
  * 3 workspaces, across a month boundary) through the ingest HTTP API of `ledger serve` on the
  * embedded engines, then checked against the reference ledger; and in the same run a raw
  * kafkajs + ClickHouse baseline of the same messages. Last line: one JSON object.
+ * `--langsmith`: the same workload as runs and feedback through `POST /runs/multipart` with
+ * workspace keys (see langsmith-workload.ts), checked against the events the mapping makes.
  */
 const { values: args } = parseArgs({
   options: {
     traces: { type: "string", default: "300000" },
     clients: { type: "string", default: "8" },
     "skip-baseline": { type: "boolean", default: false },
+    langsmith: { type: "boolean", default: false },
   },
 });
 const traces = Number(args.traces);
@@ -78,6 +82,27 @@ for (const org of new Set(events.map((e) => e.org_id!))) {
   if (!res.ok) throw new Error(`configuring ${org}: ${res.status} ${await res.text()}`);
 }
 
+const ls = args.langsmith ? langsmithWorkload(events, clients) : null;
+const keys = new Map<string, string>();
+if (ls) {
+  // The LangSmith API takes workspace keys; the extended traces' project is extended by default.
+  for (const stream of ls.streams) {
+    for (const r of stream) {
+      const ws = `${r.org}/${r.workspace}`;
+      if (keys.has(ws)) continue;
+      const admin = (method: string, path: string, body: unknown) =>
+        fetch(`${serve.url}${path}`, { method, headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body: JSON.stringify(body) }).then(async (res) => {
+          if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+          return res.json() as Promise<{ key: string }>;
+        });
+      await admin("PUT", `/v1/admin/orgs/${r.org}/workspaces/${r.workspace}/projects/${ls.extendedProject}`, { default_retention: "extended" });
+      keys.set(ws, (await admin("POST", "/v1/admin/keys", { org_id: r.org, workspace_id: r.workspace, kind: "service" })).key);
+    }
+  }
+  say(`langsmith: ${ls.runs} runs and ${ls.expected.length} ledger events in ${ls.streams.reduce((n, s) => n + s.length, 0)} multipart requests, ${keys.size} workspace keys`);
+}
+const ledgerEvents = ls ? ls.expected : events;
+
 // Each client owns a disjoint set of traces and sends them in log order, so every trace's
 // events arrive in order (U3) while the clients run concurrently.
 const streams: string[][] = Array.from({ length: clients }, () => []);
@@ -104,10 +129,28 @@ const bar = new cliProgress.SingleBar(
 );
 let sent = 0;
 let retries = 0;
-bar.start(events.length, 0, { stage: "sending" });
+bar.start(ledgerEvents.length, 0, { stage: "sending" });
 const start = performance.now();
+const sendRuns = (stream: NonNullable<typeof ls>["streams"][number]) => async () => {
+  for (const r of stream) {
+    const form = new FormData();
+    for (const [name, value] of r.parts) form.append(name, new Blob([value], { type: "application/json" }));
+    for (;;) {
+      const res = await fetch(`${serve.url}/runs/multipart`, { method: "POST", headers: { "x-api-key": keys.get(`${r.org}/${r.workspace}`)! }, body: form });
+      await res.text();
+      if (res.status === 202) {
+        sent += r.events;
+        bar.update(sent);
+        break;
+      }
+      if (res.status !== 503) throw new Error(`ingest answered ${res.status} to runs of ${r.org}/${r.workspace}`);
+      retries++;
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+};
 await Promise.all(
-  streams.map(async (bodies) => {
+  ls ? ls.streams.map((stream) => sendRuns(stream)()) : streams.map(async (bodies) => {
     for (const body of bodies) {
       for (;;) {
         const res = await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body });
@@ -140,7 +183,7 @@ const rss = { serve: peakRssMb(serve.child.pid!), broker: peakRssMb(broker.pid),
 // Correctness, outside the timed part: the bill equals the reference ledger's.
 const usage = (await (await fetch(`${serve.url}/v1/usage?by=workspace`, { headers: { "x-api-key": SERVE_PLATFORM_KEY } })).json()) as { rows: { org_id: string; workspace_id: string; period: string; base_traces: number; extended_upgrades: number }[] };
 const billed = JSON.stringify(usage.rows.map((r) => [r.org_id, r.workspace_id, r.period, r.base_traces, r.extended_upgrades]));
-const correct = billed === JSON.stringify(referenceTuples(events));
+const correct = billed === JSON.stringify(referenceTuples(ledgerEvents));
 const upgrades = usage.rows.reduce((s, r) => s + r.extended_upgrades, 0);
 
 serve.child.kill("SIGTERM");
@@ -149,18 +192,21 @@ await admin.disconnect();
 await broker.stop();
 
 const result = {
-  events: events.length,
+  mode: ls ? "langsmith" : "events",
+  events: ledgerEvents.length,
+  ...(ls ? { runs: ls.runs, runs_per_s: Math.round(ls.runs / seconds) } : {}),
   traces,
   upgraded_share: Number((upgrades / traces).toFixed(3)),
   seconds: Number(seconds.toFixed(1)),
-  events_per_s: Math.round(events.length / seconds),
+  events_per_s: Math.round(ledgerEvents.length / seconds),
   baseline_events_per_s: Math.round(baseline.eventsPerS),
-  ratio: Number((events.length / seconds / baseline.eventsPerS).toFixed(3)),
+  ratio: Number((ledgerEvents.length / seconds / baseline.eventsPerS).toFixed(3)),
   p99_visible_ms: Math.round(p99),
   peak_rss_mb: rss,
   http_503_retries: retries,
   bill_matches_reference: correct,
 };
+if (ls) say(`end to end: ${result.runs_per_s} runs/s`);
 say(`end to end: ${result.events_per_s} events/s over ${result.seconds} s; baseline ${result.baseline_events_per_s} events/s; ratio ${result.ratio}`);
 say(`p99 received → visible: ${result.p99_visible_ms} ms; peak RSS MB: serve ${rss.serve}, broker ${rss.broker}, bench ${rss.bench}`);
 say(`bill equals the reference ledger: ${correct}`);

@@ -40,63 +40,59 @@ export async function retainedRunParts(ch: LedgerClickHouse, q: RunLookup): Prom
   return z.array(retainedRunPart.passthrough()).parse(await rs.json());
 }
 
-/** Query parameters travel in the URL: ids are sent a thousand at a time. */
-const CHUNK = 1_000;
+/** The upgrade id of a row's trace, as the upgrader derives it (`upgradeIdFor`). */
+const UPGRADE_ID = `concat('upgrade-', lower(hex(SHA256(concat(org_id, '\\0', trace_id)))))`;
+const COPY = (runs: string) => `INSERT INTO ${runs} (org_id, workspace_id, trace_id, run_id, part, trace_created_at, expires_at, run, attachments, received_at)
+  SELECT org_id, workspace_id, trace_id, run_id, part, trace_created_at, trace_created_at + INTERVAL 400 DAY, run, attachments, received_at
+  FROM ${runs}`;
 
 /**
- * R1's upgrade: the rows of every trace among `traces` that has an upgrade get a copy expiring
- * 400 days after the trace's creation. Run after inserting upgrades (for their traces) and after
- * inserting runs (for theirs): each side writes, then reads the other, so whichever comes second
- * sees both (a run stored while its trace's upgrade was in flight is extended all the same).
- * Idempotent: a copy already there is not copied again (and would replace itself if it were).
- * First finds which of the traces have runs not yet kept 400 days, and copies only theirs.
+ * R1's upgrade, for rows the sink wrote in [fromMs, toMs): the runs of every trace upgraded in
+ * that window, and the runs written in that window of every trace that has an upgrade, get a
+ * copy expiring 400 days after the trace's creation, written by ClickHouse itself (INSERT …
+ * SELECT). Whichever of a run and its trace's upgrade was written second, the window that holds
+ * it sees the other. A copy made twice has the same key and version and replaces itself; the
+ * earlier row expires on its own.
  */
-export async function extendUpgradedRuns(ch: LedgerClickHouse, traces: readonly { orgId: string; traceId: string; upgradeId: string }[]): Promise<void> {
+export async function keepUpgradedRunsExtended(ch: LedgerClickHouse, fromMs: number, toMs: number): Promise<void> {
   const runs = ch.table("runs_v1");
-  for (let i = 0; i < traces.length; i += CHUNK) {
-    const chunk = traces.slice(i, i + CHUNK);
-    const candidates = await ch.client.query({
-      query: `SELECT DISTINCT org_id, trace_id FROM ${runs}
-              WHERE org_id IN {orgs:Array(String)} AND trace_id IN {traces:Array(String)}
-                AND expires_at < trace_created_at + INTERVAL 400 DAY`,
-      query_params: { orgs: [...new Set(chunk.map((t) => t.orgId))], traces: [...new Set(chunk.map((t) => t.traceId))] },
-      format: "JSONEachRow",
-      query_id: queryId("runs.extend.candidates"),
-    });
-    const found = new Set(((await candidates.json()) as { org_id: string; trace_id: string }[]).map((r) => `${r.org_id}\u0000${r.trace_id}`));
-    const due = chunk.filter((t) => found.has(`${t.orgId}\u0000${t.traceId}`));
-    if (due.length === 0) continue;
-    await ch.client.command({
-      query: `INSERT INTO ${runs} (org_id, workspace_id, trace_id, run_id, part, trace_created_at, expires_at, run, attachments, received_at)
-              SELECT org_id, workspace_id, trace_id, run_id, part, trace_created_at, trace_created_at + INTERVAL 400 DAY, run, attachments, received_at
-              FROM ${runs}
-              WHERE org_id IN {orgs:Array(String)} AND trace_id IN {traces:Array(String)}
-                AND expires_at < trace_created_at + INTERVAL 400 DAY
-                AND (org_id, trace_id) IN (
-                  SELECT org_id, trace_id FROM ${ch.table("retention_upgrades_v1")}
-                  WHERE org_id IN {orgs:Array(String)} AND id IN {upgrades:Array(String)})
-                AND (org_id, trace_id, run_id, part) NOT IN (
-                  SELECT org_id, trace_id, run_id, part FROM ${runs}
-                  WHERE org_id IN {orgs:Array(String)} AND trace_id IN {traces:Array(String)}
-                    AND expires_at >= trace_created_at + INTERVAL 400 DAY)`,
-      query_params: {
-        orgs: [...new Set(due.map((t) => t.orgId))],
-        traces: [...new Set(due.map((t) => t.traceId))],
-        upgrades: [...new Set(due.map((t) => t.upgradeId))],
-      },
-      query_id: queryId("runs.extend"),
-    });
-  }
+  const upgrades = ch.table("retention_upgrades_v1");
+  const window = `ingested_at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ingested_at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`;
+  const params = { from: fromMs, to: toMs };
+  await ch.client.command({
+    query: `${COPY(runs)}
+            WHERE expires_at < trace_created_at + INTERVAL 400 DAY
+              AND (org_id, trace_id) IN (SELECT org_id, trace_id FROM ${upgrades} WHERE ${window})`,
+    query_params: params,
+    query_id: queryId("runs.extend.upgraded"),
+  });
+  await ch.client.command({
+    query: `${COPY(runs)}
+            WHERE ${window} AND expires_at < trace_created_at + INTERVAL 400 DAY
+              AND (org_id, ${UPGRADE_ID}) IN (
+                SELECT org_id, id FROM ${upgrades}
+                WHERE (org_id, id) IN (SELECT org_id, ${UPGRADE_ID} FROM ${runs} WHERE ${window}))`,
+    query_params: params,
+    query_id: queryId("runs.extend.runs"),
+  });
 }
 
-/** Which of `orgIds` have any run stored (organizations fed only by `POST /v1/events` have none). */
-export async function orgsWithRuns(ch: LedgerClickHouse, orgIds: readonly string[]): Promise<string[]> {
-  if (orgIds.length === 0) return [];
+/** Where a periodic pass of the sink got to (0: never ran). */
+export async function checkpointOf(ch: LedgerClickHouse, name: string): Promise<number> {
   const rs = await ch.client.query({
-    query: `SELECT DISTINCT org_id FROM ${ch.table("runs_v1")} WHERE org_id IN {orgs:Array(String)}`,
-    query_params: { orgs: [...new Set(orgIds)] },
+    query: `SELECT toUnixTimestamp64Milli(argMax(done_to, at)) AS ms, count() AS n FROM ${ch.table("sink_checkpoints_v1")} WHERE name = {name:String}`,
+    query_params: { name },
     format: "JSONEachRow",
-    query_id: queryId("runs.orgs"),
+    query_id: queryId("sink.checkpoint"),
   });
-  return ((await rs.json()) as { org_id: string }[]).map((r) => r.org_id);
+  const [row] = (await rs.json()) as { ms: string | number; n: string | number }[];
+  return row && Number(row.n) > 0 ? Number(row.ms) : 0;
+}
+
+export async function saveCheckpoint(ch: LedgerClickHouse, name: string, doneToMs: number): Promise<void> {
+  await ch.client.command({
+    query: `INSERT INTO ${ch.table("sink_checkpoints_v1")} (name, done_to) SELECT {name:String}, fromUnixTimestamp64Milli({to:Int64}, 'UTC')`,
+    query_params: { name, to: doneToMs },
+    query_id: queryId("sink.checkpoint.save"),
+  });
 }

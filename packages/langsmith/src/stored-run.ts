@@ -10,7 +10,7 @@ import { instantOf, traceOf, type RunContext } from "./mapping";
  * run, published to the runs topic and stored by the sink in `runs_v1`. The row carries its own
  * expiry, so ClickHouse deletes it by TTL: 14 days from the trace's creation for a base trace,
  * 400 for an extended one (R1). An upgrade does not rewrite a row: it adds a copy with the
- * later expiry (see `extendUpgradedRuns`), and the earlier copy expires on its own.
+ * later expiry (see `keepRunsExtended`), and the earlier copy expires on its own.
  */
 export const storedAttachment = z.object({
   name: z.string(),
@@ -36,6 +36,24 @@ export const storedRunPart = z.strictObject({
   attachments: z.string(),
 });
 export type StoredRunPart = z.output<typeof storedRunPart>;
+
+/**
+ * One message of the runs topic: the parts of one trace in one request (a root and its children
+ * usually travel together), so a run costs the broker a share of a message, not one each.
+ */
+export const storedRunBundle = z.strictObject({ parts: z.array(storedRunPart).min(1) });
+
+/** The request's parts, one bundle per trace, keyed by the trace (its partition, as its events). */
+export function runBundlesOf(parts: readonly StoredRunPart[]): { orgId: string; traceId: string; value: string }[] {
+  const byTrace = new Map<string, StoredRunPart[]>();
+  for (const p of parts) {
+    const k = `${p.org_id}\u0000${p.trace_id}`;
+    const list = byTrace.get(k);
+    if (list) list.push(p);
+    else byTrace.set(k, [p]);
+  }
+  return [...byTrace.values()].map((list) => ({ orgId: list[0]!.org_id, traceId: list[0]!.trace_id, value: JSON.stringify({ parts: list }) }));
+}
 
 /** Where a run's trace started and how it was retained at creation, as the ledger knows it. */
 export interface TraceAnchor {

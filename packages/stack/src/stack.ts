@@ -243,6 +243,11 @@ export class LedgerStack {
     await waitForDrain(this.admin, this.lagWatches(), { ...options, abort: () => this.fatalError });
   }
 
+  /** Runs the sink's run retention pass now (§9: upgraded traces' runs kept 400 days). */
+  async keepUpgradedRuns(): Promise<void> {
+    await this.sink?.keepUpgradedRuns();
+  }
+
   async stop(): Promise<void> {
     const errors: unknown[] = [];
     const step = async (what: string, fn: () => Promise<unknown> | undefined) => {

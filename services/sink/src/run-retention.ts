@@ -1,62 +1,51 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import { upgradeIdFor } from "@ledger/billing";
-import { extendUpgradedRuns, orgsWithRuns, type LedgerClickHouse } from "@ledger/clickhouse";
+import { checkpointOf, keepUpgradedRunsExtended, saveCheckpoint, type LedgerClickHouse } from "@ledger/clickhouse";
 
-type TraceRef = { orgId: string; traceId: string; upgradeId: string };
+/** Windows overlap by this much: a row written just before a pass may become visible after it. */
+const OVERLAP_MS = 60_000;
+const CHECKPOINT = "run-retention";
 
 /**
- * R1's upgrade for stored runs: after upgrades are inserted and after runs are inserted, the
- * runs of upgraded traces get their 400-day copies (extendUpgradedRuns). Each side writes, then
- * reads the other, so whichever comes second sees both.
- *
- * Most upgrades are of organizations that never sent a run (the ledger fed by `POST /v1/events`):
- * asking ClickHouse about each upgrade batch cost the embedded engine ~10 % of `pnpm bench`. So
- * the upgrade side skips organizations known to have no runs, where "known" is a ClickHouse
- * answer at most `refreshMs` old. Another sink replica may store an organization's first runs
- * just after that answer; so the replica that stores an organization's first runs (first as far
- * as it knows) checks once more after `refreshMs` and a second, before its offsets commit: by
- * then every replica has either asked again (and sees the runs) or already inserted the upgrade
- * (and the second check sees it).
+ * R1's upgrade for stored runs, as a pass every `intervalMs`: the runs of traces upgraded since
+ * the last pass, and the runs written since then whose trace has an upgrade, get their 400-day
+ * copies (keepUpgradedRunsExtended). A few statements per pass, whatever the load: asking per
+ * batch cost the embedded engine more than the runs themselves. Where the pass got to is kept
+ * in ClickHouse, so a restarted sink continues from there; rows are kept at least a day after
+ * they were written (runs_v1's TTL), so a pass that comes late still finds them.
  */
 export class RunRetention {
-  private readonly withRuns = new Set<string>();
-  private askedAt = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
 
   constructor(
     private readonly ch: LedgerClickHouse,
-    private readonly refreshMs = 2_000,
+    private readonly intervalMs: number,
+    private readonly onError: (error: Error) => void,
   ) {}
 
-  /** After upgrades were inserted (JSONEachRow lines with org_id and trace_id). */
-  async afterUpgrades(lines: readonly string[]): Promise<void> {
-    const traces = tracesOf(lines);
-    const orgs = [...new Set(traces.map((t) => t.orgId))];
-    if (orgs.some((o) => !this.withRuns.has(o)) && Date.now() - this.askedAt >= this.refreshMs) {
-      const askedAt = Date.now();
-      for (const org of await orgsWithRuns(this.ch, orgs)) this.withRuns.add(org);
-      this.askedAt = askedAt;
-    }
-    await extendUpgradedRuns(this.ch, traces.filter((t) => this.withRuns.has(t.orgId)));
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.passNow().catch((error: Error) => this.onError(error)), this.intervalMs);
+    this.timer.unref();
   }
 
-  /** After runs were inserted. */
-  async afterRuns(lines: readonly string[]): Promise<void> {
-    const traces = tracesOf(lines);
-    const firstRuns = traces.some((t) => !this.withRuns.has(t.orgId));
-    for (const t of traces) this.withRuns.add(t.orgId);
-    await extendUpgradedRuns(this.ch, traces);
-    if (firstRuns) {
-      await sleep(this.refreshMs + 1_000);
-      await extendUpgradedRuns(this.ch, traces);
-    }
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => {});
   }
-}
 
-function tracesOf(lines: readonly string[]): TraceRef[] {
-  const traces = new Map<string, TraceRef>();
-  for (const line of lines) {
-    const { org_id: orgId, trace_id: traceId } = JSON.parse(line) as { org_id: string; trace_id: string };
-    traces.set(`${orgId}\u0000${traceId}`, { orgId, traceId, upgradeId: upgradeIdFor(orgId, traceId) });
+  /** One pass (tests call it to skip the wait); passes never overlap. */
+  passNow(): Promise<void> {
+    this.running ??= this.pass().finally(() => (this.running = null));
+    return this.running;
   }
-  return [...traces.values()];
+
+  private async pass(): Promise<void> {
+    const done = await checkpointOf(this.ch, CHECKPOINT);
+    const to = Date.now();
+    // The first pass ever looks back as far as runs can still be stored (400 days).
+    const from = done === 0 ? to - 401 * 86_400_000 : done - OVERLAP_MS;
+    await keepUpgradedRunsExtended(this.ch, from, to);
+    await saveCheckpoint(this.ch, CHECKPOINT, to);
+  }
 }

@@ -2,7 +2,7 @@ import type { KafkaMessage } from "kafkajs";
 import { CANONICAL_INSTANT, periodKeyOf } from "@ledger/billing";
 import { ACCOUNT_EVENTS, internalEvent, internalRejection, internalUpgrade, RECEIVED_AT_HEADER, validateOf } from "@ledger/events";
 import { headerString } from "@ledger/kafka";
-import { storedRunPart } from "@ledger/langsmith";
+import { storedRunBundle } from "@ledger/langsmith";
 
 /** "2024-06-30T23:59:59.999Z" → "2024-06-30 23:59:59.999", what DateTime64(3, 'UTC') reads. */
 const toDateTime64 = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
@@ -12,7 +12,7 @@ function receivedAt(message: KafkaMessage): string {
   return toDateTime64(new Date(Number.isFinite(ms) ? ms : Date.now()).toISOString());
 }
 
-export type RowResult = { ok: true; row: Record<string, unknown> } | { ok: false; reason: string };
+export type RowResult = { ok: true; row: Record<string, unknown> } | { ok: true; rows: Record<string, unknown>[] } | { ok: false; reason: string };
 
 function parse(message: KafkaMessage): { ok: true; value: unknown } | { ok: false; reason: string } {
   try {
@@ -127,16 +127,17 @@ export function traceEventLine(message: KafkaMessage, partition: number, receive
   return `{"period":"${occurred.slice(0, 7)}","received_at":"${received}","kafka_partition":${partition},"kafka_offset":${message.offset},${value.slice(1)}`;
 }
 
-/** One row of `runs_v1` per stored part of a run (§9), its expiry decided by ingest. */
-export function runRow(message: KafkaMessage): RowResult {
+/** Rows of `runs_v1`, one per stored part of a run (§9) in the message, expiry decided by ingest. */
+export function runRows(message: KafkaMessage): RowResult {
   const json = parse(message);
   if (!json.ok) return json;
-  const r = storedRunPart.safeParse(json.value);
+  const r = storedRunBundle.safeParse(json.value);
   if (!r.success) return { ok: false, reason: r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ") };
-  const p = r.data;
-  if (!CANONICAL_INSTANT.test(p.trace_created_at) || !CANONICAL_INSTANT.test(p.expires_at)) return { ok: false, reason: "trace_created_at and expires_at must be canonical UTC instants" };
-  return {
-    ok: true,
-    row: { ...p, trace_created_at: toDateTime64(p.trace_created_at), expires_at: toDateTime64(p.expires_at), received_at: receivedAt(message) },
-  };
+  const received = receivedAt(message);
+  const rows: Record<string, unknown>[] = [];
+  for (const p of r.data.parts) {
+    if (!CANONICAL_INSTANT.test(p.trace_created_at) || !CANONICAL_INSTANT.test(p.expires_at)) return { ok: false, reason: "trace_created_at and expires_at must be canonical UTC instants" };
+    rows.push({ ...p, trace_created_at: toDateTime64(p.trace_created_at), expires_at: toDateTime64(p.expires_at), received_at: received });
+  }
+  return { ok: true, rows };
 }

@@ -6,7 +6,7 @@ import { RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
 import type { SinkConfig } from "./config";
 import { RunRetention } from "./run-retention";
-import { accountRow, rejectionRow, runRow, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
+import { accountRow, rejectionRow, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
 export interface SinkDeps {
   kafka: Kafka;
@@ -35,10 +35,12 @@ export class Sink {
   private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<string, void> }>;
 
   private readonly runRetention: RunRetention;
+  private readonly runRetentionFailures: Counter;
 
   constructor(private readonly deps: SinkDeps) {
     const { topics } = deps;
-    this.runRetention = new RunRetention(deps.clickhouse);
+    // A failed pass is counted; the next one covers its window (its checkpoint was not saved).
+    this.runRetention = new RunRetention(deps.clickhouse, deps.config.runRetentionMs, () => this.runRetentionFailures.inc());
     const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult, afterInsert?: (lines: string[]) => Promise<void>) => ({
       table,
       row,
@@ -54,10 +56,10 @@ export class Sink {
     });
     this.routes = new Map([
       [topics.events, route("trace_events_v1", traceEventRow)],
-      [topics.upgrades, route("retention_upgrades_v1", upgradeRow, (lines) => this.timed("runs_v1.extend", () => this.runRetention.afterUpgrades(lines)))],
+      [topics.upgrades, route("retention_upgrades_v1", upgradeRow)],
       [topics.rejections, route("trigger_rejections_v1", rejectionRow)],
       [topics.accounts, route("account_events_v1", accountRow)],
-      [topics.runs, route("runs_v1", runRow, (lines) => this.timed("runs_v1.extend", () => this.runRetention.afterRuns(lines)))],
+      [topics.runs, route("runs_v1", runRows)],
     ]);
     this.batchRows = new Histogram({
       name: "ledger_sink_batch_rows",
@@ -82,6 +84,7 @@ export class Sink {
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 10, 12.5, 15, 20, 30, 60],
       registers: [deps.registry],
     });
+    this.runRetentionFailures = new Counter({ name: "ledger_sink_run_retention_failures_total", help: "Run retention passes that failed (the next pass covers their window)", registers: [deps.registry] });
     this.deadLetters = new Counter({ name: "ledger_sink_dead_letters_total", help: "Unreadable messages dead-lettered by the sink", registers: [deps.registry] });
     this.consumer = new BatchConsumer({
       kafka: deps.kafka,
@@ -95,12 +98,19 @@ export class Sink {
     });
   }
 
-  start(): Promise<void> {
-    return this.consumer.start();
+  async start(): Promise<void> {
+    await this.consumer.start();
+    this.runRetention.start();
   }
 
-  stop(): Promise<void> {
-    return this.consumer.stop();
+  async stop(): Promise<void> {
+    await this.runRetention.stop();
+    await this.consumer.stop();
+  }
+
+  /** The run retention pass, now (it also runs every `runRetentionMs`). */
+  keepUpgradedRuns(): Promise<void> {
+    return this.timed("runs_v1.retention_pass", () => this.runRetention.passNow());
   }
 
   private async handle(batch: Batch): Promise<void> {
@@ -113,7 +123,8 @@ export class Sink {
     const deadLetters: KeyedMessage[] = [];
     for (const message of batch.messages) {
       const r = route.row(message, batch.partition);
-      if (r.ok) lines.push(JSON.stringify(r.row));
+      if (r.ok && "rows" in r) for (const row of r.rows) lines.push(JSON.stringify(row));
+      else if (r.ok) lines.push(JSON.stringify(r.row));
       else deadLetters.push(deadLetterOf(message, { topic: batch.topic, partition: batch.partition }, `sink.${route.table}`, r.reason));
     }
     await publish(this.deps.producer, this.deps.topics.deadLetters, deadLetters);
