@@ -102,6 +102,19 @@ if (ls) {
   say(`langsmith: ${ls.runs} runs and ${ls.expected.length} ledger events in ${ls.streams.reduce((n, s) => n + s.length, 0)} multipart requests, ${keys.size} workspace keys`);
 }
 const ledgerEvents = ls ? ls.expected : events;
+// The bodies are encoded before the clock starts, as the JSON bodies of the ledger bench are:
+// multipart/form-data exactly as the SDK's FormData sends it (a JSON part per field).
+const BOUNDARY = "----ledgerbench7d2f0c";
+const multipartStreams = (ls?.streams ?? []).map((stream) =>
+  stream.map((r) => ({
+    org: r.org,
+    workspace: r.workspace,
+    events: r.events,
+    body: new Uint8Array(Buffer.from(
+      `${r.parts.map(([name, value]) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"; filename="blob"\r\nContent-Type: application/json\r\n\r\n${value}\r\n`).join("")}--${BOUNDARY}--\r\n`,
+    )),
+  })),
+);
 
 // Each client owns a disjoint set of traces and sends them in log order, so every trace's
 // events arrive in order (U3) while the clients run concurrently.
@@ -131,12 +144,14 @@ let sent = 0;
 let retries = 0;
 bar.start(ledgerEvents.length, 0, { stage: "sending" });
 const start = performance.now();
-const sendRuns = (stream: NonNullable<typeof ls>["streams"][number]) => async () => {
+const sendRuns = (stream: { org: string; workspace: string; events: number; body: Uint8Array<ArrayBuffer> }[]) => async () => {
   for (const r of stream) {
-    const form = new FormData();
-    for (const [name, value] of r.parts) form.append(name, new Blob([value], { type: "application/json" }));
     for (;;) {
-      const res = await fetch(`${serve.url}/runs/multipart`, { method: "POST", headers: { "x-api-key": keys.get(`${r.org}/${r.workspace}`)! }, body: form });
+      const res = await fetch(`${serve.url}/runs/multipart`, {
+        method: "POST",
+        headers: { "x-api-key": keys.get(`${r.org}/${r.workspace}`)!, "content-type": `multipart/form-data; boundary=${BOUNDARY}` },
+        body: r.body,
+      });
       await res.text();
       if (res.status === 202) {
         sent += r.events;
@@ -150,7 +165,7 @@ const sendRuns = (stream: NonNullable<typeof ls>["streams"][number]) => async ()
   }
 };
 await Promise.all(
-  ls ? ls.streams.map((stream) => sendRuns(stream)()) : streams.map(async (bodies) => {
+  ls ? multipartStreams.map((stream) => sendRuns(stream)()) : streams.map(async (bodies) => {
     for (const body of bodies) {
       for (;;) {
         const res = await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body });
