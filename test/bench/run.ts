@@ -151,14 +151,16 @@ const sendRuns = (stream: { org: string; workspace: string; events: number; body
         method: "POST",
         headers: { "x-api-key": keys.get(`${r.org}/${r.workspace}`)!, "content-type": `multipart/form-data; boundary=${BOUNDARY}` },
         body: r.body,
+      }).catch((error: Error) => {
+        throw new Error(`runs of ${r.org}/${r.workspace} (${r.body.length} bytes): ${error.message} (${(error.cause as Error | undefined)?.message}); ledger serve said:\n${serve.output().slice(-3000)}`);
       });
-      await res.text();
+      const text = await res.text();
       if (res.status === 202) {
         sent += r.events;
         bar.update(sent);
         break;
       }
-      if (res.status !== 503) throw new Error(`ingest answered ${res.status} to runs of ${r.org}/${r.workspace}`);
+      if (res.status !== 503) throw new Error(`ingest answered ${res.status} to runs of ${r.org}/${r.workspace}: ${text}`);
       retries++;
       await new Promise((done) => setTimeout(done, 100));
     }

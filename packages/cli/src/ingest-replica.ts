@@ -37,7 +37,7 @@ export async function ingestReplica(options: { primary: string; port?: number; h
     producer,
     topics,
     registry: new Registry(),
-    governor: new LagGovernor(admin, ledgerWatches(topics, ledgerGroups(engines.kafka.topicPrefix)), engines.kafka.maxLagPerPartition),
+    governor: new LagGovernor(admin, ledgerWatches(topics, ledgerGroups(engines.kafka.topicPrefix)), engines.kafka.maxLagPerPartition, { [topics.runs]: engines.kafka.maxRunLagPerPartition }),
     host: {
       usage: async (query) => {
         const q = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));

@@ -77,6 +77,21 @@ export async function keepUpgradedRunsExtended(ch: LedgerClickHouse, fromMs: num
   });
 }
 
+/**
+ * Whether any run is stored at all: answered from the table's part metadata, without reading
+ * rows. A ledger fed only through `POST /v1/events` has none, and its run retention passes can
+ * skip the copies (each of which reads the upgrades of its window).
+ */
+export async function anyRunsStored(ch: LedgerClickHouse): Promise<boolean> {
+  const rs = await ch.client.query({
+    query: `SELECT count() AS n FROM ${ch.table("runs_v1")}`,
+    format: "JSONEachRow",
+    query_id: queryId("runs.any"),
+  });
+  const [row] = (await rs.json()) as { n: string | number }[];
+  return Number(row?.n ?? 0) > 0;
+}
+
 /** Where a periodic pass of the sink got to (0: never ran). */
 export async function checkpointOf(ch: LedgerClickHouse, name: string): Promise<number> {
   const rs = await ch.client.query({

@@ -36,6 +36,8 @@ export const engineConfigSchema = z
     LEDGER_KAFKA_SESSION_TIMEOUT_MS: envInt(30_000, 6_000, 300_000),
     /** Per partition; keeps producers within the test broker's 5 MB window (see README). */
     LEDGER_MAX_LAG_PER_PARTITION: envInt(8_000, 100),
+    /** The same for the runs topic, whose messages are a trace's runs (kilobytes, not bytes). */
+    LEDGER_MAX_RUN_LAG_PER_PARTITION: envInt(250, 10),
   })
   .transform((e) => ({
     kafka: {
@@ -45,6 +47,7 @@ export const engineConfigSchema = z
       replicationFactor: e.LEDGER_KAFKA_REPLICATION_FACTOR,
       topicPrefix: e.LEDGER_TOPIC_PREFIX,
       maxLagPerPartition: e.LEDGER_MAX_LAG_PER_PARTITION,
+      maxRunLagPerPartition: e.LEDGER_MAX_RUN_LAG_PER_PARTITION,
       sessionTimeoutMs: e.LEDGER_KAFKA_SESSION_TIMEOUT_MS,
     },
     clickhouse: {

@@ -138,7 +138,7 @@ export class LedgerStack {
     this.sink = new Sink({ ...common, groupId: this.groups.sink, config: this.options.sink });
     await Promise.all([this.upgrader.start(), this.sink.start()]);
 
-    this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition);
+    this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition, { [this.topics.runs]: engines.kafka.maxRunLagPerPartition });
     this.registerLagGauge();
 
     if (this.options.ingest) await this.startIngest(this.options.ingest);

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     producer,
     topics: data.topics,
     registry: new Registry(),
-    governor: new LagGovernor(admin, data.watches, data.kafka.maxLagPerPartition),
+    governor: new LagGovernor(admin, data.watches, data.kafka.maxLagPerPartition, { [data.topics.runs]: data.kafka.maxRunLagPerPartition }),
     host: {
       usage: (query) => call<UsageRow[]>("usage", query),
       ready: () => call<void>("ready"),

@@ -1,4 +1,4 @@
-import { checkpointOf, keepUpgradedRunsExtended, saveCheckpoint, type LedgerClickHouse } from "@ledger/clickhouse";
+import { anyRunsStored, checkpointOf, keepUpgradedRunsExtended, saveCheckpoint, type LedgerClickHouse } from "@ledger/clickhouse";
 
 /** Windows overlap by this much: a row written just before a pass may become visible after it. */
 const OVERLAP_MS = 60_000;
@@ -45,7 +45,9 @@ export class RunRetention {
     const to = Date.now();
     // The first pass ever looks back as far as runs can still be stored (400 days).
     const from = done === 0 ? to - 401 * 86_400_000 : done - OVERLAP_MS;
-    await keepUpgradedRunsExtended(this.ch, from, to);
+    // No runs stored, nothing to extend; the window still counts as done, as upgrades written in
+    // it can only concern runs written later, which the later window's second copy finds.
+    if (await anyRunsStored(this.ch)) await keepUpgradedRunsExtended(this.ch, from, to);
     await saveCheckpoint(this.ch, CHECKPOINT, to);
   }
 }
