@@ -88,3 +88,49 @@ test("fuzz: random multipart bodies never crash the server, and a refused body p
   );
   expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
 });
+
+test("fuzz: random runs through POST /runs, /runs/batch and PATCH never crash the server; a refused one publishes nothing", async () => {
+  // Runs near the valid shape, each field replaced now and then by something of the wrong kind.
+  const weird = fc.oneof(fc.constant(null), fc.integer(), fc.string({ maxLength: 10 }), fc.constant("2024-13-45T99:00:00Z"), fc.constant("x'; DROP TABLE runs_v1; --"), fc.json().map((j) => JSON.parse(j) as unknown));
+  const field = <T>(good: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: good }, { weight: 1, arbitrary: weird });
+  const id = fc.constantFrom("z1", "z2", "z3");
+  const aRun = fc.record(
+    {
+      id: field(id),
+      trace_id: field(id),
+      parent_run_id: field(id),
+      dotted_order: field(fc.constant("20240101T000000000000Zz1")),
+      name: field(fc.constant("fuzz")),
+      run_type: field(fc.constantFrom("chain", "llm", "tool")),
+      start_time: field(fc.constant("2024-06-01T00:00:00Z")),
+      end_time: field(fc.constant("2024-06-01T00:00:01Z")),
+      session_name: field(fc.constantFrom("default", "other")),
+      inputs: field(fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 10 }), { maxKeys: 3 })),
+      outputs: field(fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 10 }), { maxKeys: 3 })),
+      extra: field(fc.constant({ metadata: { k: 1 } })),
+    },
+    { requiredKeys: [] },
+  );
+  const request = fc.oneof(
+    aRun.map((r) => ({ method: "POST", path: "/runs", body: r as unknown })),
+    fc.record({ post: fc.array(aRun, { maxLength: 3 }), patch: fc.array(aRun, { maxLength: 3 }) }, { requiredKeys: [] }).map((b) => ({ method: "POST", path: "/runs/batch", body: b as unknown })),
+    fc.tuple(id, aRun).map(([runId, r]) => ({ method: "PATCH", path: `/runs/${runId}`, body: r as unknown })),
+    fc.oneof(weird, fc.array(weird, { maxLength: 3 })).map((b) => ({ method: "POST", path: "/runs/batch", body: b })),
+  );
+  await fc.assert(
+    fc.asyncProperty(request, async (r) => {
+      const before = await publishedCount(stack);
+      const res = await fetch(`${stack.url}${r.path}`, { method: r.method, headers: { "x-api-key": key, "content-type": "application/json" }, body: JSON.stringify(r.body) });
+      expect([202, 400, 403, 404]).toContain(res.status);
+      const answer = await res.json();
+      if (res.status !== 202) {
+        expect(typeof answer.error).toBe("string");
+        // A sentence naming the field, not a validator's stock phrase.
+        expect(answer.error).not.toMatch(/Invalid input|expected \w+, received/);
+        expect(await publishedCount(stack)).toBe(before);
+      }
+    }),
+    { numRuns: 150 },
+  );
+  expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
+});

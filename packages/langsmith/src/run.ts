@@ -6,15 +6,17 @@ import { identifier } from "@ledger/events";
  * sends many more fields, kept as they are (they are the platform's, not the ledger's): only the
  * fields the mapping needs are checked, each with a reason naming it.
  */
-const time = z.union([z.string().refine((s) => !Number.isNaN(Date.parse(s))), z.number().finite()], { error: "must be an RFC 3339 string or epoch milliseconds" });
+const TIME = "must be an RFC 3339 string or epoch milliseconds";
+const time = z.union([z.string().refine((s) => !Number.isNaN(Date.parse(s)), { error: TIME }), z.number().finite()], { error: TIME });
+const text = z.string({ error: "must be a string" });
 export const runCreate = z.looseObject({
   id: identifier,
   trace_id: identifier.optional(),
   parent_run_id: identifier.nullish(),
   start_time: time.optional(),
   end_time: time.nullish(),
-  session_name: z.string().nullish(),
-  session_id: z.string().nullish(),
+  session_name: text.nullish(),
+  session_id: text.nullish(),
   inputs: z.unknown().optional(),
   outputs: z.unknown().optional(),
   extra: z.unknown().optional(),
