@@ -4,3 +4,6 @@ export * from "./pricing";
 export * from "./upgrade-decision";
 export * from "./reference-ledger";
 export * from "./usage-row";
+export * from "./catalogue";
+export * from "./seats";
+export * from "./invoice-rating";
