@@ -49,6 +49,7 @@ export async function ingestReplica(options: { primary: string; port?: number; h
       accountEvents: async () => (await primary<{ events: AccountEvent[] }>("GET", "/v1/admin/account-events")).events,
       counterMembers: async (seed) => (await primary<{ members: string[] }>("POST", "/v1/admin/counter-members", seed)).members,
       retainedRunParts: async (lookup) => (await primary<{ parts: RetainedRunPart[] }>("POST", "/v1/admin/retained-run-parts", lookup)).parts,
+      analystQuery: async (query, format) => (await primary<{ output: string }>("POST", "/v1/admin/sql", { query, format })).output,
     },
     log,
   });

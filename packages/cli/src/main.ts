@@ -9,6 +9,7 @@ import { readReplayInput, replay, ReplayInputError } from "./replay";
 import { serve } from "./serve";
 import { fetchUsage } from "./usage";
 import { registerAccountCommands } from "./accounts";
+import { registerAnalystCommands } from "./analyst";
 import { LedgerRequestError } from "./admin-client";
 import { ingestReplica } from "./ingest-replica";
 import { clientPlatformKey } from "./platform-key";
@@ -58,6 +59,7 @@ program
   .action(async (opts: { primary: string; port?: number; host?: string }) => ingestReplica(opts));
 
 registerAccountCommands(program);
+registerAnalystCommands(program);
 
 program
   .command("usage")

@@ -9,6 +9,14 @@ export interface LedgerClickHouse {
   readonly engine: "chdb" | "server";
   /** `database.table`, the only way tables are named: chDB ignores the client's database. */
   table(name: string): string;
+  /**
+   * A new connection that can only read (`readonly = 1` for its whole session), for one analyst
+   * query; the caller closes it. A session of its own, because the chDB connection turns
+   * per-query settings into `SET` statements that would stay on the ledger's session, and a
+   * fresh one per query, because chDB keeps a multi-statement query's unread results for the
+   * session's next query.
+   */
+  openReadOnly(): Promise<ClickHouseClient>;
   close(): Promise<void>;
 }
 
@@ -43,11 +51,23 @@ export async function connectClickHouse(config: ClickHouseConfig): Promise<Ledge
     engine = "chdb";
   }
   const database = config.database;
+  const openReadOnly = async (): Promise<ClickHouseClient> => {
+    if (config.url) {
+      // On a server every request carries readonly = 1 (and nothing the session would refuse to
+      // change after it). A read-only user of the server is the stronger choice in production.
+      return createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 120_000, clickhouse_settings: { readonly: "1" } });
+    }
+    const { createChdbConnection } = await import("chdb/connection");
+    const ro = createClient({ connection: createChdbConnection({ path: config.dataDir }) } as never) as ClickHouseClient;
+    await ro.command({ query: "SET readonly = 1" });
+    return ro;
+  };
   return {
     client,
     database,
     engine,
     table: (name) => `${database}.${name}`,
+    openReadOnly,
     close: () => client.close(),
   };
 }

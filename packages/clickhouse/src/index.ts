@@ -5,3 +5,4 @@ export * from "./trace-state-store";
 export * from "./account-query";
 export * from "./limit-counts-query";
 export * from "./run-query";
+export * from "./analyst-query";

@@ -20,7 +20,7 @@ import {
   type LedgerTopics,
   type MockCluster,
 } from "@ledger/kafka";
-import { connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
+import { analystQuery, connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
 import { EventPublisher, IngestRuntime, IngestThread, type IngestConfig, type IngestHost } from "@ledger/ingest";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
@@ -152,6 +152,7 @@ export class LedgerStack {
       accountEvents: () => loadAccountEvents(this.clickhouse),
       counterMembers: (seed) => counterMembers(this.clickhouse, seed),
       retainedRunParts: (lookup) => retainedRunParts(this.clickhouse, lookup),
+      analystQuery: (query, format) => analystQuery(this.clickhouse, query, format),
     };
   }
 

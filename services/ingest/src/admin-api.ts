@@ -195,4 +195,21 @@ export function registerAdminRoutes(app: FastifyInstance, deps: IngestDeps, prin
     if (!r.success) throw new RequestError(400, { error: `bad run lookup: ${r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}` });
     return { parts: await deps.retainedRunParts(r.data) };
   });
+  // `ledger sql`: analysts' read-only queries (ClickHouse enforces read-only; see analystQuery).
+  const sqlRequest = z.strictObject({
+    query: z.string({ error: "must be the SQL text" }),
+    format: z.string({ error: "must be a ClickHouse output format name" }).default("PrettyCompactMonoBlock"),
+  });
+  app.post("/v1/admin/sql", async (req: Req) => {
+    await platformOnly(req);
+    const r = sqlRequest.safeParse(bodyObject(req.body));
+    if (!r.success) throw new RequestError(400, { error: r.error.issues.map((i) => `${i.path.join(".") || "body"} ${i.message}`).join("; ") });
+    try {
+      return { output: await deps.analystQuery(r.data.query, r.data.format) };
+    } catch (error) {
+      // Through the ingest thread an error keeps its name, not its class.
+      if ((error as Error).name === "AnalystQueryError") throw new RequestError(400, { error: (error as Error).message });
+      throw error;
+    }
+  });
 }

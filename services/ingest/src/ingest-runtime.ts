@@ -21,6 +21,7 @@ export interface IngestHost {
   accountEvents: () => Promise<AccountEvent[]>;
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
   retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
+  analystQuery: (query: string, format: string) => Promise<string>;
 }
 
 export interface IngestRuntimeOptions {
@@ -63,6 +64,7 @@ export class IngestRuntime {
         publisher: o.publisher ?? new EventPublisher(o.producer, o.topics.events, { lingerMs: o.config.lingerMs, maxMessages: 20_000 }),
         publishRuns: (messages) => publish(o.producer, o.topics.runs, [...messages]),
         retainedRunParts: o.host.retainedRunParts,
+        analystQuery: o.host.analystQuery,
         registry: o.registry,
         governor: o.governor,
         usage: o.host.usage,

@@ -26,10 +26,11 @@ export interface IngestThreadHost {
   accountEvents: () => Promise<AccountEvent[]>;
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
   retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
+  analystQuery: (query: string, format: string) => Promise<string>;
   onFatal: (error: Error) => void;
 }
 
-export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts"; args: unknown[] };
+export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery"; args: unknown[] };
 export type ThreadMessage =
   | { type: "listening"; url: string }
   | { type: "stopped" }

@@ -60,6 +60,7 @@ async function main(): Promise<void> {
       accountEvents: () => call<AccountEvent[]>("accountEvents"),
       counterMembers: (seed: SeedQuery) => call<string[]>("counterMembers", seed),
       retainedRunParts: (lookup: RunLookup) => call<RetainedRunPart[]>("retainedRunParts", lookup),
+      analystQuery: (query: string, format: string) => call<string>("analystQuery", query, format),
     },
     log: (line) => process.stderr.write(`ledger: ${line}\n`),
   });

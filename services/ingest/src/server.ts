@@ -44,6 +44,8 @@ export interface IngestDeps {
   /** ClickHouse reads that replicas without their own ClickHouse ask the primary for (admin API). */
   accountEvents: () => Promise<AccountEvent[]>;
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
+  /** `ledger sql`: a read-only query in a ClickHouse output format (refusals: AnalystQueryError). */
+  analystQuery: (query: string, format: string) => Promise<string>;
   /** The trace and workspace of every accepted run, shared by the replicas (LangSmith API). */
   runIndex: RunTraceIndex;
 }
