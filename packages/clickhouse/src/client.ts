@@ -55,7 +55,9 @@ export async function connectClickHouse(config: ClickHouseConfig): Promise<Ledge
     if (config.url) {
       // On a server every request carries readonly = 1 (and nothing the session would refuse to
       // change after it). A read-only user of the server is the stronger choice in production.
-      return createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 120_000, clickhouse_settings: { readonly: "1" } });
+      // Response compression off: the client would ask for it with a setting, which readonly = 1
+      // refuses to change. (Not run here: no ClickHouse server on this machine.)
+      return createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 120_000, compression: { response: false }, clickhouse_settings: { readonly: "1" } });
     }
     const { createChdbConnection } = await import("chdb/connection");
     const ro = createClient({ connection: createChdbConnection({ path: config.dataDir }) } as never) as ClickHouseClient;
