@@ -180,7 +180,10 @@ describe("accounts, keys and limits from the command line", () => {
 
     const limits = (await cli(["limits", "--org", "acme", "--json"])).stdout.trim().split("\n").map((l) => JSON.parse(l));
     const readInHour = hourOf();
-    expect(limits.find((l) => l.limit === "plan:events_per_hour")).toMatchObject({ limit_value: 100, current: readInHour === postedInHour ? 2 : 0 });
+    const hourly = limits.find((l) => l.limit === "plan:events_per_hour");
+    expect(hourly).toMatchObject({ limit_value: 100 });
+    if (readInHour === postedInHour) expect(hourly.current).toBe(2);
+    else expect(hourly.current).toBeLessThan(2); // the posts' hour is over; this one counts what came after it
     expect(limits.find((l) => l.limit === "workspace:all_traces")).toMatchObject({ workspace_id: "prod", limit_value: 2, current: 2, resets_at: expect.stringMatching(/-01T00:00:00.000Z$/) });
     expect(limits.filter((l) => l.limit === "rate:other").map((l) => l.key_id).sort()).toEqual([created.key_id, service.key_id].sort());
     expect((await cli(["limits", "--org", "acme"])).stdout).toMatch(/workspace:all_traces\s+workspace prod\s+2\s+2/);
