@@ -7,3 +7,5 @@ export * from "./usage-row";
 export * from "./catalogue";
 export * from "./seats";
 export * from "./invoice-rating";
+export * from "./period-close";
+export * from "./invoice";

@@ -5,6 +5,7 @@ import { engineConfigFromEnv, type EngineConfig } from "@ledger/config";
 import { ingestConfigFromEnv } from "@ledger/ingest";
 import { upgraderConfigFromEnv } from "@ledger/upgrader";
 import { sinkConfigFromEnv } from "@ledger/sink";
+import { invoicerConfigFromEnv } from "@ledger/invoicer";
 
 /** Each service's configuration from the environment, parsed once at start-up. */
 export function configFromEnv() {
@@ -13,6 +14,7 @@ export function configFromEnv() {
     ingest: ingestConfigFromEnv(),
     upgrader: upgraderConfigFromEnv(),
     sink: sinkConfigFromEnv(),
+    invoicer: invoicerConfigFromEnv(),
   };
 }
 

@@ -1,9 +1,9 @@
 import { Registry } from "prom-client";
 import { ConfigError } from "@ledger/config";
-import type { UsageRow } from "@ledger/billing";
+import type { InvoiceDocument, UsageRow } from "@ledger/billing";
 import type { AccountEvent } from "@ledger/events";
 import type { RetainedRunPart } from "@ledger/clickhouse";
-import { IngestRuntime } from "@ledger/ingest";
+import { IngestRuntime, type ClosedPeriod, type HostAnswer } from "@ledger/ingest";
 import { createKafka, createProducer, LagGovernor, ledgerGroups, ledgerTopics, ledgerWatches } from "@ledger/kafka";
 import { callLedger } from "./admin-client";
 import { configFromEnv } from "./engines-from-env";
@@ -50,6 +50,11 @@ export async function ingestReplica(options: { primary: string; port?: number; h
       counterMembers: async (seed) => (await primary<{ members: string[] }>("POST", "/v1/admin/counter-members", seed)).members,
       retainedRunParts: async (lookup) => (await primary<{ parts: RetainedRunPart[] }>("POST", "/v1/admin/retained-run-parts", lookup)).parts,
       analystQuery: async (query, format) => (await primary<{ output: string }>("POST", "/v1/admin/sql", { query, format })).output,
+      // The primary owns ClickHouse and the invoicer; its refusals keep their status here.
+      invoices: {
+        invoice: (org, period) => answerOf(primary<InvoiceDocument>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}`)),
+        closePeriod: (period, wait) => answerOf(primary<ClosedPeriod>("POST", `/v1/admin/periods/${encodeURIComponent(period)}/close`, { wait })),
+      },
     },
     log,
   });
@@ -66,4 +71,14 @@ export async function ingestReplica(options: { primary: string; port?: number; h
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+async function answerOf<T>(request: Promise<T>): Promise<HostAnswer<T>> {
+  try {
+    return { ok: true, value: await request };
+  } catch (error) {
+    const status = (error as { status?: number }).status;
+    if (status === 400 || status === 404 || status === 409) return { ok: false, status, error: (error as Error).message };
+    throw error;
+  }
 }

@@ -6,6 +6,8 @@ import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { startMockCluster } from "@ledger/kafka";
 import { formatJsonLines, formatTable } from "./report";
 import { readReplayInput, replay, ReplayInputError } from "./replay";
+import { registerInvoiceCommands } from "./invoices";
+import { invoiceJsonLines, invoiceText } from "@ledger/billing";
 import { serve } from "./serve";
 import { fetchUsage } from "./usage";
 import { registerAccountCommands } from "./accounts";
@@ -37,10 +39,15 @@ program
   .option("--json", "one JSON object per line instead of a table")
   .addOption(byOption())
   .option("--quiet", "no progress output")
-  .action(async (file: string, opts: { json?: boolean; by: "org" | "workspace"; quiet?: boolean }) => {
+  .option("--invoices", "print every organization's invoices (from its first period to the later of the log's last and the first open one) instead of the usage report")
+  .action(async (file: string, opts: { json?: boolean; by: "org" | "workspace"; quiet?: boolean; invoices?: boolean }) => {
     const events = readReplayInput(file);
-    const rows = await replay(events, { by: opts.by, progress: !opts.quiet });
-    process.stdout.write(opts.json ? formatJsonLines(rows) : formatTable(rows, opts.by === "workspace"));
+    const result = await replay(events, { by: opts.by, progress: !opts.quiet, invoices: opts.invoices });
+    if (result.invoices) {
+      process.stdout.write(result.invoices.map((doc) => (opts.json ? invoiceJsonLines(doc) : invoiceText(doc))).join(opts.json ? "" : "\n"));
+      return;
+    }
+    process.stdout.write(opts.json ? formatJsonLines(result.usage) : formatTable(result.usage, opts.by === "workspace"));
   });
 
 program
@@ -60,6 +67,7 @@ program
 
 registerAccountCommands(program);
 registerAnalystCommands(program);
+registerInvoiceCommands(program);
 
 program
   .command("usage")

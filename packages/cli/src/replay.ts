@@ -1,9 +1,9 @@
 import { readFileSync, rmSync } from "node:fs";
 import cliProgress from "cli-progress";
-import { describeProblems, InvalidBatchError, isAccountEvent, LOG_EVENTS, parseNdjson, validateBatchOf, type AccountEvent, type InputEvent, type LogEvent } from "@ledger/events";
+import { describeProblems, InvalidBatchError, isAccountEvent, isPeriodClosed, LOG_EVENTS, parseNdjson, validateBatchOf, type AccountEvent, type LedgerEvent, type LogEvent } from "@ledger/events";
 import { queryUsage } from "@ledger/clickhouse";
 import { LedgerStack } from "@ledger/stack";
-import type { UsageRow } from "@ledger/billing";
+import { invoiceDocument, nextPeriodKey, periodsBetween, type InvoiceDocument, type UsageRow } from "@ledger/billing";
 import { configFromEnv, freshRunEngines } from "./engines-from-env";
 
 export class ReplayInputError extends Error {
@@ -41,7 +41,13 @@ const CHUNK = 4_000;
  * Pushes a validated log, in file order, through Kafka → upgrader → sink → ClickHouse on a
  * fresh stack, waits until the views reflect every event, and returns the report.
  */
-export async function replay(events: LogEvent[], options: { by: "org" | "workspace"; progress: boolean }): Promise<UsageRow[]> {
+export interface ReplayResult {
+  usage: UsageRow[];
+  /** With `invoices`: every organization's invoice of every period from its first to the later of the log's last period and the first open one. */
+  invoices?: InvoiceDocument[];
+}
+
+export async function replay(events: LogEvent[], options: { by: "org" | "workspace"; progress: boolean; invoices?: boolean }): Promise<ReplayResult> {
   const config = configFromEnv();
   const run = freshRunEngines(config.engines, "replay");
   const log = (line: string) => options.progress && process.stderr.write(`${line}\n`);
@@ -52,16 +58,27 @@ export async function replay(events: LogEvent[], options: { by: "org" | "workspa
   );
   try {
     if (options.progress) bar.start(events.length, 0, { stage: "publishing" });
-    for (let i = 0; i < events.length; i += CHUNK) {
-      const chunk = events.slice(i, i + CHUNK);
+    let closedThrough: string | null = null;
+    for (let i = 0; i < events.length; ) {
+      // A chunk ends before a period-closed line: the line's markers go to every partition
+      // after everything before it was acknowledged and before anything after it (C1).
+      const marker = events.findIndex((e, j) => j >= i && j < i + CHUNK && isPeriodClosed(e));
+      const end = marker >= 0 ? marker : Math.min(i + CHUNK, events.length);
+      const chunk = events.slice(i, end);
       // Stay within what the broker keeps: never run further ahead of the consumers.
       await stack.governor.waitForRoom(Number.POSITIVE_INFINITY, chunk.length);
       if (stack.fatal) throw stack.fatal;
       // Replays are recorded history: no key, no limits (§6.5). Account events go to their own topic.
       const accounts = chunk.filter((e): e is AccountEvent => isAccountEvent(e));
       await stack.publishAccounts(accounts);
-      await stack.publisher.publish(chunk.filter((e): e is InputEvent => !isAccountEvent(e)));
-      if (options.progress) bar.update(Math.min(i + CHUNK, events.length));
+      await stack.publisher.publish(chunk.filter((e): e is LedgerEvent => !isAccountEvent(e) && !isPeriodClosed(e)));
+      if (marker >= 0) {
+        const period = (events[marker] as { period: string }).period;
+        await stack.invoicer.writeMarkers(period, "replay");
+        if (closedThrough === null || period > closedThrough) closedThrough = period;
+      }
+      i = marker >= 0 ? marker + 1 : end;
+      if (options.progress) bar.update(i);
     }
     const total = events.length;
     await stack.waitUntilDrained({
@@ -71,10 +88,33 @@ export async function replay(events: LogEvent[], options: { by: "org" | "workspa
       bar.update(total, { stage: "billing   " });
       bar.stop();
     }
-    return await queryUsage(stack.clickhouse, { by: options.by });
+    const usage = await queryUsage(stack.clickhouse, { by: options.by });
+    if (!options.invoices) return { usage };
+    if (closedThrough !== null) await stack.invoicer.waitUntilFinal(closedThrough, 120_000);
+    return { usage, invoices: await logInvoices(stack, events, closedThrough) };
   } finally {
     if (options.progress) bar.stop();
     await stack.stop();
     if (run.tempDir) rmSync(run.tempDir, { recursive: true, force: true });
   }
+}
+
+/** Every organization's invoices for `replay --invoices`, from the same place as the API's. */
+async function logInvoices(stack: LedgerStack, events: readonly LogEvent[], closedThrough: string | null): Promise<InvoiceDocument[]> {
+  const firstOf = new Map<string, string>();
+  let last: string | null = null;
+  for (const e of events) {
+    if (isPeriodClosed(e) || isAccountEvent(e)) continue;
+    const p = e.occurred_at.slice(0, 7);
+    const first = firstOf.get(e.org_id);
+    if (first === undefined || p < first) firstOf.set(e.org_id, p);
+    if (last === null || p > last) last = p;
+  }
+  const firstOpen = closedThrough === null ? null : nextPeriodKey(closedThrough);
+  const through = last === null ? firstOpen : firstOpen === null || last > firstOpen ? last : firstOpen;
+  const out: InvoiceDocument[] = [];
+  for (const org of [...firstOf.keys()].sort()) {
+    for (const period of periodsBetween(firstOf.get(org)!, through!)) out.push(invoiceDocument(await stack.invoicer.invoice(org, period)));
+  }
+  return out;
 }

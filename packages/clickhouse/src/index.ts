@@ -6,3 +6,5 @@ export * from "./account-query";
 export * from "./limit-counts-query";
 export * from "./run-query";
 export * from "./analyst-query";
+export * from "./period-marks";
+export * from "./invoice-query";

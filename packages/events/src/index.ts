@@ -3,3 +3,4 @@ export * from "./validation";
 export * from "./ndjson";
 export * from "./keys";
 export * from "./account-schemas";
+export * from "./billing-schemas";

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { INPUT_EVENT_TYPES, inputEvent, type InputEvent } from "./schemas";
 import { ACCOUNT_EVENT_TYPES, accountEvent, type AccountEvent } from "./account-schemas";
+import { BILLING_EVENT_TYPES, billingEvent, periodClosed, type BillingEvent, type PeriodClosed } from "./billing-schemas";
 
 /** One reason an event was refused: which field and why (D4). */
 export interface FieldProblem {
@@ -19,12 +20,18 @@ export interface EventFamily<E> {
 
 export const TRACE_EVENTS: EventFamily<InputEvent> = { types: INPUT_EVENT_TYPES, schema: inputEvent };
 export const ACCOUNT_EVENTS: EventFamily<AccountEvent> = { types: ACCOUNT_EVENT_TYPES, schema: accountEvent as z.ZodType<AccountEvent> };
-/** A line of a replay log: trace events and account events (§2). */
-export type LogEvent = InputEvent | AccountEvent;
-export const LOG_EVENTS: EventFamily<LogEvent> = {
-  types: [...INPUT_EVENT_TYPES, ...ACCOUNT_EVENT_TYPES],
+/** What `POST /v1/events` takes: trace events and billing events (§2, §10.2). */
+export type LedgerEvent = InputEvent | BillingEvent;
+export const INGEST_EVENTS: EventFamily<LedgerEvent> = {
+  types: [...INPUT_EVENT_TYPES, ...BILLING_EVENT_TYPES],
   // One discriminated union, so a problem is reported on its field, not as "invalid input".
-  schema: z.discriminatedUnion("type", [...inputEvent.options, ...accountEvent.options]) as unknown as z.ZodType<LogEvent>,
+  schema: z.discriminatedUnion("type", [...inputEvent.options, ...billingEvent.options]) as unknown as z.ZodType<LedgerEvent>,
+};
+/** A line of a replay log: all three families and `period-closed` markers (§2). */
+export type LogEvent = InputEvent | BillingEvent | AccountEvent | PeriodClosed;
+export const LOG_EVENTS: EventFamily<LogEvent> = {
+  types: [...INPUT_EVENT_TYPES, ...BILLING_EVENT_TYPES, ...ACCOUNT_EVENT_TYPES, "period-closed"],
+  schema: z.discriminatedUnion("type", [...inputEvent.options, ...billingEvent.options, ...accountEvent.options, periodClosed]) as unknown as z.ZodType<LogEvent>,
 };
 
 export function validateEvent(value: unknown): EventValidation {

@@ -29,6 +29,8 @@ export interface KeyedMessage {
   key: string;
   value: string;
   headers?: Record<string, string>;
+  /** Set only where the partition is not the key's: markers, and upgrades kept in their input partition's number. */
+  partition?: number;
 }
 
 /** Sends and waits for every broker acknowledgement (acks = -1), or throws a retriable error. */

@@ -27,11 +27,16 @@ import type { Clock } from "@ledger/limits";
 import { startRedisServer, type RedisServer } from "@ledger/redis";
 import { Upgrader, type UpgraderConfig } from "@ledger/upgrader";
 import { Sink, type SinkConfig } from "@ledger/sink";
+import { Invoicer, PeriodCloseError, type InvoicerConfig } from "@ledger/invoicer";
+import { invoiceDocument } from "@ledger/billing";
+import type { ClosedPeriod, HostAnswer, InvoiceHost } from "@ledger/ingest";
 
 export interface StackOptions {
   engines: EngineConfig;
   upgrader: UpgraderConfig;
   sink: SinkConfig;
+  /** Period close and final invoices; without it periods close only by command or replay log, and freeze within half a second. */
+  invoicer?: InvoicerConfig;
   /** Start the HTTP API too (serve, bench); replay publishes directly. */
   ingest?: IngestConfig;
   /** Run the HTTP API on a worker thread (serve): parsing and producing then use the second core. */
@@ -68,6 +73,7 @@ export class LedgerStack {
   private mock?: MockCluster;
   private upgrader?: Upgrader;
   private sink?: Sink;
+  invoicer!: Invoicer;
   private fatalError: Error | null = null;
   private readonly fatalListeners: ((error: Error) => void)[] = [];
   private readonly log: (line: string) => void;
@@ -137,6 +143,17 @@ export class LedgerStack {
     this.upgrader = new Upgrader({ ...common, groupId: this.groups.upgrader, config: this.options.upgrader });
     this.sink = new Sink({ ...common, groupId: this.groups.sink, config: this.options.sink });
     await Promise.all([this.upgrader.start(), this.sink.start()]);
+    this.invoicer = new Invoicer({
+      admin: this.admin,
+      producer: this.producer,
+      clickhouse: this.clickhouse,
+      topics: this.topics,
+      config: this.options.invoicer ?? { closeGraceMs: null, intervalMs: 500 },
+      registry: this.registry,
+      now: () => (this.options.clock ?? { now: () => Date.now() }).now(),
+      log: this.log,
+    });
+    this.invoicer.start();
 
     this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition, { [this.topics.runs]: engines.kafka.maxRunLagPerPartition });
     this.registerLagGauge();
@@ -153,6 +170,33 @@ export class LedgerStack {
       counterMembers: (seed) => counterMembers(this.clickhouse, seed),
       retainedRunParts: (lookup) => retainedRunParts(this.clickhouse, lookup),
       analystQuery: (query, format) => analystQuery(this.clickhouse, query, format),
+      invoices: this.invoiceHost(),
+    };
+  }
+
+  /** Invoices and closes for the API; refusals as answers, so they keep their status across the ingest thread. */
+  invoiceHost(): InvoiceHost {
+    const refused = (error: unknown): HostAnswer<never> => {
+      if (error instanceof PeriodCloseError) return { ok: false, status: error.status, error: error.message };
+      throw error;
+    };
+    return {
+      invoice: async (org, period) => {
+        try {
+          return { ok: true, value: invoiceDocument(await this.invoicer.invoice(org, period)) };
+        } catch (error) {
+          return refused(error);
+        }
+      },
+      closePeriod: async (period, wait): Promise<HostAnswer<ClosedPeriod>> => {
+        try {
+          const closed = await this.invoicer.close(period);
+          if (wait) await this.invoicer.waitUntilFinal(period, 120_000);
+          return { ok: true, value: { ...closed, final: wait } };
+        } catch (error) {
+          return refused(error);
+        }
+      },
     };
   }
 
@@ -169,7 +213,7 @@ export class LedgerStack {
     if (this.options.ingestThread) {
       this.ingestThread = await IngestThread.start(
         { brokers: this.brokers, kafka: engines.kafka, topics: this.topics, watches: this.lagWatches(), config: ingest, platformKey, redisUrl: this.redisUrl },
-        { ...this.ingestHost(), metrics: () => this.registry.metrics(), onFatal: (error) => this.raiseFatal(error) },
+        { ...this.ingestHost(), ...this.invoiceHost(), metrics: () => this.registry.metrics(), onFatal: (error) => this.raiseFatal(error) },
       );
       this.url = this.ingestThread.url;
     } else {
@@ -261,6 +305,7 @@ export class LedgerStack {
     };
     await step("ingest", () => this.ingestRuntime?.stop());
     await step("ingest thread", () => this.ingestThread?.stop());
+    await step("invoicer", () => this.invoicer?.stop());
     await step("consumers", () => Promise.all([this.upgrader?.stop(), this.sink?.stop()]));
     await step("producer", () => this.producer?.disconnect());
     await step("admin", () => this.admin?.disconnect());

@@ -49,12 +49,16 @@ export async function authenticate(
   return { kind: "key", key };
 }
 
-/** A workspace key writes only its own organization's and workspace's events. */
-export function authorizeEvents(principal: Principal, events: readonly { org_id: string; workspace_id: string }[], where: (i: number) => string): void {
+/**
+ * A workspace key writes only its own organization's and workspace's events. Seats belong to
+ * the organization, not to a workspace: only the API tier (the platform key) writes them.
+ */
+export function authorizeEvents(principal: Principal, events: readonly { type: string; org_id: string; workspace_id?: string }[], where: (i: number) => string): void {
   if (principal.kind === "platform") return;
   const { orgId, workspaceId } = principal.key;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
+    if (e.workspace_id === undefined) throw new AccessError(403, `${where(i)}: ${e.type} events are written with the platform key, not a workspace's API key; nothing was published`);
     if (e.org_id !== orgId) throw new AccessError(403, `${where(i)}: org_id ${JSON.stringify(e.org_id)} is not the organization of the API key (${JSON.stringify(orgId)}); nothing was published`);
     if (e.workspace_id !== workspaceId) throw new AccessError(403, `${where(i)}: workspace_id ${JSON.stringify(e.workspace_id)} is not the workspace of the API key (${JSON.stringify(workspaceId)}); nothing was published`);
   }

@@ -1,5 +1,5 @@
 import type { FastifyReply } from "fastify";
-import type { InputEvent } from "@ledger/events";
+import type { LedgerEvent } from "@ledger/events";
 import { isRetriable, type KeyedMessage, type LagGovernor } from "@ledger/kafka";
 import { refusalBody, type Clock, type EventCharge, type RateClass } from "@ledger/limits";
 import type { Admission } from "./admission";
@@ -32,7 +32,7 @@ export class EventIntake {
     request: {
       principal: Principal;
       rateClass: RateClass;
-      events: readonly InputEvent[];
+      events: readonly LedgerEvent[];
       charges: readonly EventCharge[];
       receivedAt: number;
       values?: readonly string[];

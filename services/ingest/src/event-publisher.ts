@@ -1,12 +1,13 @@
 import type { Producer } from "kafkajs";
 import { Coalescer } from "@ledger/batching";
-import { RECEIVED_AT_HEADER, traceKey, type InputEvent } from "@ledger/events";
+import { billingKey, FAMILY_HEADER, isBillingEvent, RECEIVED_AT_HEADER, traceKey, type LedgerEvent } from "@ledger/events";
 import { publish, type KeyedMessage } from "@ledger/kafka";
 
 /**
- * Publishes validated, normalized events to the trace-events topic, keyed by (org_id, trace_id)
- * so one trace's events share a partition and keep their order (U3). Resolves only after every
- * message was acknowledged by all in-sync replicas (D2).
+ * Publishes validated, normalized events to the input topic. Trace events are keyed by
+ * (org_id, trace_id) so one trace's events share a partition and keep their order (U3); billing
+ * events by their own key (§10.2), with a header that tells consumers they are not trace
+ * events. Resolves only after every message was acknowledged by all in-sync replicas (D2).
  *
  * Requests arriving within `lingerMs` of each other share one produce request (like Kafka's
  * linger.ms, which kafkajs lacks): bigger record batches mean fewer, larger consumer batches
@@ -28,13 +29,13 @@ export class EventPublisher {
   }
 
   /** `values`: the events already serialized (ingest has them for counting bytes). */
-  async publish(events: readonly InputEvent[], receivedAtMs = Date.now(), values?: readonly string[]): Promise<void> {
+  async publish(events: readonly LedgerEvent[], receivedAtMs = Date.now(), values?: readonly string[]): Promise<void> {
     const receivedAt = String(receivedAtMs);
-    const messages: KeyedMessage[] = events.map((event, i) => ({
-      key: traceKey(event.org_id, event.trace_id),
-      value: values?.[i] ?? JSON.stringify(event),
-      headers: { [RECEIVED_AT_HEADER]: receivedAt },
-    }));
+    const messages = events.map((event, i): KeyedMessage => {
+      const value = values?.[i] ?? JSON.stringify(event);
+      if (isBillingEvent(event)) return { key: billingKey(event), value, headers: { [RECEIVED_AT_HEADER]: receivedAt, [FAMILY_HEADER]: "billing" } };
+      return { key: traceKey(event.org_id, event.trace_id), value, headers: { [RECEIVED_AT_HEADER]: receivedAt } };
+    });
     await this.sends.add(messages);
   }
 }

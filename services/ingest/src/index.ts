@@ -6,3 +6,4 @@ export * from "./ingest-runtime";
 export * from "./account-cache";
 export * from "./admission";
 export * from "./authentication";
+export * from "./invoice-routes";

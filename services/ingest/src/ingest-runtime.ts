@@ -1,3 +1,4 @@
+import type { InvoiceHost } from "./invoice-routes";
 import type { FastifyInstance } from "fastify";
 import type { Producer } from "kafkajs";
 import type { Registry } from "prom-client";
@@ -22,6 +23,7 @@ export interface IngestHost {
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
   retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
   analystQuery: (query: string, format: string) => Promise<string>;
+  invoices: InvoiceHost;
 }
 
 export interface IngestRuntimeOptions {
@@ -65,6 +67,7 @@ export class IngestRuntime {
         publishRuns: (messages) => publish(o.producer, o.topics.runs, [...messages]),
         retainedRunParts: o.host.retainedRunParts,
         analystQuery: o.host.analystQuery,
+        invoices: o.host.invoices,
         registry: o.registry,
         governor: o.governor,
         usage: o.host.usage,

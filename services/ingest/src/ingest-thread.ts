@@ -1,3 +1,4 @@
+import type { InvoiceHost } from "./invoice-routes";
 import { Worker } from "node:worker_threads";
 import type { UsageRow } from "@ledger/billing";
 import type { KafkaConfig } from "@ledger/config";
@@ -27,10 +28,12 @@ export interface IngestThreadHost {
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
   retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
   analystQuery: (query: string, format: string) => Promise<string>;
+  invoice: InvoiceHost["invoice"];
+  closePeriod: InvoiceHost["closePeriod"];
   onFatal: (error: Error) => void;
 }
 
-export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery"; args: unknown[] };
+export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod"; args: unknown[] };
 export type ThreadMessage =
   | { type: "listening"; url: string }
   | { type: "stopped" }

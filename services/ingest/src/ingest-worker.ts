@@ -61,6 +61,10 @@ async function main(): Promise<void> {
       counterMembers: (seed: SeedQuery) => call<string[]>("counterMembers", seed),
       retainedRunParts: (lookup: RunLookup) => call<RetainedRunPart[]>("retainedRunParts", lookup),
       analystQuery: (query: string, format: string) => call<string>("analystQuery", query, format),
+      invoices: {
+        invoice: (org: string, period: string) => call("invoice", org, period),
+        closePeriod: (period: string, wait: boolean) => call("closePeriod", period, wait),
+      },
     },
     log: (line) => process.stderr.write(`ledger: ${line}\n`),
   });

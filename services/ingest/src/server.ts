@@ -1,6 +1,7 @@
+import { registerInvoiceRoutes, type InvoiceHost } from "./invoice-routes";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { Registry } from "prom-client";
-import { describeProblems, InvalidBatchError, parseNdjson, validateBatch, type AccountEvent, type InputEvent } from "@ledger/events";
+import { describeProblems, INGEST_EVENTS, InvalidBatchError, parseNdjson, validateBatchOf, type AccountEvent, type LedgerEvent } from "@ledger/events";
 import type { KeyedMessage, LagGovernor } from "@ledger/kafka";
 import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { UsageRow } from "@ledger/billing";
@@ -46,6 +47,8 @@ export interface IngestDeps {
   counterMembers: (seed: SeedQuery) => Promise<string[]>;
   /** `ledger sql`: a read-only query in a ClickHouse output format (refusals: AnalystQueryError). */
   analystQuery: (query: string, format: string) => Promise<string>;
+  /** Invoices and period close, answered by the process that owns ClickHouse. */
+  invoices: InvoiceHost;
   /** The trace and workspace of every accepted run, shared by the replicas (LangSmith API). */
   runIndex: RunTraceIndex;
 }
@@ -120,7 +123,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   app.post("/v1/events", async (req, reply) => {
     const receivedAt = deps.clock.now();
     const principal = await principalOf(req);
-    let parsed: { events: InputEvent[]; where: (i: number) => string };
+    let parsed: { events: LedgerEvent[]; where: (i: number) => string };
     try {
       parsed = parseBody(String(req.body ?? ""), req.headers["content-type"] ?? "", config.maxEvents);
     } catch (error) {
@@ -170,6 +173,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   });
 
   registerAdminRoutes(app, deps, principalOf);
+  registerInvoiceRoutes(app, deps, principalOf);
   registerLangSmithRoutes(app, deps, intake, deps.runIndex, principalOf);
 
   app.get("/healthz", async () => ({ status: "ok" }));
@@ -198,8 +202,10 @@ function unavailable(reply: FastifyReply, message: string) {
  * ledger publishes it: normalized, without insignificant white space), a trace creation, and a
  * possible upgrade (an extended creation or a trigger).
  */
-function chargeOf(e: InputEvent, bytes: number): EventCharge {
-  const charge: EventCharge = { orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes };
+function chargeOf(e: LedgerEvent, bytes: number): EventCharge {
+  // Seat events belong to no workspace; they count toward the organization's hourly figures.
+  const charge: EventCharge = { orgId: e.org_id, workspaceId: "workspace_id" in e ? e.workspace_id : "", eventId: e.id, bytes };
+  if (e.type === "seat-added" || e.type === "seat-removed" || e.type === "deployment-run") return charge;
   if (e.type === "trace-created") {
     charge.createsTrace = e.trace_id;
     if (e.retention === "extended") charge.extendsTrace = e.trace_id;
@@ -209,7 +215,7 @@ function chargeOf(e: InputEvent, bytes: number): EventCharge {
   return charge;
 }
 
-function parseBody(body: string, contentType: string, maxEvents: number): { events: InputEvent[]; where: (i: number) => string } {
+function parseBody(body: string, contentType: string, maxEvents: number): { events: LedgerEvent[]; where: (i: number) => string } {
   let items: unknown[];
   let position: (i: number) => { index?: number; line?: number } = (i) => ({ index: i });
   let where = (i: number) => `event ${i}`;
@@ -231,5 +237,5 @@ function parseBody(body: string, contentType: string, maxEvents: number): { even
   if (items.length > maxEvents) {
     throw new RequestError(413, { error: `${items.length} events in one request; at most ${maxEvents} are allowed` });
   }
-  return { events: validateBatch(items, position), where };
+  return { events: validateBatchOf(INGEST_EVENTS, items, position), where };
 }

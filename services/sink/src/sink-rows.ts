@@ -1,6 +1,6 @@
 import type { KafkaMessage } from "kafkajs";
-import { CANONICAL_INSTANT, periodKeyOf } from "@ledger/billing";
-import { ACCOUNT_EVENTS, internalEvent, internalRejection, internalUpgrade, RECEIVED_AT_HEADER, validateOf } from "@ledger/events";
+import { bookingPeriod, CANONICAL_INSTANT, isPeriodKey, periodKeyOf } from "@ledger/billing";
+import { ACCOUNT_EVENTS, billingEvent, BOOKED_PERIOD_HEADER, internalEvent, internalRejection, internalUpgrade, periodClosed, RECEIVED_AT_HEADER, validateOf } from "@ledger/events";
 import { headerString } from "@ledger/kafka";
 import { storedRunBundle } from "@ledger/langsmith";
 
@@ -22,19 +22,21 @@ function parse(message: KafkaMessage): { ok: true; value: unknown } | { ok: fals
   }
 }
 
-/** One row of `trace_events_v1` per input event. */
-export function traceEventRow(message: KafkaMessage, partition: number): RowResult {
+/** One row of `trace_events_v1` per input event; `closedThrough`: what its partition had closed (C2). */
+export function traceEventRow(message: KafkaMessage, partition: number, closedThrough: string | null = null): RowResult {
   const json = parse(message);
   if (!json.ok) return json;
   const r = internalEvent.safeParse(json.value);
   if (!r.success) return { ok: false, reason: r.error.message };
   const e = r.data;
+  const period = periodKeyOf(Date.parse(e.occurred_at));
   return {
     ok: true,
     row: {
       ...e,
       occurred_at: toDateTime64(e.occurred_at),
-      period: periodKeyOf(Date.parse(e.occurred_at)),
+      period,
+      booked_period: bookingPeriod(period, closedThrough),
       received_at: receivedAt(message),
       kafka_partition: partition,
       kafka_offset: message.offset,
@@ -49,13 +51,19 @@ export function upgradeRow(message: KafkaMessage): RowResult {
   const r = internalUpgrade.safeParse(json.value);
   if (!r.success) return { ok: false, reason: r.error.message };
   const u = r.data;
+  const period = periodKeyOf(Date.parse(u.occurred_at));
+  // Booked by the upgrader where it processed the cause (C2); upgrades written before invoices
+  // existed carry no header and were in time.
+  const booked = headerString(message, BOOKED_PERIOD_HEADER) ?? period;
+  if (!isPeriodKey(booked)) return { ok: false, reason: `header ${BOOKED_PERIOD_HEADER} must be a period YYYY-MM` };
   return {
     ok: true,
     row: {
       org_id: u.org_id,
       id: u.id,
       occurred_at: toDateTime64(u.occurred_at),
-      period: periodKeyOf(Date.parse(u.occurred_at)),
+      period,
+      booked_period: booked,
       workspace_id: u.workspace_id,
       trace_id: u.trace_id,
       cause_type: u.cause.type,
@@ -110,7 +118,7 @@ const OCCURRED_AT = '"occurred_at":"';
  * null when the value does not look like a normalized event; ClickHouse rejects anything else
  * in the line, and the sink then validates message by message (see Sink).
  */
-export function traceEventLine(message: KafkaMessage, partition: number, receivedAtCache: Map<string, string>): string | null {
+export function traceEventLine(message: KafkaMessage, partition: number, receivedAtCache: Map<string, string>, closedThrough: string | null = null): string | null {
   const value = message.value?.toString();
   if (!value || value[0] !== "{") return null;
   const at = value.indexOf(OCCURRED_AT);
@@ -124,7 +132,9 @@ export function traceEventLine(message: KafkaMessage, partition: number, receive
     received = toDateTime64(new Date(Number.isFinite(ms) ? ms : Date.now()).toISOString());
     receivedAtCache.set(header, received);
   }
-  return `{"period":"${occurred.slice(0, 7)}","received_at":"${received}","kafka_partition":${partition},"kafka_offset":${message.offset},${value.slice(1)}`;
+  const period = occurred.slice(0, 7);
+  const booked = closedThrough === null || period > closedThrough ? period : bookingPeriod(period, closedThrough);
+  return `{"period":"${period}","booked_period":"${booked}","received_at":"${received}","kafka_partition":${partition},"kafka_offset":${message.offset},${value.slice(1)}`;
 }
 
 /** Rows of `runs_v1`, one per stored part of a run (§9) in the message, expiry decided by ingest. */
@@ -140,4 +150,35 @@ export function runRows(message: KafkaMessage): RowResult {
     rows.push({ ...p, trace_created_at: toDateTime64(p.trace_created_at), expires_at: toDateTime64(p.expires_at), received_at: received });
   }
   return { ok: true, rows };
+}
+
+/** One row of `billing_events_v1` per seat or deployment-run event (§10.2), with its booking (C2). */
+export function billingEventRow(message: KafkaMessage, partition: number, closedThrough: string | null): RowResult {
+  const json = parse(message);
+  if (!json.ok) return json;
+  const r = billingEvent.safeParse(json.value);
+  if (!r.success) return { ok: false, reason: r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ") };
+  const e = r.data;
+  if (!CANONICAL_INSTANT.test(e.occurred_at)) return { ok: false, reason: "occurred_at must be a canonical UTC instant" };
+  const period = e.occurred_at.slice(0, 7);
+  return {
+    ok: true,
+    row: {
+      ...e,
+      occurred_at: toDateTime64(e.occurred_at),
+      period,
+      booked_period: bookingPeriod(period, closedThrough),
+      received_at: receivedAt(message),
+      kafka_partition: partition,
+      kafka_offset: message.offset,
+    },
+  };
+}
+
+/** The period of a `period-closed` marker message, or why it is not one. */
+export function markerPeriod(message: KafkaMessage): { ok: true; period: string } | { ok: false; reason: string } {
+  const json = parse(message);
+  if (!json.ok) return json;
+  const r = periodClosed.safeParse(json.value);
+  return r.success ? { ok: true, period: r.data.period } : { ok: false, reason: r.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ") };
 }

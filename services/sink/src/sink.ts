@@ -1,12 +1,12 @@
 import type { Admin, Batch, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics } from "@ledger/kafka";
-import type { LedgerClickHouse } from "@ledger/clickhouse";
-import { RECEIVED_AT_HEADER } from "@ledger/events";
+import { MARK_CONSUMERS, PeriodMarks, passMarker, type LedgerClickHouse, type PeriodMark } from "@ledger/clickhouse";
+import { FAMILY_HEADER, RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
 import type { SinkConfig } from "./config";
 import { RunRetention } from "./run-retention";
-import { accountRow, rejectionRow, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
+import { accountRow, billingEventRow, markerPeriod, rejectionRow, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
 export interface SinkDeps {
   kafka: Kafka;
@@ -36,6 +36,8 @@ export class Sink {
 
   private readonly runRetention: RunRetention;
   private readonly runRetentionFailures: Counter;
+  private readonly billingWriter: Coalescer<string, void>;
+  private readonly marks: PeriodMarks;
 
   constructor(private readonly deps: SinkDeps) {
     const { topics } = deps;
@@ -54,6 +56,8 @@ export class Sink {
         maxItems: deps.config.maxInsertRows,
       }),
     });
+    this.billingWriter = route("billing_events_v1", () => ({ ok: false, reason: "unused" })).writer;
+    this.marks = new PeriodMarks(deps.clickhouse, MARK_CONSUMERS.sink);
     this.routes = new Map([
       [topics.events, route("trace_events_v1", traceEventRow)],
       [topics.upgrades, route("retention_upgrades_v1", upgradeRow)],
@@ -95,6 +99,7 @@ export class Sink {
       handle: (batch) => this.handle(batch),
       onFatal: deps.onFatal,
       sessionTimeoutMs: deps.sessionTimeoutMs,
+      onAssignment: () => this.marks.forget(),
     });
   }
 
@@ -115,20 +120,56 @@ export class Sink {
 
   private async handle(batch: Batch): Promise<void> {
     const route = this.routes.get(batch.topic)!;
-    if (batch.topic === this.deps.topics.events && (await this.insertEventsFast(batch, route.writer))) {
-      this.observeVisible(batch, route.table);
-      return;
-    }
-    const lines: string[] = [];
+    const { topic, partition } = batch;
+    const first = batch.messages[0]!.offset;
+    // Markers (C1) arrive on the input topic, and on the upgrades topic after the upgrades the
+    // upgrader wrote before passing them; both say how far this partition's invoices are final.
+    const tracksCloses = topic === this.deps.topics.events || topic === this.deps.topics.upgrades;
+    let closed = tracksCloses ? await this.marks.closedBefore(topic, partition, first) : null;
+    const marks: PeriodMark[] = [];
     const deadLetters: KeyedMessage[] = [];
+    const deadLetter = (message: KafkaMessage, step: string, reason: string) => deadLetters.push(deadLetterOf(message, { topic, partition }, step, reason));
+
+    const traces: { message: KafkaMessage; closed: string | null }[] = [];
+    const billingLines: string[] = [];
+    const lines: string[] = [];
     for (const message of batch.messages) {
-      const r = route.row(message, batch.partition);
-      if (r.ok && "rows" in r) for (const row of r.rows) lines.push(JSON.stringify(row));
-      else if (r.ok) lines.push(JSON.stringify(r.row));
-      else deadLetters.push(deadLetterOf(message, { topic: batch.topic, partition: batch.partition }, `sink.${route.table}`, r.reason));
+      const family = tracksCloses ? headerString(message, FAMILY_HEADER) : undefined;
+      if (family === "marker") {
+        const m = markerPeriod(message);
+        if (!m.ok) deadLetter(message, "sink.period_marks_v1", m.reason);
+        else {
+          closed = passMarker(closed, m.period);
+          marks.push({ topic, partition, offset: message.offset, period: m.period });
+        }
+      } else if (family === "billing" && topic === this.deps.topics.events) {
+        const r = billingEventRow(message, partition, closed);
+        if (r.ok && "row" in r) billingLines.push(JSON.stringify(r.row));
+        else deadLetter(message, "sink.billing_events_v1", r.ok ? "not one row" : r.reason);
+      } else if (topic === this.deps.topics.events) {
+        traces.push({ message, closed });
+      } else {
+        const r = route.row(message, partition);
+        if (r.ok && "rows" in r) for (const row of r.rows) lines.push(JSON.stringify(row));
+        else if (r.ok) lines.push(JSON.stringify(r.row));
+        else deadLetter(message, `sink.${route.table}`, r.reason);
+      }
     }
-    await publish(this.deps.producer, this.deps.topics.deadLetters, deadLetters);
-    if (lines.length > 0) await route.writer.add(lines);
+    if (traces.length > 0 && !(await this.insertEventsFast(traces, partition, route.writer))) {
+      for (const t of traces) {
+        const r = traceEventRow(t.message, partition, t.closed);
+        if (r.ok && "row" in r) lines.push(JSON.stringify(r.row));
+        else deadLetter(t.message, `sink.${route.table}`, r.ok ? "not one row" : r.reason);
+      }
+    }
+    await Promise.all([
+      publish(this.deps.producer, this.deps.topics.deadLetters, deadLetters),
+      lines.length > 0 ? route.writer.add(lines) : undefined,
+      billingLines.length > 0 ? this.billingWriter.add(billingLines) : undefined,
+    ]);
+    // After the effects: a recorded marker promises that everything before it is in ClickHouse.
+    await this.marks.record(marks);
+    if (tracksCloses) this.marks.advance(topic, partition, closed, (BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n).toString());
     this.observeVisible(batch, route.table);
     this.deadLetters.inc(deadLetters.length);
   }
@@ -140,11 +181,11 @@ export class Sink {
    * dead-letters the bad ones and inserts the rest. A failure with all messages valid is thrown
    * (retried, offsets not committed).
    */
-  private async insertEventsFast(batch: Batch, writer: Coalescer<string, void>): Promise<boolean> {
+  private async insertEventsFast(traces: { message: KafkaMessage; closed: string | null }[], partition: number, writer: Coalescer<string, void>): Promise<boolean> {
     const cache = new Map<string, string>();
     const lines: string[] = [];
-    for (const message of batch.messages) {
-      const line = traceEventLine(message, batch.partition, cache);
+    for (const { message, closed } of traces) {
+      const line = traceEventLine(message, partition, cache, closed);
       if (line === null) return false;
       lines.push(line);
     }
@@ -152,7 +193,7 @@ export class Sink {
       await writer.add(lines);
       return true;
     } catch (error) {
-      if (batch.messages.every((m) => traceEventRow(m, batch.partition).ok)) throw error;
+      if (traces.every((t) => traceEventRow(t.message, partition, t.closed).ok)) throw error;
       return false;
     }
   }

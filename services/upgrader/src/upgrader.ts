@@ -1,7 +1,7 @@
-import type { Admin, Batch, Kafka, Producer } from "kafkajs";
+import type { Admin, Batch, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
-import { decideUpgrade, formatInstant, upgradeIdFor, type TraceState } from "@ledger/billing";
-import { internalEvent, RECEIVED_AT_HEADER, traceKey, type RetentionUpgrade, type TriggerRejection } from "@ledger/events";
+import { bookingPeriod, decideUpgrade, formatInstant, periodKeyOf, upgradeIdFor, type TraceState } from "@ledger/billing";
+import { BOOKED_PERIOD_HEADER, FAMILY_HEADER, internalEvent, periodClosed, RECEIVED_AT_HEADER, traceKey, type InputEvent, type RetentionUpgrade, type TriggerRejection } from "@ledger/events";
 import {
   BatchConsumer,
   deadLetterOf,
@@ -11,7 +11,7 @@ import {
   type KeyedMessage,
   type LedgerTopics,
 } from "@ledger/kafka";
-import { loadPartitionStates, loadTraceStates, saveTraceStates, stateKey, type KeyedTraceState, type LedgerClickHouse } from "@ledger/clickhouse";
+import { MARK_CONSUMERS, loadPartitionStates, loadTraceStates, passMarker, PeriodMarks, saveTraceStates, stateKey, type KeyedTraceState, type LedgerClickHouse, type PeriodMark } from "@ledger/clickhouse";
 import { Coalescer } from "@ledger/batching";
 import type { UpgraderConfig } from "./config";
 import { TraceStateCache } from "./trace-state-cache";
@@ -50,6 +50,7 @@ export class Upgrader {
   // Concurrent partitions share one state query and one state insert.
   private readonly stateLoads: Coalescer<{ orgId: string; traceId: string }, Map<string, TraceState>>;
   private readonly stateSaves: Coalescer<KeyedTraceState, void>;
+  private readonly marks: PeriodMarks;
 
   constructor(private readonly deps: UpgraderDeps) {
     this.upgrades = new Counter({ name: "ledger_upgrades_emitted_total", help: "retention-upgrade events published", registers: [deps.registry] });
@@ -68,6 +69,7 @@ export class Upgrader {
     const linger = { lingerMs: deps.config.lingerMs, maxItems: 50_000 };
     this.stateLoads = new Coalescer((keys) => loadTraceStates(deps.clickhouse, keys), linger);
     this.stateSaves = new Coalescer((states) => saveTraceStates(deps.clickhouse, states), linger);
+    this.marks = new PeriodMarks(deps.clickhouse, MARK_CONSUMERS.upgrader);
     this.stepSeconds = new Histogram({
       name: "ledger_upgrader_step_seconds",
       help: "Time per batch in each step: load_state, decide, publish, save_state",
@@ -87,6 +89,7 @@ export class Upgrader {
       // Another member may have advanced a partition we held before: forget everything cached.
       onAssignment: () => {
         this.caches.clear();
+        this.marks.forget();
         this.partitionCount = null;
       },
     });
@@ -133,16 +136,30 @@ export class Upgrader {
     const partitionCount = await this.partitionCount!;
     const source = { topic: batch.topic, partition: batch.partition };
 
-    const parsed = batch.messages.map((message) => {
+    // Billing events are not the upgrader's; markers are (C2: an upgrade is late when its cause
+    // comes after its period's marker) and travel on to the upgrades topic in their place.
+    type Parsed = { message: KafkaMessage; event?: InputEvent; error?: string; marker?: string };
+    const parsed: Parsed[] = [];
+    for (const message of batch.messages) {
+      const family = headerString(message, FAMILY_HEADER);
+      if (family === "billing") continue;
       let value: unknown;
       try {
         value = JSON.parse(message.value?.toString() ?? "");
       } catch {
-        return { message, error: "value is not JSON" };
+        parsed.push({ message, error: "value is not JSON" });
+        continue;
+      }
+      if (family === "marker") {
+        const m = periodClosed.safeParse(value);
+        parsed.push(m.success ? { message, marker: m.data.period } : { message, error: m.error.message });
+        continue;
       }
       const result = internalEvent.safeParse(value);
-      return result.success ? { message, event: result.data } : { message, error: result.error.message };
-    });
+      parsed.push(result.success ? { message, event: result.data } : { message, error: result.error.message });
+    }
+    let closed = await this.marks.closedBefore(batch.topic, batch.partition, batch.messages[0]!.offset);
+    const marks: PeriodMark[] = [];
 
     const missing = new Map<string, { orgId: string; traceId: string }>();
     for (const p of parsed) {
@@ -161,6 +178,12 @@ export class Upgrader {
     const rejections: KeyedMessage[] = [];
     const deadLetters: KeyedMessage[] = [];
     for (const p of parsed) {
+      if (p.marker !== undefined) {
+        closed = passMarker(closed, p.marker);
+        marks.push({ topic: batch.topic, partition: batch.partition, offset: p.message.offset, period: p.marker });
+        upgrades.push({ key: "", value: p.message.value!.toString(), headers: { [FAMILY_HEADER]: "marker" }, partition: batch.partition });
+        continue;
+      }
       if (!p.event) {
         deadLetters.push(deadLetterOf(p.message, source, "upgrader.parse", p.error!));
         continue;
@@ -183,7 +206,10 @@ export class Upgrader {
           trace_id: event.trace_id,
           cause: { type: decision.upgrade.cause.type, event_id: decision.upgrade.cause.eventId },
         };
-        upgrades.push({ key: traceKey(event.org_id, event.trace_id), value: JSON.stringify(upgrade), headers });
+        // In the upgrades partition of the same number, so the markers forwarded there follow
+        // exactly the upgrades caused before them.
+        const booked = bookingPeriod(periodKeyOf(decision.upgrade.occurredAtMs), closed);
+        upgrades.push({ key: traceKey(event.org_id, event.trace_id), value: JSON.stringify(upgrade), headers: { ...headers, [BOOKED_PERIOD_HEADER]: booked }, partition: batch.partition });
       }
       if (decision.rejection && event.type !== "trace-created") {
         const rejection: TriggerRejection = {
@@ -213,6 +239,8 @@ export class Upgrader {
     timer = this.stepSeconds.startTimer({ step: "save_state" });
     if (changed.size > 0) await this.stateSaves.add([...changed.values()]);
     timer();
+    await this.marks.record(marks);
+    this.marks.advance(batch.topic, batch.partition, closed, (BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n).toString());
 
     // The shared lookup may hold other partitions' traces: keep only this batch's.
     for (const key of missing.keys()) {

@@ -1,0 +1,199 @@
+import { DEFAULT_CATALOGUE, inEffectAtEndOf, pricesFor, type ContractTerms, type PlanName, type PlanPrices, type PriceCatalogue } from "./catalogue";
+import { adjustmentLines, ratePeriod, totalMicros, type PeriodQuantities, type RatedKind, type RatedLine } from "./invoice-rating";
+import { formatInstant } from "./instant";
+import { periodFromKey, periodKeyOf } from "./period";
+import { formatUsd } from "./pricing";
+import { periodsBetween, previousPeriodKey } from "./period-close";
+import { seatsOf, type SeatEvent } from "./seats";
+
+/**
+ * An organization's invoice for one period (spec §10.3–10.4), from what ClickHouse knows: the
+ * period's own effects, and an adjustment per closed earlier period and kind for the effects
+ * booked on this invoice late (C4). Quantities are counted by ClickHouse; this module prices.
+ */
+
+/** Distinct effects of one usage period booked on or before the invoice, and before it. */
+export interface BookedCount {
+  usagePeriod: string;
+  upTo: bigint;
+  before: bigint;
+}
+
+export interface BookedSeatEvent extends SeatEvent {
+  bookedPeriod: string;
+}
+
+/** An `org-configured` as invoices read it (§10.1): plan and contract terms. */
+export interface OrgConfiguration {
+  occurredAtMs: number;
+  plan: PlanName;
+  terms: ContractTerms;
+}
+
+export interface InvoiceInput {
+  orgId: string;
+  period: string;
+  status: "open" | "closed";
+  baseTraces: readonly BookedCount[];
+  extendedUpgrades: readonly BookedCount[];
+  deploymentRuns: readonly BookedCount[];
+  /** The organization's seat events in log order (each id's first delivery). */
+  seatEvents: readonly BookedSeatEvent[];
+  /** Its `org-configured` events in log order. */
+  configurations: readonly OrgConfiguration[];
+}
+
+export interface InvoiceLine {
+  kind: RatedKind | "adjustment";
+  usagePeriod: string;
+  adjusts?: RatedKind;
+  userId?: string;
+  atMs?: number;
+  quantity: bigint;
+  freeQuantity: bigint;
+  unitPriceMicros: bigint;
+  amountMicros: bigint;
+}
+
+export interface Invoice {
+  orgId: string;
+  period: string;
+  status: "open" | "closed";
+  lines: InvoiceLine[];
+  totalMicros: bigint;
+}
+
+/** §10.1: the plan and terms in effect at the end of P; an organization never configured is a developer. */
+export function pricesOfPeriod(configurations: readonly OrgConfiguration[], period: string, catalogue: PriceCatalogue = DEFAULT_CATALOGUE): PlanPrices {
+  const config = inEffectAtEndOf(configurations, periodFromKey(period));
+  return pricesFor(catalogue, period, config?.plan ?? "developer", config?.terms ?? {});
+}
+
+const UNIT: Record<RatedKind, keyof PlanPrices> = {
+  base_traces: "baseTraceMicros",
+  extended_upgrades: "upgradeMicros",
+  seats: "seatMicros",
+  seat_proration: "seatMicros",
+  deployment_runs: "deploymentRunMicros",
+};
+
+export function invoiceOf(input: InvoiceInput, catalogue: PriceCatalogue = DEFAULT_CATALOGUE): Invoice {
+  const B = input.period;
+  const count = (rows: readonly BookedCount[], p: string, side: "upTo" | "before") => rows.find((r) => r.usagePeriod === p)?.[side] ?? 0n;
+  const quantities = (p: string, side: "upTo" | "before", prices: PlanPrices): PeriodQuantities => {
+    const seatEvents = input.seatEvents.filter((e) => (side === "upTo" ? e.bookedPeriod <= B : e.bookedPeriod < B));
+    return {
+      baseTraces: count(input.baseTraces, p, side),
+      extendedUpgrades: count(input.extendedUpgrades, p, side),
+      deploymentRuns: count(input.deploymentRuns, p, side),
+      seats: seatsOf(seatEvents, periodFromKey(p), prices.seatMicros),
+    };
+  };
+
+  const own = pricesOfPeriod(input.configurations, B, catalogue);
+  const lines: InvoiceLine[] = ratePeriod(B, quantities(B, "upTo", own), own).map(fromRated);
+
+  // Closed earlier periods something was booked on this invoice for (C4). A late seat event
+  // changes its own period and every later one up to this invoice (SE1: presence at start).
+  const touched = new Set<string>();
+  for (const rows of [input.baseTraces, input.extendedUpgrades, input.deploymentRuns]) {
+    for (const r of rows) if (r.usagePeriod < B && r.upTo !== r.before) touched.add(r.usagePeriod);
+  }
+  for (const e of input.seatEvents) {
+    if (e.bookedPeriod !== B) continue;
+    const from = periodKeyOf(e.occurredAtMs);
+    if (from < B) for (const p of periodsBetween(from, previousPeriodKey(B))) touched.add(p);
+  }
+  for (const p of [...touched].sort()) {
+    const prices = pricesOfPeriod(input.configurations, p, catalogue);
+    const before = ratePeriod(p, quantities(p, "before", prices), prices);
+    const now = ratePeriod(p, quantities(p, "upTo", prices), prices);
+    for (const a of adjustmentLines(p, before, now)) {
+      lines.push({ kind: "adjustment", usagePeriod: p, adjusts: a.adjusts, quantity: a.quantity, freeQuantity: 0n, unitPriceMicros: prices[UNIT[a.adjusts]], amountMicros: a.amountMicros });
+    }
+  }
+  return { orgId: input.orgId, period: B, status: input.status, lines, totalMicros: totalMicros(lines) };
+}
+
+function fromRated(l: RatedLine): InvoiceLine {
+  return {
+    kind: l.kind,
+    usagePeriod: l.usagePeriod,
+    ...(l.userId !== undefined ? { userId: l.userId } : {}),
+    ...(l.atMs !== undefined ? { atMs: l.atMs } : {}),
+    quantity: l.quantity,
+    freeQuantity: l.freeQuantity,
+    unitPriceMicros: l.unitPriceMicros,
+    amountMicros: l.amountMicros,
+  };
+}
+
+/** One line of `--json` output and of the API (§10.3 field names; money as exact decimal strings). */
+export interface InvoiceLineJson {
+  org_id: string;
+  period: string;
+  status: "open" | "closed";
+  kind: string;
+  usage_period?: string;
+  adjusts?: string;
+  user_id?: string;
+  at?: string;
+  quantity?: number;
+  free_quantity?: number;
+  unit_price_usd?: string;
+  amount_usd: string;
+}
+
+/** The invoice's lines, then `{"kind":"total", …}`. */
+export function invoiceJson(invoice: Invoice): InvoiceLineJson[] {
+  const head = { org_id: invoice.orgId, period: invoice.period, status: invoice.status };
+  const lines: InvoiceLineJson[] = invoice.lines.map((l) => ({
+    ...head,
+    kind: l.kind,
+    usage_period: l.usagePeriod,
+    ...(l.adjusts !== undefined ? { adjusts: l.adjusts } : {}),
+    ...(l.userId !== undefined ? { user_id: l.userId } : {}),
+    ...(l.atMs !== undefined ? { at: formatInstant(l.atMs) } : {}),
+    quantity: Number(l.quantity),
+    free_quantity: Number(l.freeQuantity),
+    unit_price_usd: formatUsd(l.unitPriceMicros),
+    amount_usd: formatUsd(l.amountMicros),
+  }));
+  lines.push({ ...head, kind: "total", amount_usd: formatUsd(invoice.totalMicros) });
+  return lines;
+}
+
+/** An invoice as the API and `ledger invoice --json` give it. */
+export interface InvoiceDocument {
+  org_id: string;
+  period: string;
+  status: "open" | "closed";
+  lines: InvoiceLineJson[];
+  total_usd: string;
+}
+
+export function invoiceDocument(invoice: Invoice): InvoiceDocument {
+  const lines = invoiceJson(invoice);
+  const total = lines.pop()!;
+  return { org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd };
+}
+
+/** A readable invoice: one row per line, amounts aligned, then the total. */
+export function invoiceText(doc: InvoiceDocument): string {
+  const rows = doc.lines.map((l) => {
+    const what =
+      l.kind === "adjustment" ? `adjustment ${l.usage_period} ${l.adjusts}` : l.kind === "seat_proration" ? `seat_proration ${l.user_id} from ${l.at}` : l.kind;
+    const free = l.free_quantity ? ` (${l.free_quantity} free)` : "";
+    return [what, `${l.quantity}${free}`, `x $${l.unit_price_usd}`, `$${l.amount_usd}`];
+  });
+  const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
+  const body = rows.map((r) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]!.padStart(widths[3]!)}`);
+  const header = `Invoice of ${doc.org_id} for ${doc.period} (${doc.status === "closed" ? "closed: final" : "open: a preview"})`;
+  return [header, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, ""].join("\n");
+}
+
+/** `--json`: one object per invoice line, then the invoice's total. */
+export function invoiceJsonLines(doc: InvoiceDocument): string {
+  const total = { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd };
+  return [...doc.lines, total].map((l) => JSON.stringify(l)).join("\n") + "\n";
+}

@@ -1,0 +1,211 @@
+import { z } from "zod";
+import { microsOfUsd, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
+import type { LedgerClickHouse } from "./client";
+
+/**
+ * What an invoice is computed from, read from ClickHouse (named queries `invoices.*`): per usage
+ * period the distinct effects booked on or before the invoice's period and before it (each
+ * trace's, upgrade's and run's earliest booking counts, so a delivery repeated after a close
+ * books nothing), the seat events in log order, and the `org-configured` events. `orgs`: one
+ * organization (the API, the CLI) or every organization with billing rows (freezing a period).
+ */
+export type InvoiceSources = Omit<InvoiceInput, "status" | "period">;
+
+const countRow = z.object({ org_id: z.string(), usage_period: z.string(), up_to: z.coerce.bigint(), before: z.coerce.bigint() });
+const seatRow = z.object({ org_id: z.string(), type: z.enum(["seat-added", "seat-removed"]), user_id: z.string(), occurred_ms: z.coerce.number(), booked_period: z.string() });
+const configRow = z.object({
+  org_id: z.string(),
+  occurred_ms: z.coerce.number(),
+  plan: z.enum(["developer", "plus", "startup", "enterprise"]),
+  seat_price_usd: z.string().nullable(),
+  free_base_traces: z.union([z.string(), z.number()]).nullable(),
+  base_trace_price_usd: z.string().nullable(),
+  upgrade_price_usd: z.string().nullable(),
+  deployment_run_price_usd: z.string().nullable(),
+});
+
+export async function invoiceSources(ch: LedgerClickHouse, period: string, org?: string): Promise<Map<string, InvoiceSources>> {
+  const params = { b: period, org: org ?? "" };
+  const orgFilter = org === undefined ? "" : "AND org_id = {org:String}";
+  const query = async <T>(name: string, sql: string, schema: z.ZodType<T>): Promise<T[]> => {
+    const rs = await ch.client.query({ query: sql, query_params: params, format: "JSONEachRow", query_id: `invoices.${name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` });
+    return z.array(schema).parse(await rs.json());
+  };
+  const bookedCounts = (table: string) => `
+    SELECT org_id, period AS usage_period, countIf(first <= {b:String}) AS up_to, countIf(first < {b:String}) AS before
+    FROM (SELECT org_id, period, workspace_id, trace_id, min(booked_period) AS first
+          FROM ${ch.table(table)} WHERE period <= {b:String} ${orgFilter}
+          GROUP BY org_id, period, workspace_id, trace_id)
+    GROUP BY org_id, usage_period`;
+  const [base, upgrades, runs, seats, configs] = await Promise.all([
+    query("base_traces", bookedCounts("invoice_base_traces_v1"), countRow),
+    query("extended_upgrades", bookedCounts("invoice_extended_upgrades_v1"), countRow),
+    // DR1: a run is billed once, in the period of its first event in log order (its events
+    // share a partition, so log order is offset order).
+    query(
+      "deployment_runs",
+      `SELECT org_id, usage_period, countIf(first <= {b:String}) AS up_to, countIf(first < {b:String}) AS before
+       FROM (SELECT org_id, run_id, argMin(period, (kafka_partition, kafka_offset)) AS usage_period, argMin(booked_period, (kafka_partition, kafka_offset)) AS first
+             FROM ${ch.table("billing_events_v1")} WHERE type = 'deployment-run' ${orgFilter}
+             GROUP BY org_id, run_id)
+       WHERE usage_period <= {b:String}
+       GROUP BY org_id, usage_period`,
+      countRow,
+    ),
+    // Seat events in log order (keyed by org_id: one partition per organization); each id's
+    // first delivery decides its place and its booking.
+    query(
+      "seat_events",
+      `SELECT org_id, argMin(type, pos) AS type, argMin(user_id, pos) AS user_id, toUnixTimestamp64Milli(argMin(occurred_at, pos)) AS occurred_ms,
+              argMin(booked_period, pos) AS booked_period, min(pos) AS first_pos
+       FROM (SELECT *, (kafka_partition, kafka_offset) AS pos FROM ${ch.table("billing_events_v1")} WHERE type IN ('seat-added', 'seat-removed') ${orgFilter})
+       GROUP BY org_id, id
+       ORDER BY org_id, first_pos`,
+      seatRow,
+    ),
+    query(
+      "configurations",
+      `SELECT org_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, plan, seat_price_usd, free_base_traces, base_trace_price_usd, upgrade_price_usd, deployment_run_price_usd
+       FROM ${ch.table("account_events_v1")} FINAL
+       WHERE type = 'org-configured' ${orgFilter}
+       ORDER BY org_id, kafka_partition, kafka_offset`,
+      configRow,
+    ),
+  ]);
+
+  const out = new Map<string, InvoiceSources>();
+  const of = (orgId: string) => {
+    let s = out.get(orgId);
+    if (!s) out.set(orgId, (s = { orgId, baseTraces: [], extendedUpgrades: [], deploymentRuns: [], seatEvents: [], configurations: [] }));
+    return s as { [K in keyof InvoiceSources]: InvoiceSources[K] extends readonly (infer T)[] ? T[] : InvoiceSources[K] };
+  };
+  const counted = (r: z.output<typeof countRow>): BookedCount => ({ usagePeriod: r.usage_period, upTo: r.up_to, before: r.before });
+  for (const r of base) of(r.org_id).baseTraces.push(counted(r));
+  for (const r of upgrades) of(r.org_id).extendedUpgrades.push(counted(r));
+  for (const r of runs) of(r.org_id).deploymentRuns.push(counted(r));
+  for (const r of seats) of(r.org_id).seatEvents.push({ type: r.type, userId: r.user_id, occurredAtMs: r.occurred_ms, bookedPeriod: r.booked_period } satisfies BookedSeatEvent);
+  for (const r of configs) {
+    // Configurations alone make no invoice: only organizations with billing rows get one.
+    if (org === undefined && !out.has(r.org_id)) continue;
+    of(r.org_id).configurations.push(configurationOf(r));
+  }
+  if (org !== undefined && !out.has(org)) of(org);
+  return out;
+}
+
+function configurationOf(r: z.output<typeof configRow>): OrgConfiguration {
+  const terms: ContractTerms = {};
+  const usd = (v: string | null) => (v === null || v === "" ? undefined : microsOfUsd(v));
+  const seat = usd(r.seat_price_usd);
+  if (seat !== undefined) terms.seatMicros = seat;
+  const baseTrace = usd(r.base_trace_price_usd);
+  if (baseTrace !== undefined) terms.baseTraceMicros = baseTrace;
+  const upgrade = usd(r.upgrade_price_usd);
+  if (upgrade !== undefined) terms.upgradeMicros = upgrade;
+  const run = usd(r.deployment_run_price_usd);
+  if (run !== undefined) terms.deploymentRunMicros = run;
+  if (r.free_base_traces !== null && r.free_base_traces !== "") terms.freeBaseTraces = BigInt(r.free_base_traces);
+  return { occurredAtMs: r.occurred_ms, plan: r.plan as PlanName, terms };
+}
+
+/** Stores final invoices (C3). Deterministic lines: storing one again changes nothing. */
+export async function storeInvoices(ch: LedgerClickHouse, period: string, invoices: readonly Invoice[]): Promise<void> {
+  const values = invoices.flatMap((inv) =>
+    inv.lines.map((l, i) => ({
+      org_id: inv.orgId,
+      period: inv.period,
+      line_no: i + 1,
+      kind: l.kind,
+      usage_period: l.usagePeriod,
+      adjusts: l.adjusts ?? "",
+      user_id: l.userId ?? "",
+      at: l.atMs !== undefined ? new Date(l.atMs).toISOString() : "",
+      quantity: l.quantity.toString(),
+      free_quantity: l.freeQuantity.toString(),
+      unit_price_micros: l.unitPriceMicros.toString(),
+      amount_micros: l.amountMicros.toString(),
+    })),
+  );
+  if (values.length > 0) await ch.client.insert({ table: ch.table("invoice_lines_v1"), values, format: "JSONEachRow" });
+  await ch.client.insert({ table: ch.table("frozen_periods_v1"), values: [{ period, orgs: invoices.length }], format: "JSONEachRow" });
+}
+
+const storedLine = z.object({
+  line_no: z.coerce.number(),
+  kind: z.string(),
+  usage_period: z.string(),
+  adjusts: z.string(),
+  user_id: z.string(),
+  at: z.string(),
+  quantity: z.coerce.bigint(),
+  free_quantity: z.coerce.bigint(),
+  unit_price_micros: z.coerce.bigint(),
+  amount_micros: z.coerce.bigint(),
+});
+
+/** A final invoice's lines, in order (none for an organization without charges); null while its period is not frozen. */
+export async function frozenInvoice(ch: LedgerClickHouse, org: string, period: string): Promise<Invoice | null> {
+  const latest = await latestFrozenPeriod(ch);
+  if (latest === null || period > latest) return null;
+  const rs = await ch.client.query({
+    query: `SELECT line_no, kind, usage_period, adjusts, user_id, at, quantity, free_quantity, unit_price_micros, amount_micros
+            FROM ${ch.table("invoice_lines_v1")} FINAL WHERE org_id = {org:String} AND period = {period:String} ORDER BY line_no`,
+    query_params: { org, period },
+    format: "JSONEachRow",
+  });
+  const lines: InvoiceLine[] = z
+    .array(storedLine)
+    .parse(await rs.json())
+    .map((r) => ({
+      kind: r.kind as InvoiceLine["kind"],
+      usagePeriod: r.usage_period,
+      ...(r.adjusts ? { adjusts: r.adjusts as NonNullable<InvoiceLine["adjusts"]> } : {}),
+      ...(r.user_id ? { userId: r.user_id } : {}),
+      ...(r.at ? { atMs: Date.parse(r.at) } : {}),
+      quantity: r.quantity,
+      freeQuantity: r.free_quantity,
+      unitPriceMicros: r.unit_price_micros,
+      amountMicros: r.amount_micros,
+    }));
+  return { orgId: org, period, status: "closed", lines, totalMicros: lines.reduce((t, l) => t + l.amountMicros, 0n) };
+}
+
+export async function isFrozen(ch: LedgerClickHouse, period: string): Promise<boolean> {
+  const rs = await ch.client.query({
+    query: `SELECT count() AS n FROM ${ch.table("frozen_periods_v1")} WHERE period = {period:String}`,
+    query_params: { period },
+    format: "JSONEachRow",
+  });
+  const [row] = z.array(z.object({ n: z.coerce.number() })).parse(await rs.json());
+  return (row?.n ?? 0) > 0;
+}
+
+/** The latest period frozen so far (null: none). */
+export async function latestFrozenPeriod(ch: LedgerClickHouse): Promise<string | null> {
+  const rs = await ch.client.query({ query: `SELECT max(period) AS p, count() AS n FROM ${ch.table("frozen_periods_v1")}`, format: "JSONEachRow" });
+  const [row] = z.array(z.object({ p: z.string(), n: z.coerce.number() })).parse(await rs.json());
+  return row && row.n > 0 ? row.p : null;
+}
+
+/** Periods the ledger closed (wrote markers for), latest first. */
+export async function closedPeriods(ch: LedgerClickHouse): Promise<string[]> {
+  const rs = await ch.client.query({ query: `SELECT DISTINCT period FROM ${ch.table("period_closes_v1")} ORDER BY period DESC`, format: "JSONEachRow" });
+  return z.array(z.object({ period: z.string() })).parse(await rs.json()).map((r) => r.period);
+}
+
+export async function recordClose(ch: LedgerClickHouse, period: string, how: string): Promise<void> {
+  await ch.client.insert({ table: ch.table("period_closes_v1"), values: [{ period, how }], format: "JSONEachRow" });
+}
+
+/** The earliest period any billing row belongs to (null: no rows yet). */
+export async function earliestBillingPeriod(ch: LedgerClickHouse): Promise<string | null> {
+  const rs = await ch.client.query({
+    query: `SELECT minIf(q, q != '') AS p FROM (
+              SELECT min(period) AS q FROM ${ch.table("invoice_base_traces_v1")}
+              UNION ALL SELECT min(period) AS q FROM ${ch.table("invoice_extended_upgrades_v1")}
+              UNION ALL SELECT min(period) AS q FROM ${ch.table("billing_events_v1")})`,
+    format: "JSONEachRow",
+  });
+  const [row] = z.array(z.object({ p: z.string() })).parse(await rs.json());
+  return row && row.p !== "" ? row.p : null;
+}

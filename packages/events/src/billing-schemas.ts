@@ -1,0 +1,42 @@
+import { z } from "zod";
+import { isPeriodKey } from "@ledger/billing";
+import { identifier, instant } from "./schemas";
+
+/**
+ * Billing events (spec §10.2) and the `period-closed` marker (§10.4). They travel on the input
+ * topic with trace events, so that "late" is decided by their position relative to the markers
+ * in the same partition (C2); a header tells consumers they are not trace events.
+ */
+const billingCommon = { id: identifier, occurred_at: instant, org_id: identifier };
+
+export const seatAdded = z.strictObject({ ...billingCommon, type: z.literal("seat-added"), user_id: identifier });
+export const seatRemoved = z.strictObject({ ...billingCommon, type: z.literal("seat-removed"), user_id: identifier });
+export const deploymentRun = z.strictObject({
+  ...billingCommon,
+  type: z.literal("deployment-run"),
+  workspace_id: identifier,
+  deployment_id: identifier,
+  run_id: identifier,
+});
+
+export const BILLING_EVENT_TYPES = ["seat-added", "seat-removed", "deployment-run"] as const;
+export const billingEvent = z.discriminatedUnion("type", [seatAdded, seatRemoved, deploymentRun]);
+
+export const periodKey = z
+  .string({ error: (i) => (i.input === undefined ? "is required" : "must be a string") })
+  .refine(isPeriodKey, { error: "must be a billing period YYYY-MM (for example 2024-06)" });
+
+/** Closes its period and every earlier one (C1). Only `id`, `type` and `period`. */
+export const periodClosed = z.strictObject({ id: identifier, type: z.literal("period-closed"), period: periodKey });
+
+export type SeatAdded = z.output<typeof seatAdded>;
+export type SeatRemoved = z.output<typeof seatRemoved>;
+export type DeploymentRun = z.output<typeof deploymentRun>;
+export type BillingEvent = z.output<typeof billingEvent>;
+export type PeriodClosed = z.output<typeof periodClosed>;
+
+export const isBillingEvent = (e: { type: string }): e is BillingEvent => (BILLING_EVENT_TYPES as readonly string[]).includes(e.type);
+export const isPeriodClosed = (e: { type: string }): e is PeriodClosed => e.type === "period-closed";
+
+/** The marker the ledger writes for a period: one id per period, so writing it again is harmless. */
+export const periodClosedMarker = (period: string): PeriodClosed => ({ id: `period-closed:${period}`, type: "period-closed", period });

@@ -1,0 +1,60 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { isPeriodKey, type InvoiceDocument } from "@ledger/billing";
+import { identifier } from "@ledger/events";
+import { rateClassOf, refusalBody } from "@ledger/limits";
+import { AccessError, authorizeOrg, type Principal } from "./authentication";
+import { RequestError } from "./request-error";
+import type { IngestDeps } from "./server";
+
+/** An answer from the process that owns ClickHouse: crossing a thread or a replica, a refusal keeps its status. */
+export type HostAnswer<T> = { ok: true; value: T } | { ok: false; status: 400 | 404 | 409; error: string };
+
+export interface ClosedPeriod {
+  period: string;
+  partitions: number;
+  /** Whether its invoices were final when answered (asked with `wait`). */
+  final: boolean;
+}
+
+/** Invoices and period close (§10), from the process that owns ClickHouse and the invoicer. */
+export interface InvoiceHost {
+  invoice: (org: string, period: string) => Promise<HostAnswer<InvoiceDocument>>;
+  closePeriod: (period: string, wait: boolean) => Promise<HostAnswer<ClosedPeriod>>;
+}
+
+type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
+
+const answer = <T>(reply: FastifyReply, a: HostAnswer<T>) => (a.ok ? a.value : reply.code(a.status).send({ error: a.error }));
+
+/**
+ * `GET /v1/invoices/{org}/{period}` (a key of that organization, or the platform key): the final
+ * invoice of a closed period, or the preview of an open one (C5). `POST
+ * /v1/admin/periods/{period}/close` (platform key): `ledger close`.
+ */
+export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, principalOf: (req: Req) => Promise<Principal>): void {
+  app.get("/v1/invoices/:org/:period", async (req: Req, reply) => {
+    const principal = await principalOf(req);
+    const { org, period } = req.params as { org: string; period: string };
+    const orgCheck = identifier.safeParse(org);
+    if (!orgCheck.success) throw new RequestError(400, { error: `organization ${JSON.stringify(org)} in the path ${orgCheck.error.issues[0]!.message}` });
+    if (!isPeriodKey(period)) throw new RequestError(400, { error: `period ${JSON.stringify(period)} in the path must be a billing period YYYY-MM` });
+    authorizeOrg(principal, org);
+    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
+    if (!decision.admitted) {
+      const body = refusalBody(decision.refusal, deps.clock.now());
+      return reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
+    }
+    return answer(reply, await deps.invoices.invoice(org, period));
+  });
+
+  const closeBody = z.strictObject({ wait: z.boolean({ error: "must be true or false" }).default(false) });
+  app.post("/v1/admin/periods/:period/close", async (req: Req, reply) => {
+    const principal = await principalOf(req);
+    if (principal.kind !== "platform") throw new AccessError(403, "closing a period takes the platform key");
+    const { period } = req.params as { period: string };
+    const body = closeBody.safeParse(req.body ?? {});
+    if (!body.success) throw new RequestError(400, { error: `bad body: ${body.error.issues.map((i) => `${i.path.join(".") || "body"} ${i.message}`).join("; ")}` });
+    return answer(reply, await deps.invoices.closePeriod(period, body.data.wait));
+  });
+}

@@ -1,0 +1,194 @@
+import type { Admin, Producer } from "kafkajs";
+import { Counter, type Registry } from "prom-client";
+import { invoiceOf, isPeriodKey, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice } from "@ledger/billing";
+import {
+  earliestBillingPeriod,
+  frozenInvoice,
+  invoiceSources,
+  closedPeriods,
+  latestFrozenPeriod,
+  markersPassed,
+  MARK_CONSUMERS,
+  recordClose,
+  storeInvoices,
+  type LedgerClickHouse,
+} from "@ledger/clickhouse";
+import { FAMILY_HEADER, periodClosedMarker } from "@ledger/events";
+import { publish, watermarksOf, type LedgerTopics } from "@ledger/kafka";
+import type { InvoicerConfig } from "./config";
+
+/** A close that cannot be done: a period not over yet, already closed, or not a period. */
+export class PeriodCloseError extends Error {
+  readonly retriable = false;
+  constructor(
+    readonly status: 400 | 409,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PeriodCloseError";
+  }
+}
+
+export interface InvoicerDeps {
+  admin: Admin;
+  producer: Producer;
+  clickhouse: LedgerClickHouse;
+  topics: LedgerTopics;
+  config: InvoicerConfig;
+  registry: Registry;
+  /** The ledger's clock (epoch ms): closes are decided by it. */
+  now: () => number;
+  log: (line: string) => void;
+}
+
+/**
+ * Period close and final invoices (spec §10.4). Closing writes a `period-closed` marker to every
+ * partition of the input topic (by itself after the grace, or when asked); freezing computes a
+ * closed period's invoices from ClickHouse and stores them once every consumer has passed its
+ * marker on every partition (C3), so no in-time effect can still be on its way.
+ */
+export class Invoicer {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly failures: Counter<"step">;
+  private readonly frozen: Counter;
+
+  constructor(private readonly deps: InvoicerDeps) {
+    this.failures = new Counter({ name: "ledger_invoicer_failures_total", help: "Close or freeze passes that failed (retried on the next pass)", labelNames: ["step"], registers: [deps.registry] });
+    this.frozen = new Counter({ name: "ledger_invoices_frozen_total", help: "Final invoices stored", registers: [deps.registry] });
+  }
+
+  start(): void {
+    const tick = () => {
+      this.running = this.pass().finally(() => {
+        this.running = null;
+        if (this.timer) this.timer = setTimeout(tick, this.deps.config.intervalMs);
+      });
+    };
+    this.timer = setTimeout(tick, this.deps.config.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      await this.closeAfterGrace();
+    } catch (error) {
+      this.failures.inc({ step: "close" });
+      this.deps.log(`invoicer: automatic close failed (retried): ${(error as Error).message}`);
+    }
+    try {
+      await this.freezeReady();
+    } catch (error) {
+      this.failures.inc({ step: "freeze" });
+      this.deps.log(`invoicer: freezing failed (retried): ${(error as Error).message}`);
+    }
+  }
+
+  /** C1: the latest period whose end + grace has passed, unless it is closed already. */
+  private async closeAfterGrace(): Promise<void> {
+    const grace = this.deps.config.closeGraceMs;
+    if (grace === null) return;
+    const due = previousPeriodKey(periodKeyOf(this.deps.now() - grace));
+    const [latest] = await closedPeriods(this.deps.clickhouse);
+    if (latest !== undefined && latest >= due) return;
+    await this.writeMarkers(due, "grace");
+  }
+
+  /**
+   * `ledger close --period P`: refused for a period that has not ended by the ledger's clock or
+   * that is closed already (a period closes once). Earlier open periods close with it.
+   */
+  async close(period: string): Promise<{ period: string; partitions: number }> {
+    if (!isPeriodKey(period)) throw new PeriodCloseError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
+    const end = periodFromKey(period).endMs;
+    if (end > this.deps.now()) throw new PeriodCloseError(400, `period ${period} has not ended yet (it ends at ${new Date(end).toISOString()}); only an ended period can be closed`);
+    const [latest] = await closedPeriods(this.deps.clickhouse);
+    if (latest !== undefined && latest >= period) throw new PeriodCloseError(409, `period ${period} is already closed (periods are closed through ${latest}); a period closes once`);
+    return { period, partitions: await this.writeMarkers(period, "command") };
+  }
+
+  /**
+   * The marker on every partition of the input topic, acknowledged, then the close recorded.
+   * A crash between the two leaves markers without a record; closing again writes a second
+   * marker of the same period, which consumers pass without effect.
+   */
+  async writeMarkers(period: string, how: "grace" | "command" | "replay"): Promise<number> {
+    const { topics, producer, admin } = this.deps;
+    const partitions = (await watermarksOf(admin, topics.events)).length;
+    const value = JSON.stringify(periodClosedMarker(period));
+    await publish(
+      producer,
+      topics.events,
+      Array.from({ length: partitions }, (_, partition) => ({ key: "", value, headers: { [FAMILY_HEADER]: "marker" }, partition })),
+    );
+    await recordClose(this.deps.clickhouse, period, how);
+    this.deps.log(`invoicer: closed ${period} (${how}): markers on ${partitions} partition(s)`);
+    return partitions;
+  }
+
+  /** The latest period every consumer has passed the marker of, on every partition (C3). */
+  async finalThrough(): Promise<string | null> {
+    const { admin, topics, clickhouse } = this.deps;
+    const partitions = (await watermarksOf(admin, topics.events)).length;
+    const [inputs, upgrades] = await Promise.all([markersPassed(clickhouse, MARK_CONSUMERS.sink, topics.events), markersPassed(clickhouse, MARK_CONSUMERS.sink, topics.upgrades)]);
+    let through: string | null = null;
+    for (let p = 0; p < partitions; p++) {
+      const a = inputs.get(p);
+      const b = upgrades.get(p);
+      if (a === undefined || b === undefined) return null;
+      const passed = a < b ? a : b;
+      if (through === null || passed < through) through = passed;
+    }
+    return through;
+  }
+
+  /** Stores the final invoices of every period that became final since the last pass. */
+  async freezeReady(): Promise<string[]> {
+    const { clickhouse } = this.deps;
+    const target = await this.finalThrough();
+    if (target === null) return [];
+    const latest = await latestFrozenPeriod(clickhouse);
+    if (latest !== null && latest >= target) return [];
+    let first = latest !== null ? nextPeriodKey(latest) : ((await earliestBillingPeriod(clickhouse)) ?? target);
+    if (first > target) first = target;
+    const done: string[] = [];
+    for (const period of periodsBetween(first, target)) {
+      const invoices: Invoice[] = [];
+      for (const sources of (await invoiceSources(clickhouse, period)).values()) {
+        const invoice = invoiceOf({ ...sources, period, status: "closed" });
+        if (invoice.lines.length > 0) invoices.push(invoice);
+      }
+      await storeInvoices(clickhouse, period, invoices);
+      this.frozen.inc(invoices.length);
+      this.deps.log(`invoicer: ${period} final: ${invoices.length} invoice(s) stored`);
+      done.push(period);
+    }
+    return done;
+  }
+
+  /** An organization's invoice: final once frozen, otherwise a preview from what is known now (C5). */
+  async invoice(org: string, period: string): Promise<Invoice> {
+    if (!isPeriodKey(period)) throw new PeriodCloseError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
+    const final = await frozenInvoice(this.deps.clickhouse, org, period);
+    if (final) return final;
+    const sources = (await invoiceSources(this.deps.clickhouse, period, org)).get(org)!;
+    return invoiceOf({ ...sources, period, status: "open" });
+  }
+
+  /** Resolves once `period` is final (after `ledger close`, for example). */
+  async waitUntilFinal(period: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.freezeReady();
+      const latest = await latestFrozenPeriod(this.deps.clickhouse);
+      if (latest !== null && latest >= period) return;
+      if (Date.now() > deadline) throw new Error(`period ${period} is not final after ${timeoutMs} ms: some consumer has not passed its marker on every partition yet`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

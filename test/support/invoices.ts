@@ -1,0 +1,30 @@
+import { ACCOUNT_EVENTS, INGEST_EVENTS, validateBatchOf } from "@ledger/events";
+import { invoiceDocument, type InvoiceLineJson } from "@ledger/billing";
+import type { LedgerStack } from "@ledger/stack";
+
+let n = 0;
+
+/** Billing and account events with the spec's field names; ids are unique unless given. */
+export const bill = {
+  plus: (org: string, at = "2024-01-01T00:00:00Z", more: Record<string, unknown> = {}) => ({ id: `cfg-${++n}`, type: "org-configured", occurred_at: at, org_id: org, plan: "plus", payment_method: true, ...more }),
+  seatAdded: (org: string, user: string, at: string) => ({ id: `sa-${++n}`, type: "seat-added", occurred_at: at, org_id: org, user_id: user }),
+  seatRemoved: (org: string, user: string, at: string) => ({ id: `sr-${++n}`, type: "seat-removed", occurred_at: at, org_id: org, user_id: user }),
+  run: (org: string, run: string, at: string, id = `dr-${++n}`) => ({ id, type: "deployment-run", occurred_at: at, org_id: org, workspace_id: "prod", deployment_id: "d-1", run_id: run }),
+};
+
+/** Publishes account events, then ledger events in order, as ingest would (validated first). */
+export async function publishLog(stack: LedgerStack, accounts: readonly object[], events: readonly object[], chunk = 2_000): Promise<void> {
+  if (accounts.length > 0) await stack.publishAccounts(validateBatchOf(ACCOUNT_EVENTS, accounts));
+  const valid = validateBatchOf(INGEST_EVENTS, events);
+  for (let i = 0; i < valid.length; i += chunk) await stack.publisher.publish(valid.slice(i, i + chunk));
+}
+
+/** Lines without the invoice's head fields, for compact expectations. */
+export async function invoiceLines(stack: LedgerStack, org: string, period: string): Promise<{ status: string; total: string; lines: Partial<InvoiceLineJson>[] }> {
+  const doc = invoiceDocument(await stack.invoicer.invoice(org, period));
+  return {
+    status: doc.status,
+    total: doc.total_usd,
+    lines: doc.lines.map(({ org_id: _o, period: _p, status: _s, ...rest }) => rest),
+  };
+}
