@@ -12,7 +12,7 @@ import type { IngestDeps } from "./server";
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
 
-const bodyObject = (body: unknown): Record<string, unknown> => {
+export const bodyObject = (body: unknown): Record<string, unknown> => {
   if (body === undefined || body === null || body === "") return {};
   let value = body;
   if (typeof body === "string") {

@@ -5,6 +5,7 @@ import { identifier } from "@ledger/events";
 import { rateClassOf, refusalBody } from "@ledger/limits";
 import { AccessError, authorizeOrg, type Principal } from "./authentication";
 import { RequestError } from "./request-error";
+import { bodyObject } from "./admin-api";
 import type { IngestDeps } from "./server";
 
 /** An answer from the process that owns ClickHouse: crossing a thread or a replica, a refusal keeps its status. */
@@ -53,7 +54,7 @@ export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, pr
     const principal = await principalOf(req);
     if (principal.kind !== "platform") throw new AccessError(403, "closing a period takes the platform key");
     const { period } = req.params as { period: string };
-    const body = closeBody.safeParse(req.body ?? {});
+    const body = closeBody.safeParse(bodyObject(req.body));
     if (!body.success) throw new RequestError(400, { error: `bad body: ${body.error.issues.map((i) => `${i.path.join(".") || "body"} ${i.message}`).join("; ")}` });
     return answer(reply, await deps.invoices.closePeriod(period, body.data.wait));
   });

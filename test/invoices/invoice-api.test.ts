@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { LedgerStack } from "@ledger/stack";
+import { ACCOUNT_EVENTS, validateBatchOf } from "@ledger/events";
+import { freshStack, TEST_PLATFORM_KEY } from "../support/engines";
+import { ledgerApi, publishedCount } from "../support/ledger-api";
+import { runLedger } from "../support/cli";
+import { ev } from "../support/pipeline";
+import { bill } from "../support/invoices";
+
+// Billing events and invoices through the HTTP API and the CLI, with the ledger's clock in
+// November 2024 (so June can be closed and the current period cannot).
+let stack: LedgerStack;
+let api: ReturnType<typeof ledgerApi>;
+const clock = { now: () => Date.parse("2024-11-10T12:00:00Z") };
+beforeAll(async () => {
+  stack = await freshStack({ label: "invoiceapi", ingest: true, clock });
+  api = ledgerApi(stack.url!, TEST_PLATFORM_KEY);
+  await api.org("acme", { plan: "plus", payment_method: true });
+  await api.org("other", { plan: "plus", payment_method: true });
+  // Configured through the admin API the plan is dated by the ledger's clock (November); a
+  // June invoice uses the plan in effect at the end of June (§10.1), so date one in January.
+  await stack.publishAccounts(validateBatchOf(ACCOUNT_EVENTS, [bill.plus("acme", "2024-01-01T00:00:00Z")]));
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe("billing events on POST /v1/events", () => {
+  test("accepted from the platform key; a workspace key may send deployment runs of its workspace but not seats", async () => {
+    const { key } = await api.key("acme", "prod");
+    expect((await api.post(null, [bill.seatAdded("acme", "u1", "2024-06-01T00:00:00Z")])).status).toBe(401);
+    const refused = await api.post(key, [bill.seatAdded("acme", "u1", "2024-06-01T00:00:00Z")]);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatch(/event 0: seat-added events are written with the platform key/);
+    expect((await api.post(key, [bill.run("acme", "run-k", "2024-06-02T00:00:00Z")])).status).toBe(202);
+    expect((await api.post(TEST_PLATFORM_KEY, [bill.seatAdded("acme", "u1", "2024-06-01T00:00:00Z"), ev.created("acme", "t-1", "2024-06-03T00:00:00Z")])).status).toBe(202);
+  });
+
+  test("a bad billing event is refused naming event and field, and nothing of the batch is published", async () => {
+    const before = await publishedCount(stack);
+    const r = await api.post(TEST_PLATFORM_KEY, [bill.seatAdded("acme", "u9", "2024-06-01T00:00:00Z"), { ...bill.run("acme", "r", "2024-06-01T00:00:00Z"), deployment_id: "" }, { ...bill.seatRemoved("acme", "u9", "2024-06-01T00:00:00Z"), workspace_id: "prod" }]);
+    expect(r.status).toBe(400);
+    expect(r.body.problems).toEqual([
+      { index: 1, event_id: expect.any(String), field: "deployment_id", reason: "must not be empty" },
+      { index: 2, event_id: expect.any(String), field: "workspace_id", reason: "is not a field of this event type (unknown fields are rejected)" },
+    ]);
+    expect(await publishedCount(stack)).toBe(before);
+  });
+});
+
+describe("close and invoices over HTTP", () => {
+  test("a period that has not ended cannot be closed; June closes once; the invoice is then final", async () => {
+    const current = await api.call("POST", "/v1/admin/periods/2024-11/close", TEST_PLATFORM_KEY, {});
+    expect(current.status).toBe(400);
+    expect(current.body.error).toMatch(/period 2024-11 has not ended yet/);
+    const { key } = await api.key("acme", "ops");
+    expect((await api.call("POST", "/v1/admin/periods/2024-06/close", key, {})).status).toBe(403);
+    expect((await api.call("POST", "/v1/admin/periods/2024-6/close", TEST_PLATFORM_KEY, {})).body.error).toMatch(/is not a billing period YYYY-MM/);
+
+    await stack.waitUntilDrained({ timeoutMs: 60_000 });
+    const closed = await api.call("POST", "/v1/admin/periods/2024-06/close", TEST_PLATFORM_KEY, { wait: true });
+    expect(closed.status).toBe(200);
+    expect(closed.body).toMatchObject({ period: "2024-06", final: true });
+    const again = await api.call("POST", "/v1/admin/periods/2024-06/close", TEST_PLATFORM_KEY, {});
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatch(/already closed/);
+
+    const invoice = await api.call("GET", "/v1/invoices/acme/2024-06", key);
+    expect(invoice.status).toBe(200);
+    expect(invoice.body).toEqual({
+      org_id: "acme",
+      period: "2024-06",
+      status: "closed",
+      total_usd: "39.005",
+      lines: [
+        { org_id: "acme", period: "2024-06", status: "closed", kind: "base_traces", usage_period: "2024-06", quantity: 1, free_quantity: 1, unit_price_usd: "0.0005", amount_usd: "0.00" },
+        { org_id: "acme", period: "2024-06", status: "closed", kind: "seat_proration", usage_period: "2024-06", user_id: "u1", at: "2024-06-01T00:00:00.000Z", quantity: 1, free_quantity: 0, unit_price_usd: "39.00", amount_usd: "39.00" },
+        { org_id: "acme", period: "2024-06", status: "closed", kind: "deployment_runs", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.005", amount_usd: "0.005" },
+      ],
+    });
+    // July is open: a preview.
+    expect((await api.call("GET", "/v1/invoices/acme/2024-07", key)).body).toMatchObject({ status: "open", total_usd: "39.00" });
+  });
+
+  test("nobody reads another organization's invoice; bad path parameters are named", async () => {
+    const { key } = await api.key("other", "prod");
+    const r = await api.call("GET", "/v1/invoices/acme/2024-06", key);
+    expect(r.status).toBe(403);
+    expect(r.body.error).toMatch(/belongs to organization "other", not "acme"/);
+    expect((await api.call("GET", "/v1/invoices/acme/2024-06", null)).status).toBe(401);
+    const bad = await api.call("GET", "/v1/invoices/acme/June", TEST_PLATFORM_KEY);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe('period "June" in the path must be a billing period YYYY-MM');
+    const sql = await api.call("GET", `/v1/invoices/${encodeURIComponent("acme' OR 1=1 --")}/2024-06`, TEST_PLATFORM_KEY);
+    expect(sql.status).toBe(400);
+    expect(sql.body.error).toMatch(/may contain only/);
+  });
+
+  test("ledger invoice prints it, as text and as JSON lines", async () => {
+    const env = { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY };
+    const text = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--url", stack.url!], { env });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain("Invoice of acme for 2024-06 (closed: final)");
+    expect(text.stdout).toMatch(/seat_proration u1 from 2024-06-01T00:00:00.000Z\s+1\s+x \$39.00\s+\$39.00/);
+    expect(text.stdout).toContain("total $39.005");
+    const json = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--json", "--url", stack.url!], { env });
+    const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.kind)).toEqual(["base_traces", "seat_proration", "deployment_runs", "total"]);
+    expect(lines.at(-1)).toEqual({ org_id: "acme", period: "2024-06", status: "closed", kind: "total", amount_usd: "39.005" });
+    const bad = await runLedger(["invoice", "--org", "acme", "--period", "2024-13", "--url", stack.url!], { env });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/must be a billing period YYYY-MM/);
+  });
+});
+
+describe("ledger replay --invoices", () => {
+  test("a log with a period-closed line: June final, the late trace adjusting it on July's invoice", async () => {
+    const log = [
+      bill.plus("r", "2024-01-01T00:00:00Z", { plan: "enterprise", free_base_traces: 0 }),
+      ev.created("r", "t-1", "2024-06-03T00:00:00Z"),
+      bill.run("r", "run-1", "2024-06-04T00:00:00Z"),
+      { id: "close-june", type: "period-closed", period: "2024-06" },
+      ev.created("r", "t-2", "2024-06-30T00:00:00Z"),
+      ev.created("r", "t-3", "2024-07-02T00:00:00Z"),
+    ];
+    const r = await runLedger(["replay", "-", "--invoices", "--json", "--quiet"], { input: log.map((l) => JSON.stringify(l)).join("\n") });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      { org_id: "r", period: "2024-06", status: "closed", kind: "base_traces", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
+      { org_id: "r", period: "2024-06", status: "closed", kind: "deployment_runs", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.005", amount_usd: "0.005" },
+      { org_id: "r", period: "2024-06", status: "closed", kind: "total", amount_usd: "0.0055" },
+      { org_id: "r", period: "2024-07", status: "open", kind: "base_traces", usage_period: "2024-07", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
+      { org_id: "r", period: "2024-07", status: "open", kind: "adjustment", usage_period: "2024-06", adjusts: "base_traces", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
+      { org_id: "r", period: "2024-07", status: "open", kind: "total", amount_usd: "0.001" },
+    ]);
+  });
+});
