@@ -96,6 +96,18 @@ describe("close and invoices over HTTP", () => {
     expect(sql.body.error).toMatch(/may contain only/);
   });
 
+  test("the rows behind a line, over HTTP", async () => {
+    const { key } = await api.key("acme", "sources");
+    const r = await api.call("GET", "/v1/invoices/acme/2024-06/lines/2/sources", key);
+    expect(r.status).toBe(200);
+    expect(r.body.line).toMatchObject({ kind: "seat_proration", user_id: "u1", amount_usd: "39.00" });
+    expect(r.body.sources.map((x: Record<string, unknown>) => [x.source, x.type, x.user_id, x.booked_period])).toEqual([["billing_events_v1", "seat-added", "u1", "2024-06"]]);
+    const missing = await api.call("GET", "/v1/invoices/acme/2024-06/lines/9/sources", key);
+    expect(missing.status).toBe(404);
+    expect(missing.body.error).toBe("the invoice of acme for 2024-06 has 3 line(s); there is no line 9");
+    expect((await api.call("GET", "/v1/invoices/acme/2024-06/lines/first/sources", key)).body.error).toBe('line "first" in the path must be a line number (1 for the first line)');
+  });
+
   test("ledger invoice prints it, as text and as JSON lines", async () => {
     const env = { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY };
     const text = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--url", stack.url!], { env });
@@ -107,6 +119,10 @@ describe("close and invoices over HTTP", () => {
     const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => l.kind)).toEqual(["base_traces", "seat_proration", "deployment_runs", "total"]);
     expect(lines.at(-1)).toEqual({ org_id: "acme", period: "2024-06", status: "closed", kind: "total", amount_usd: "39.005" });
+    const withSources = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--json", "--sources", "--url", stack.url!], { env });
+    const sourced = withSources.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(sourced[0].sources.map((x: Record<string, unknown>) => x.trace_id)).toEqual(["t-1"]);
+    expect(sourced[2].sources.map((x: Record<string, unknown>) => x.run_id)).toEqual(["run-k"]);
     const bad = await runLedger(["invoice", "--org", "acme", "--period", "2024-13", "--url", stack.url!], { env });
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/must be a billing period YYYY-MM/);

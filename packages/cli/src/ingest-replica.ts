@@ -3,7 +3,7 @@ import { ConfigError } from "@ledger/config";
 import type { InvoiceDocument, UsageRow } from "@ledger/billing";
 import type { AccountEvent } from "@ledger/events";
 import type { RetainedRunPart } from "@ledger/clickhouse";
-import { IngestRuntime, type ClosedPeriod, type HostAnswer } from "@ledger/ingest";
+import { IngestRuntime, type ClosedPeriod, type HostAnswer, type LineSources } from "@ledger/ingest";
 import { createKafka, createProducer, LagGovernor, ledgerGroups, ledgerTopics, ledgerWatches } from "@ledger/kafka";
 import { callLedger } from "./admin-client";
 import { configFromEnv } from "./engines-from-env";
@@ -53,6 +53,7 @@ export async function ingestReplica(options: { primary: string; port?: number; h
       // The primary owns ClickHouse and the invoicer; its refusals keep their status here.
       invoices: {
         invoice: (org, period) => answerOf(primary<InvoiceDocument>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}`)),
+        lineSources: (org, period, n) => answerOf(primary<LineSources>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}/lines/${n}/sources`)),
         closePeriod: (period, wait) => answerOf(primary<ClosedPeriod>("POST", `/v1/admin/periods/${encodeURIComponent(period)}/close`, { wait })),
       },
     },

@@ -21,11 +21,31 @@ export function registerInvoiceCommands(program: Command): void {
     .requiredOption("--org <id>", "the organization")
     .requiredOption("--period <YYYY-MM>", "the billing period", period)
     .option("--json", "one JSON object per invoice line, then the total")
+    .option("--sources", "each line followed by the ledger rows behind it (with --json: a sources array on each line)")
     .option("--url <url>", "the ledger's base URL", defaultUrl)
-    .action(async (opts: { org: string; period: string; json?: boolean; url: string }) => {
+    .action(async (opts: { org: string; period: string; json?: boolean; sources?: boolean; url: string }) => {
       const key = process.env.LEDGER_API_KEY || platformKey();
-      const doc = await callLedger<InvoiceDocument>(opts.url, key, "GET", `/v1/invoices/${encodeURIComponent(opts.org)}/${opts.period}`);
-      process.stdout.write(opts.json ? invoiceJsonLines(doc) : invoiceText(doc));
+      const path = `/v1/invoices/${encodeURIComponent(opts.org)}/${opts.period}`;
+      const doc = await callLedger<InvoiceDocument>(opts.url, key, "GET", path);
+      if (!opts.sources) {
+        process.stdout.write(opts.json ? invoiceJsonLines(doc) : invoiceText(doc));
+        return;
+      }
+      const sources: Record<string, unknown>[][] = [];
+      for (let n = 1; n <= doc.lines.length; n++) sources.push((await callLedger<{ sources: Record<string, unknown>[] }>(opts.url, key, "GET", `${path}/lines/${n}/sources`)).sources);
+      if (opts.json) {
+        const lines = doc.lines.map((l, i) => JSON.stringify({ ...l, sources: sources[i] }));
+        process.stdout.write([...lines, JSON.stringify({ org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd })].join("\n") + "\n");
+        return;
+      }
+      const text = invoiceText(doc).split("\n");
+      // The text's rows are: a header, one row per line, the total: sources go under their line.
+      const out = [text[0]!];
+      doc.lines.forEach((_, i) => {
+        out.push(text[i + 1]!);
+        for (const row of sources[i]!) out.push(`      ${Object.entries(row).map(([k, v]) => `${k}=${String(v)}`).join(" ")}`);
+      });
+      process.stdout.write([...out, ...text.slice(doc.lines.length + 1)].join("\n"));
     });
 
   program

@@ -209,3 +209,66 @@ export async function earliestBillingPeriod(ch: LedgerClickHouse): Promise<strin
   const [row] = z.array(z.object({ p: z.string() })).parse(await rs.json());
   return row && row.p !== "" ? row.p : null;
 }
+
+/** Which ledger rows a line stands for: its kind, usage period, and the bookings it counts. */
+export interface LineSelector {
+  org: string;
+  /** The kind counted: the line's own, or what an adjustment adjusts. */
+  kind: "base_traces" | "extended_upgrades" | "seats" | "seat_proration" | "deployment_runs";
+  usagePeriod: string;
+  /** The invoice's period. Own lines count bookings up to it; adjustments exactly it. */
+  invoicePeriod: string;
+  adjustment: boolean;
+  userId?: string;
+}
+
+/**
+ * The ledger rows behind an invoice line (named query `invoices.line_sources`), from the raw
+ * tables: the trace creations, upgrades, deployment-run or seat events, each with its Kafka
+ * position and the period it was booked on.
+ */
+export async function lineSources(ch: LedgerClickHouse, s: LineSelector): Promise<Record<string, unknown>[]> {
+  const params = { org: s.org, p: s.usagePeriod, b: s.invoicePeriod, user: s.userId ?? "" };
+  const booking = s.adjustment ? "first = {b:String}" : "first <= {b:String}";
+  const q = async (sql: string) => {
+    const rs = await ch.client.query({ query: sql, query_params: params, format: "JSONEachRow", query_id: `invoices.line_sources.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` });
+    return (await rs.json()) as Record<string, unknown>[];
+  };
+  const traces = (bookings: string, raw: string, where: string, columns: string) => q(`
+    SELECT ${columns}
+    FROM ${ch.table(raw)}
+    WHERE org_id = {org:String} AND period = {p:String} ${where}
+      AND (workspace_id, trace_id) IN (
+        SELECT workspace_id, trace_id FROM (
+          SELECT workspace_id, trace_id, min(booked_period) AS first FROM ${ch.table(bookings)}
+          WHERE org_id = {org:String} AND period = {p:String} GROUP BY workspace_id, trace_id)
+        WHERE ${booking})
+    ORDER BY workspace_id, trace_id, occurred_at`);
+  const position = "kafka_partition, kafka_offset";
+  switch (s.kind) {
+    case "base_traces":
+      return traces("invoice_base_traces_v1", "trace_events_v1", "AND type = 'trace-created'", `'trace_events_v1' AS source, id, workspace_id, trace_id, occurred_at, booked_period, received_at, ${position}`);
+    case "extended_upgrades":
+      return traces("invoice_extended_upgrades_v1", "retention_upgrades_v1", "", "'retention_upgrades_v1' AS source, id, workspace_id, trace_id, occurred_at, booked_period, cause_type, cause_event_id, received_at");
+    case "deployment_runs":
+      return q(`
+        SELECT 'billing_events_v1' AS source, id, workspace_id, deployment_id, run_id, occurred_at, booked_period, received_at, ${position}
+        FROM ${ch.table("billing_events_v1")}
+        WHERE org_id = {org:String} AND type = 'deployment-run' AND run_id IN (
+          SELECT run_id FROM (
+            SELECT run_id, argMin(period, (kafka_partition, kafka_offset)) AS usage, argMin(booked_period, (kafka_partition, kafka_offset)) AS first
+            FROM ${ch.table("billing_events_v1")} WHERE org_id = {org:String} AND type = 'deployment-run' GROUP BY run_id)
+          WHERE usage = {p:String} AND ${booking})
+        ORDER BY run_id, ${position}`);
+    case "seats":
+    case "seat_proration":
+      // The seat events that decide the line: every seat event of the organization (or of the
+      // prorated user) up to the end of the usage period that the invoice knew of.
+      return q(`
+        SELECT 'billing_events_v1' AS source, id, type, user_id, occurred_at, booked_period, received_at, ${position}
+        FROM ${ch.table("billing_events_v1")}
+        WHERE org_id = {org:String} AND type IN ('seat-added', 'seat-removed') AND period <= {p:String} AND booked_period <= {b:String}
+          ${s.kind === "seat_proration" && s.userId !== undefined ? "AND user_id = {user:String}" : ""}
+        ORDER BY ${position}`);
+  }
+}

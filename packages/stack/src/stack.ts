@@ -27,8 +27,8 @@ import type { Clock } from "@ledger/limits";
 import { startRedisServer, type RedisServer } from "@ledger/redis";
 import { Upgrader, type UpgraderConfig } from "@ledger/upgrader";
 import { Sink, type SinkConfig } from "@ledger/sink";
-import { Invoicer, PeriodCloseError, type InvoicerConfig } from "@ledger/invoicer";
-import { invoiceDocument } from "@ledger/billing";
+import { Invoicer, InvoiceRequestError, type InvoicerConfig } from "@ledger/invoicer";
+import { invoiceDocument, invoiceJson } from "@ledger/billing";
 import type { ClosedPeriod, HostAnswer, InvoiceHost } from "@ledger/ingest";
 
 export interface StackOptions {
@@ -177,13 +177,23 @@ export class LedgerStack {
   /** Invoices and closes for the API; refusals as answers, so they keep their status across the ingest thread. */
   invoiceHost(): InvoiceHost {
     const refused = (error: unknown): HostAnswer<never> => {
-      if (error instanceof PeriodCloseError) return { ok: false, status: error.status, error: error.message };
+      if (error instanceof InvoiceRequestError) return { ok: false, status: error.status, error: error.message };
       throw error;
     };
     return {
       invoice: async (org, period) => {
         try {
           return { ok: true, value: invoiceDocument(await this.invoicer.invoice(org, period)) };
+        } catch (error) {
+          return refused(error);
+        }
+      },
+      lineSources: async (org, period, n) => {
+        try {
+          const { line, sources } = await this.invoicer.lineSources(org, period, n);
+          const [json] = invoiceJson({ orgId: org, period, status: "open", lines: [line], totalMicros: 0n });
+          const { status: _s, ...lineJson } = json!;
+          return { ok: true, value: { line: lineJson, sources } };
         } catch (error) {
           return refused(error);
         }

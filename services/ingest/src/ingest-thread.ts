@@ -30,10 +30,11 @@ export interface IngestThreadHost {
   analystQuery: (query: string, format: string) => Promise<string>;
   invoice: InvoiceHost["invoice"];
   closePeriod: InvoiceHost["closePeriod"];
+  lineSources: InvoiceHost["lineSources"];
   onFatal: (error: Error) => void;
 }
 
-export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod"; args: unknown[] };
+export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod" | "lineSources"; args: unknown[] };
 export type ThreadMessage =
   | { type: "listening"; url: string }
   | { type: "stopped" }

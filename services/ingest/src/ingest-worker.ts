@@ -64,6 +64,7 @@ async function main(): Promise<void> {
       invoices: {
         invoice: (org: string, period: string) => call("invoice", org, period),
         closePeriod: (period: string, wait: boolean) => call("closePeriod", period, wait),
+        lineSources: (org: string, period: string, n: number) => call("lineSources", org, period, n),
       },
     },
     log: (line) => process.stderr.write(`ledger: ${line}\n`),

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { isPeriodKey, type InvoiceDocument } from "@ledger/billing";
+import { isPeriodKey, type InvoiceDocument, type InvoiceLineJson } from "@ledger/billing";
 import { identifier } from "@ledger/events";
 import { rateClassOf, refusalBody } from "@ledger/limits";
 import { AccessError, authorizeOrg, type Principal } from "./authentication";
@@ -22,6 +22,13 @@ export interface ClosedPeriod {
 export interface InvoiceHost {
   invoice: (org: string, period: string) => Promise<HostAnswer<InvoiceDocument>>;
   closePeriod: (period: string, wait: boolean) => Promise<HostAnswer<ClosedPeriod>>;
+  lineSources: (org: string, period: string, n: number) => Promise<HostAnswer<LineSources>>;
+}
+
+/** An invoice line (without its status) and the ledger rows behind it. */
+export interface LineSources {
+  line: Omit<InvoiceLineJson, "status">;
+  sources: Record<string, unknown>[];
 }
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
@@ -34,7 +41,8 @@ const answer = <T>(reply: FastifyReply, a: HostAnswer<T>) => (a.ok ? a.value : r
  * /v1/admin/periods/{period}/close` (platform key): `ledger close`.
  */
 export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, principalOf: (req: Req) => Promise<Principal>): void {
-  app.get("/v1/invoices/:org/:period", async (req: Req, reply) => {
+  /** Authenticates, checks the path and the organization, counts the request; null when refused (answered). */
+  const admitted = async (req: Req, reply: FastifyReply): Promise<{ org: string; period: string } | null> => {
     const principal = await principalOf(req);
     const { org, period } = req.params as { org: string; period: string };
     const orgCheck = identifier.safeParse(org);
@@ -44,9 +52,23 @@ export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, pr
     const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
     if (!decision.admitted) {
       const body = refusalBody(decision.refusal, deps.clock.now());
-      return reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
+      await reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
+      return null;
     }
-    return answer(reply, await deps.invoices.invoice(org, period));
+    return { org, period };
+  };
+
+  app.get("/v1/invoices/:org/:period", async (req: Req, reply) => {
+    const ok = await admitted(req, reply);
+    return ok ? answer(reply, await deps.invoices.invoice(ok.org, ok.period)) : reply;
+  });
+
+  app.get("/v1/invoices/:org/:period/lines/:n/sources", async (req: Req, reply) => {
+    const ok = await admitted(req, reply);
+    if (!ok) return reply;
+    const n = (req.params as { n: string }).n;
+    if (!/^[1-9]\d{0,5}$/.test(n)) throw new RequestError(400, { error: `line ${JSON.stringify(n)} in the path must be a line number (1 for the first line)` });
+    return answer(reply, await deps.invoices.lineSources(ok.org, ok.period, Number(n)));
   });
 
   const closeBody = z.strictObject({ wait: z.boolean({ error: "must be true or false" }).default(false) });

@@ -1,12 +1,13 @@
 import type { Admin, Producer } from "kafkajs";
 import { Counter, type Registry } from "prom-client";
-import { invoiceOf, isPeriodKey, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice } from "@ledger/billing";
+import { invoiceOf, isPeriodKey, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceLine } from "@ledger/billing";
 import {
   earliestBillingPeriod,
   frozenInvoice,
   invoiceSources,
   closedPeriods,
   latestFrozenPeriod,
+  lineSources,
   markersPassed,
   MARK_CONSUMERS,
   recordClose,
@@ -17,15 +18,15 @@ import { FAMILY_HEADER, periodClosedMarker } from "@ledger/events";
 import { publish, watermarksOf, type LedgerTopics } from "@ledger/kafka";
 import type { InvoicerConfig } from "./config";
 
-/** A close that cannot be done: a period not over yet, already closed, or not a period. */
-export class PeriodCloseError extends Error {
+/** A request that cannot be done: a period not over yet or already closed, not a period, no such line. */
+export class InvoiceRequestError extends Error {
   readonly retriable = false;
   constructor(
-    readonly status: 400 | 409,
+    readonly status: 400 | 404 | 409,
     message: string,
   ) {
     super(message);
-    this.name = "PeriodCloseError";
+    this.name = "InvoiceRequestError";
   }
 }
 
@@ -104,11 +105,11 @@ export class Invoicer {
    * that is closed already (a period closes once). Earlier open periods close with it.
    */
   async close(period: string): Promise<{ period: string; partitions: number }> {
-    if (!isPeriodKey(period)) throw new PeriodCloseError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
+    if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
     const end = periodFromKey(period).endMs;
-    if (end > this.deps.now()) throw new PeriodCloseError(400, `period ${period} has not ended yet (it ends at ${new Date(end).toISOString()}); only an ended period can be closed`);
+    if (end > this.deps.now()) throw new InvoiceRequestError(400, `period ${period} has not ended yet (it ends at ${new Date(end).toISOString()}); only an ended period can be closed`);
     const [latest] = await closedPeriods(this.deps.clickhouse);
-    if (latest !== undefined && latest >= period) throw new PeriodCloseError(409, `period ${period} is already closed (periods are closed through ${latest}); a period closes once`);
+    if (latest !== undefined && latest >= period) throw new InvoiceRequestError(409, `period ${period} is already closed (periods are closed through ${latest}); a period closes once`);
     return { period, partitions: await this.writeMarkers(period, "command") };
   }
 
@@ -173,11 +174,28 @@ export class Invoicer {
 
   /** An organization's invoice: final once frozen, otherwise a preview from what is known now (C5). */
   async invoice(org: string, period: string): Promise<Invoice> {
-    if (!isPeriodKey(period)) throw new PeriodCloseError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
+    if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
     const final = await frozenInvoice(this.deps.clickhouse, org, period);
     if (final) return final;
     const sources = (await invoiceSources(this.deps.clickhouse, period, org)).get(org)!;
     return invoiceOf({ ...sources, period, status: "open" });
+  }
+
+  /** The ledger rows behind line `n` (1-based) of an organization's invoice. */
+  async lineSources(org: string, period: string, n: number): Promise<{ line: InvoiceLine; sources: Record<string, unknown>[] }> {
+    const invoice = await this.invoice(org, period);
+    const line = invoice.lines[n - 1];
+    if (!line) throw new InvoiceRequestError(404, `the invoice of ${org} for ${period} has ${invoice.lines.length} line(s); there is no line ${n}`);
+    const kind = line.kind === "adjustment" ? line.adjusts! : line.kind;
+    const sources = await lineSources(this.deps.clickhouse, {
+      org,
+      kind,
+      usagePeriod: line.usagePeriod,
+      invoicePeriod: period,
+      adjustment: line.kind === "adjustment",
+      ...(line.userId !== undefined ? { userId: line.userId } : {}),
+    });
+    return { line, sources };
   }
 
   /** Resolves once `period` is final (after `ledger close`, for example). */
