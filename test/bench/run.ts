@@ -2,18 +2,23 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import { validateBatch, traceKey } from "@ledger/events";
+import { microsOfUsd } from "@ledger/billing";
 import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain } from "@ledger/kafka";
 import { referenceTuples } from "../support/pipeline";
 import { freshServeEnv, startServe, SERVE_PLATFORM_KEY } from "../support/serve-process";
 import { generateWorkload } from "../support/workload";
 import { measureBaseline } from "./baseline";
 import { langsmithWorkload } from "./langsmith-workload";
+import { billingEventKey, billingWorkload, referenceAmount } from "./billing-workload";
 
 /**
  * `pnpm bench`: a fixed workload (≈1,000,000 events, ≈300,000 traces, ≈30 % upgraded, 10 orgs ×
  * 3 workspaces, across a month boundary) through the ingest HTTP API of `ledger serve` on the
  * embedded engines, then checked against the reference ledger; and in the same run a raw
- * kafkajs + ClickHouse baseline of the same messages. Last line: one JSON object.
+ * kafkajs + ClickHouse baseline of the same messages. Seat and deployment-run events travel with
+ * the traces, June is closed half way through (`POST /v1/admin/periods/2024-06/close`), and
+ * every organization's June and July invoices are checked against a naive reading of §10.
+ * Last line: one JSON object.
  * `--langsmith`: the same workload as runs and feedback through `POST /runs/multipart` with
  * workspace keys (see langsmith-workload.ts), checked against the events the mapping makes.
  */
@@ -68,7 +73,8 @@ if (!args["skip-baseline"]) {
 }
 
 const prefix = `bench${Date.now().toString(36)}`;
-const serve = await startServe(freshServeEnv(prefix, broker.brokers));
+// Periods close by the bench's command only (the ledger's clock is years past the workload).
+const serve = await startServe({ ...freshServeEnv(prefix, broker.brokers), LEDGER_CLOSE_GRACE: "off" });
 say(`ledger serve at ${serve.url} (pid ${serve.child.pid})`);
 
 // Authentication and limits stay on: the workload's organizations are on the Plus plan, whose
@@ -77,7 +83,8 @@ for (const org of new Set(events.map((e) => e.org_id!))) {
   const res = await fetch(`${serve.url}/v1/admin/orgs/${org}`, {
     method: "PUT",
     headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY },
-    body: JSON.stringify({ plan: "plus", payment_method: true }),
+    // In effect since before the workload: June's and July's invoices are priced as Plus.
+    body: JSON.stringify({ plan: "plus", payment_method: true, occurred_at: "2024-01-01T00:00:00Z" }),
   });
   if (!res.ok) throw new Error(`configuring ${org}: ${res.status} ${await res.text()}`);
 }
@@ -102,6 +109,9 @@ if (ls) {
   say(`langsmith: ${ls.runs} runs and ${ls.expected.length} ledger events in ${ls.streams.reduce((n, s) => n + s.length, 0)} multipart requests, ${keys.size} workspace keys`);
 }
 const ledgerEvents = ls ? ls.expected : events;
+const orgs = [...new Set(events.map((e) => e.org_id!))].sort();
+const billing = ls ? [] : billingWorkload(orgs, Math.round((traces * 0.02) / orgs.length));
+if (billing.length > 0) say(`${billing.length} seat and deployment-run events; June closes half way through`);
 // The bodies are encoded before the clock starts, as the JSON bodies of the ledger bench are:
 // multipart/form-data exactly as the SDK's FormData sends it (a JSON part per field).
 const BOUNDARY = "----ledgerbench7d2f0c";
@@ -125,8 +135,16 @@ const streams: string[][] = Array.from({ length: clients }, () => []);
     streams[c]!.push(JSON.stringify(buffers[c]));
     buffers[c] = [];
   };
-  for (const e of events) {
-    const key = traceKey(e.org_id!, e.trace_id!);
+  // Billing events spread evenly through the log; each keeps its key's client, so its order.
+  const merged: Record<string, string>[] = [];
+  let b = 0;
+  events.forEach((e, i) => {
+    while (b < billing.length && b * events.length <= i * billing.length) merged.push(billing[b++]!);
+    merged.push(e);
+  });
+  while (b < billing.length) merged.push(billing[b++]!);
+  for (const e of merged) {
+    const key = e.trace_id === undefined ? billingEventKey(e) : traceKey(e.org_id!, e.trace_id!);
     let h = 0;
     for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
     const c = Math.abs(h) % clients;
@@ -142,8 +160,15 @@ const bar = new cliProgress.SingleBar(
 );
 let sent = 0;
 let retries = 0;
-bar.start(ledgerEvents.length, 0, { stage: "sending" });
+const total = ledgerEvents.length + billing.length;
+bar.start(total, 0, { stage: "sending" });
 const start = performance.now();
+// C1 by command, half way through: markers land between the clients' requests.
+let closing: Promise<Response> | null = null;
+const closeHalfWay = () => {
+  if (closing || billing.length === 0 || sent < total / 2) return;
+  closing = fetch(`${serve.url}/v1/admin/periods/2024-06/close`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body: "{}" });
+};
 const sendRuns = (stream: { org: string; workspace: string; events: number; body: Uint8Array<ArrayBuffer> }[]) => async () => {
   for (const r of stream) {
     for (;;) {
@@ -174,6 +199,7 @@ await Promise.all(
         if (res.status === 202) {
           sent += ((await res.json()) as { accepted: number }).accepted;
           bar.update(sent);
+          closeHalfWay();
           break;
         }
         if (res.status !== 503) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
@@ -183,6 +209,10 @@ await Promise.all(
     }
   }),
 );
+if (closing) {
+  const res: Response = await closing;
+  if (!res.ok) throw new Error(`closing June: ${res.status} ${await res.text()}`);
+}
 const admin = createKafka(broker.brokers, "bench").admin();
 await admin.connect();
 await waitForDrain(admin, ledgerWatches(ledgerTopics(prefix), ledgerGroups(prefix)), { timeoutMs: 30 * 60_000 });
@@ -203,6 +233,38 @@ const billed = JSON.stringify(usage.rows.map((r) => [r.org_id, r.workspace_id, r
 const correct = billed === JSON.stringify(referenceTuples(ledgerEvents));
 const upgrades = usage.rows.reduce((s, r) => s + r.extended_upgrades, 0);
 
+// Invoices, outside the timed part: June final (what came before the markers), July's
+// adjustments for June (what came after), July's own lines. June + its adjustments must be
+// June with every event known, and July's own lines July's: nothing lost, nothing twice.
+let invoicesCorrect = true;
+let lateAdjustments = 0;
+if (billing.length > 0) {
+  type Doc = { status: string; total_usd: string; lines: { kind: string; usage_period: string; quantity: number; amount_usd: string }[] };
+  const invoice = async (org: string, period: string): Promise<Doc> =>
+    (await (await fetch(`${serve.url}/v1/invoices/${org}/${period}`, { headers: { "x-api-key": SERVE_PLATFORM_KEY } })).json()) as Doc;
+  for (const deadline = Date.now() + 60_000; (await invoice(orgs[0]!, "2024-06")).status !== "closed"; ) {
+    if (Date.now() > deadline) throw new Error("June did not become final within 60 s of the drain");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const micros = (usd: string) => (usd.startsWith("-") ? -microsOfUsd(usd.slice(1)) : microsOfUsd(usd));
+  const reference = referenceTuples(ledgerEvents).map(([org_id, workspace_id, period, base_traces, extended_upgrades]) => ({ org_id, workspace_id, period, base_traces, extended_upgrades, base_charge_usd: "", upgrade_charge_usd: "" }));
+  for (const org of orgs) {
+    const june = await invoice(org, "2024-06");
+    const july = await invoice(org, "2024-07");
+    const adjusting = july.lines.filter((l) => l.kind === "adjustment" && l.usage_period === "2024-06");
+    lateAdjustments += adjusting.reduce((n, l) => n + Math.abs(l.quantity), 0);
+    const juneAll = micros(june.total_usd) + adjusting.reduce((s, l) => s + micros(l.amount_usd), 0n);
+    const julyOwn = july.lines.filter((l) => l.kind !== "adjustment").reduce((s, l) => s + micros(l.amount_usd), 0n);
+    const expectJune = micros(referenceAmount(org, "2024-06", reference, billing));
+    const expectJuly = micros(referenceAmount(org, "2024-07", reference, billing));
+    if (june.status !== "closed" || juneAll !== expectJune || julyOwn !== expectJuly) {
+      invoicesCorrect = false;
+      say(`invoice mismatch for ${org}: June ${juneAll} vs ${expectJune} micro-dollars, July ${julyOwn} vs ${expectJuly}`);
+    }
+  }
+  say(`invoices equal the reference for ${orgs.length} organizations: ${invoicesCorrect} (late effects adjusted on July: ${lateAdjustments})`);
+}
+
 serve.child.kill("SIGTERM");
 await serve.exited;
 await admin.disconnect();
@@ -210,22 +272,23 @@ await broker.stop();
 
 const result = {
   mode: ls ? "langsmith" : "events",
-  events: ledgerEvents.length,
+  events: total,
   ...(ls ? { runs: ls.runs, runs_per_s: Math.round(ls.runs / seconds) } : {}),
   traces,
   upgraded_share: Number((upgrades / traces).toFixed(3)),
   seconds: Number(seconds.toFixed(1)),
-  events_per_s: Math.round(ledgerEvents.length / seconds),
+  events_per_s: Math.round(total / seconds),
   baseline_events_per_s: Math.round(baseline.eventsPerS),
-  ratio: Number((ledgerEvents.length / seconds / baseline.eventsPerS).toFixed(3)),
+  ratio: Number((total / seconds / baseline.eventsPerS).toFixed(3)),
   p99_visible_ms: Math.round(p99),
   peak_rss_mb: rss,
   http_503_retries: retries,
   bill_matches_reference: correct,
+  ...(billing.length > 0 ? { billing_events: billing.length, late_adjusted_effects: lateAdjustments, invoices_match_reference: invoicesCorrect } : {}),
 };
 if (ls) say(`end to end: ${result.runs_per_s} runs/s`);
 say(`end to end: ${result.events_per_s} events/s over ${result.seconds} s; baseline ${result.baseline_events_per_s} events/s; ratio ${result.ratio}`);
 say(`p99 received → visible: ${result.p99_visible_ms} ms; peak RSS MB: serve ${rss.serve}, broker ${rss.broker}, bench ${rss.bench}`);
 say(`bill equals the reference ledger: ${correct}`);
 process.stdout.write(`${JSON.stringify(result)}\n`);
-process.exit(correct ? 0 : 1);
+process.exit(correct && invoicesCorrect ? 0 : 1);

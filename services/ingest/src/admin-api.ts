@@ -56,7 +56,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: IngestDeps, prin
   };
 
   const record = async (fields: Record<string, unknown>): Promise<AccountEvent> => {
-    const raw = { ...fields, id: `${String(fields.type)}:${randomUUID()}`, occurred_at: new Date(deps.clock.now()).toISOString() };
+    // occurred_at: when the configuration takes effect, now unless the body says otherwise (an
+    // organization's plan since a date: invoices use the one in effect at a period's end, §10.1).
+    const raw = { occurred_at: new Date(deps.clock.now()).toISOString(), ...fields, id: `${String(fields.type)}:${randomUUID()}` };
     const v = validateOf(ACCOUNT_EVENTS, raw);
     if (!v.ok) {
       throw new RequestError(400, {
