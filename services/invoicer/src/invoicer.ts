@@ -158,6 +158,7 @@ export class Invoicer {
     let first = latest !== null ? nextPeriodKey(latest) : ((await earliestBillingPeriod(clickhouse)) ?? target);
     if (first > target) first = target;
     const done: string[] = [];
+    let stored = 0;
     for (const period of periodsBetween(first, target)) {
       const invoices: Invoice[] = [];
       for (const sources of (await invoiceSources(clickhouse, period)).values()) {
@@ -166,9 +167,10 @@ export class Invoicer {
       }
       await storeInvoices(clickhouse, period, invoices);
       this.frozen.inc(invoices.length);
-      this.deps.log(`invoicer: ${period} final: ${invoices.length} invoice(s) stored`);
+      stored += invoices.length;
       done.push(period);
     }
+    this.deps.log(`invoicer: ${done.length > 1 ? `${done[0]} to ${done.at(-1)}` : done[0]} final: ${stored} invoice(s) stored`);
     return done;
   }
 

@@ -248,7 +248,7 @@ export class Upgrader {
       if (state) cache.set(key, state);
     }
     for (const [key, { state }] of changed) cache.set(key, state);
-    this.upgrades.inc(upgrades.length);
+    this.upgrades.inc(upgrades.length - marks.length); // forwarded markers are not upgrades
     if (rejections.length > 0) this.rejections.inc({ reason: "trace_expired" }, rejections.length);
     if (deadLetters.length > 0) this.deadLetters.inc(deadLetters.length);
   }
