@@ -8,9 +8,16 @@ ALTER TABLE {{database}}.trace_events_v1 ADD COLUMN IF NOT EXISTS booked_period 
 
 ALTER TABLE {{database}}.retention_upgrades_v1 ADD COLUMN IF NOT EXISTS booked_period LowCardinality(String) DEFAULT period;
 
--- Seat and deployment-run events (§10.2). Every delivery is a row (the key holds the Kafka
--- position): the first delivery of an id decides its log position and its booking, so a retry
--- that arrives after a close cannot move an in-time event onto a later invoice.
+-- Billing events travel on the input topic and land in trace_events_v1 with trace events (the
+-- audit trail of the input topic; one insert per batch whatever it holds), with their own fields.
+ALTER TABLE {{database}}.trace_events_v1 ADD COLUMN IF NOT EXISTS user_id String DEFAULT '';
+
+ALTER TABLE {{database}}.trace_events_v1 ADD COLUMN IF NOT EXISTS deployment_id String DEFAULT '';
+
+-- Seat and deployment-run events (§10.2), from trace_events_v1 by a materialized view. Every
+-- delivery is a row (the key holds the Kafka position): the first delivery of an id decides its
+-- log position and its booking, so a retry that arrives after a close cannot move an in-time
+-- event onto a later invoice.
 CREATE TABLE IF NOT EXISTS {{database}}.billing_events_v1
 (
     org_id          String,
@@ -30,6 +37,12 @@ CREATE TABLE IF NOT EXISTS {{database}}.billing_events_v1
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (org_id, id, kafka_partition, kafka_offset);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.billing_events_mv_v1
+TO {{database}}.billing_events_v1
+AS SELECT org_id, id, type, occurred_at, period, booked_period, workspace_id, user_id, deployment_id, run_id, received_at, kafka_partition, kafka_offset
+FROM {{database}}.trace_events_v1
+WHERE type IN ('seat-added', 'seat-removed', 'deployment-run');
 
 -- One row per (trace, booking): ReplacingMergeTree on the whole key keeps every distinct
 -- booking, and an invoice takes each trace's earliest (a redelivery after a close books nothing).
@@ -129,3 +142,15 @@ CREATE TABLE IF NOT EXISTS {{database}}.frozen_periods_v1
 )
 ENGINE = ReplacingMergeTree
 ORDER BY period;
+
+-- Price catalogue versions after §10.1's defaults (version 1, built in): each names the first
+-- period it applies to; one for a closed period is refused before it is written.
+CREATE TABLE IF NOT EXISTS {{database}}.price_catalogue_v1
+(
+    version      UInt32,
+    first_period String,
+    plans        String,
+    created_at   DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY version;

@@ -127,6 +127,47 @@ describe("close and invoices over HTTP", () => {
   });
 });
 
+describe("the price catalogue (§10.1)", () => {
+  test("versions as data: one for a closed period is refused, a later one prices its periods and no earlier one", async () => {
+    const plus = { base_trace_usd: "0.001", upgrade_usd: "0.005", deployment_run_usd: "0.006", seat_usd: "45.00", free_base_traces: 10_000 };
+    const developer = { base_trace_usd: "0.001", upgrade_usd: "0.005", deployment_run_usd: "0.006", seat_usd: "0", free_base_traces: 5_000 };
+    const list = await api.call("GET", "/v1/admin/catalogue", TEST_PLATFORM_KEY);
+    expect(list.body).toEqual([
+      {
+        version: 1,
+        first_period: "1970-01",
+        plans: {
+          developer: { base_trace_usd: "0.0005", upgrade_usd: "0.0045", deployment_run_usd: "0.005", seat_usd: "0.00", free_base_traces: 5_000 },
+          plus: { base_trace_usd: "0.0005", upgrade_usd: "0.0045", deployment_run_usd: "0.005", seat_usd: "39.00", free_base_traces: 10_000 },
+        },
+      },
+    ]);
+    const closed = await api.call("POST", "/v1/admin/catalogue", TEST_PLATFORM_KEY, { first_period: "2024-06", plans: { developer, plus } });
+    expect(closed.status).toBe(409);
+    expect(closed.body.error).toMatch(/period 2024-06 is closed/);
+    const bad = await api.call("POST", "/v1/admin/catalogue", TEST_PLATFORM_KEY, { first_period: "2024-08", plans: { developer, plus: { ...plus, seat_usd: 45 } } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.problems).toEqual([{ field: "plans.plus.seat_usd", reason: 'must be a decimal string such as "39.00"' }]);
+    const { key } = await api.key("acme", "prod");
+    expect((await api.call("POST", "/v1/admin/catalogue", key, { first_period: "2024-08", plans: { developer, plus } })).status).toBe(403);
+
+    const added = await api.call("POST", "/v1/admin/catalogue", TEST_PLATFORM_KEY, { first_period: "2024-08", plans: { developer, plus } });
+    expect(added.status).toBe(201);
+    expect(added.body).toMatchObject({ version: 2, first_period: "2024-08" });
+    expect((await api.call("POST", "/v1/admin/catalogue", TEST_PLATFORM_KEY, { first_period: "2024-08", plans: { developer, plus } })).status).toBe(400);
+
+    expect((await api.post(key, [ev.created("acme", "t-aug", "2024-08-02T00:00:00Z", "base", { ws: "prod" })])).status).toBe(202);
+    await stack.waitUntilDrained({ timeoutMs: 60_000 });
+    const unit = async (period: string, kind: string) => ((await api.call("GET", `/v1/invoices/acme/${period}`, key)).body.lines as { kind: string; unit_price_usd: string }[]).find((l) => l.kind === kind)?.unit_price_usd;
+    expect(await unit("2024-08", "base_traces")).toBe("0.001");
+    expect(await unit("2024-08", "seats")).toBe("45.00");
+    expect(await unit("2024-07", "seats")).toBe("39.00");
+
+    const cli = await runLedger(["prices", "list", "--json", "--url", stack.url!], { env: { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY } });
+    expect(cli.stdout.trim().split("\n").map((l) => JSON.parse(l).version)).toEqual([1, 2]);
+  });
+});
+
 describe("ledger replay --invoices", () => {
   test("a log with a period-closed line: June final, the late trace adjusting it on July's invoice", async () => {
     const log = [

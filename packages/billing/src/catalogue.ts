@@ -1,4 +1,5 @@
 import { isPeriodKey, type BillingPeriod } from "./period";
+import { formatUsd } from "./pricing";
 
 /**
  * The price catalogue of spec §10.1 as data. Money in integer micro-dollars. A version names
@@ -116,3 +117,50 @@ export function inEffectAtEndOf<T extends { occurredAtMs: number }>(eventsInLogO
   for (const e of eventsInLogOrder) if (e.occurredAtMs < period.endMs && (!found || e.occurredAtMs >= found.occurredAtMs)) found = e;
   return found;
 }
+
+/** Prices of a plan in the API's words (decimal strings of dollars). */
+export interface PlanPricesJson {
+  base_trace_usd: string;
+  upgrade_usd: string;
+  deployment_run_usd: string;
+  seat_usd: string;
+  free_base_traces: number;
+}
+
+export function planPricesOf(p: PlanPricesJson): PlanPrices {
+  return {
+    baseTraceMicros: microsOfUsd(p.base_trace_usd),
+    upgradeMicros: microsOfUsd(p.upgrade_usd),
+    deploymentRunMicros: microsOfUsd(p.deployment_run_usd),
+    seatMicros: microsOfUsd(p.seat_usd),
+    freeBaseTraces: BigInt(p.free_base_traces),
+  };
+}
+
+export function planPricesJson(p: PlanPrices): PlanPricesJson {
+  return {
+    base_trace_usd: formatUsd(p.baseTraceMicros),
+    upgrade_usd: formatUsd(p.upgradeMicros),
+    deployment_run_usd: formatUsd(p.deploymentRunMicros),
+    seat_usd: formatUsd(p.seatMicros),
+    free_base_traces: Number(p.freeBaseTraces),
+  };
+}
+
+export interface CatalogueVersionJson {
+  version: number;
+  first_period: string;
+  plans: { developer: PlanPricesJson; plus: PlanPricesJson };
+}
+
+export const catalogueVersionJson = (v: CatalogueVersion): CatalogueVersionJson => ({
+  version: v.version,
+  first_period: v.firstPeriod,
+  plans: { developer: planPricesJson(v.plans.developer), plus: planPricesJson(v.plans.plus) },
+});
+
+export const catalogueVersionOf = (j: CatalogueVersionJson): CatalogueVersion => ({
+  version: j.version,
+  firstPeriod: j.first_period,
+  plans: { developer: planPricesOf(j.plans.developer), plus: planPricesOf(j.plans.plus) },
+});

@@ -1,6 +1,6 @@
 import { Registry } from "prom-client";
 import { ConfigError } from "@ledger/config";
-import type { InvoiceDocument, UsageRow } from "@ledger/billing";
+import type { CatalogueVersionJson, InvoiceDocument, UsageRow } from "@ledger/billing";
 import type { AccountEvent } from "@ledger/events";
 import type { RetainedRunPart } from "@ledger/clickhouse";
 import { IngestRuntime, type ClosedPeriod, type HostAnswer, type LineSources } from "@ledger/ingest";
@@ -54,6 +54,8 @@ export async function ingestReplica(options: { primary: string; port?: number; h
       invoices: {
         invoice: (org, period) => answerOf(primary<InvoiceDocument>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}`)),
         lineSources: (org, period, n) => answerOf(primary<LineSources>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}/lines/${n}/sources`)),
+        catalogue: () => answerOf(primary<CatalogueVersionJson[]>("GET", "/v1/admin/catalogue")),
+        addCatalogueVersion: (version) => answerOf(primary<CatalogueVersionJson>("POST", "/v1/admin/catalogue", version)),
         closePeriod: (period, wait) => answerOf(primary<ClosedPeriod>("POST", `/v1/admin/periods/${encodeURIComponent(period)}/close`, { wait })),
       },
     },

@@ -1,7 +1,8 @@
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import { invoiceJsonLines, invoiceText, isPeriodKey, type InvoiceDocument } from "@ledger/billing";
-import { engineConfigFromEnv } from "@ledger/config";
+import { invoiceJsonLines, invoiceText, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
+import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { ingestConfigFromEnv } from "@ledger/ingest";
 import { callLedger } from "./admin-client";
 import { clientPlatformKey } from "./platform-key";
@@ -57,5 +58,40 @@ export function registerInvoiceCommands(program: Command): void {
     .action(async (opts: { period: string; wait: boolean; url: string }) => {
       const r = await callLedger<{ period: string; partitions: number; final: boolean }>(opts.url, platformKey(), "POST", `/v1/admin/periods/${opts.period}/close`, { wait: opts.wait });
       process.stdout.write(`closed ${r.period}: markers on ${r.partitions} partition(s)${r.final ? "; its invoices are final" : ""}\n`);
+    });
+}
+
+/** `ledger prices list` and `ledger prices add`: the price catalogue's versions (§10.1). */
+export function registerPriceCommands(program: Command): void {
+  const prices = program.command("prices").description("the price catalogue: versions of every plan's prices, each from a first period on");
+  const describe = (v: CatalogueVersionJson) =>
+    [`version ${v.version} from ${v.first_period}`, ...(["developer", "plus"] as const).map((plan) => {
+      const p = v.plans[plan];
+      return `  ${plan.padEnd(9)} base trace $${p.base_trace_usd}, upgrade $${p.upgrade_usd}, deployment run $${p.deployment_run_usd}, seat $${p.seat_usd}/month, ${p.free_base_traces} free base traces`;
+    })].join("\n");
+  prices
+    .command("list")
+    .description("every version, §10.1's defaults first")
+    .option("--json", "one JSON object per version")
+    .option("--url <url>", "the ledger's base URL", defaultUrl)
+    .action(async (opts: { json?: boolean; url: string }) => {
+      const versions = await callLedger<CatalogueVersionJson[]>(opts.url, platformKey(), "GET", "/v1/admin/catalogue");
+      process.stdout.write(versions.map((v) => (opts.json ? JSON.stringify(v) : describe(v))).join("\n") + "\n");
+    });
+  prices
+    .command("add")
+    .description("add a version from a JSON file ({first_period, plans: {developer, plus}}; see the README); refused for a closed period")
+    .argument("<file>", "the version as JSON, or - for standard input")
+    .option("--json", "print the stored version as JSON")
+    .option("--url <url>", "the ledger's base URL", defaultUrl)
+    .action(async (file: string, opts: { json?: boolean; url: string }) => {
+      let body: unknown;
+      try {
+        body = JSON.parse(readFileSync(file === "-" ? 0 : file, "utf8"));
+      } catch (error) {
+        throw new ConfigError(`cannot read a JSON catalogue version from ${file === "-" ? "standard input" : file}: ${(error as Error).message}`);
+      }
+      const v = await callLedger<CatalogueVersionJson>(opts.url, platformKey(), "POST", "/v1/admin/catalogue", body);
+      process.stdout.write(opts.json ? `${JSON.stringify(v)}\n` : `${describe(v)}\n`);
     });
 }

@@ -6,7 +6,7 @@ import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { startMockCluster } from "@ledger/kafka";
 import { formatJsonLines, formatTable } from "./report";
 import { readReplayInput, replay, ReplayInputError } from "./replay";
-import { registerInvoiceCommands } from "./invoices";
+import { registerInvoiceCommands, registerPriceCommands } from "./invoices";
 import { invoiceJsonLines, invoiceText } from "@ledger/billing";
 import { serve } from "./serve";
 import { fetchUsage } from "./usage";
@@ -68,6 +68,7 @@ program
 registerAccountCommands(program);
 registerAnalystCommands(program);
 registerInvoiceCommands(program);
+registerPriceCommands(program);
 
 program
   .command("usage")

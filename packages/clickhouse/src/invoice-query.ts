@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { microsOfUsd, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
+import { catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
 
 /**
@@ -271,4 +271,28 @@ export async function lineSources(ch: LedgerClickHouse, s: LineSelector): Promis
           ${s.kind === "seat_proration" && s.userId !== undefined ? "AND user_id = {user:String}" : ""}
         ORDER BY ${position}`);
   }
+}
+
+/** The catalogue: §10.1's defaults (version 1) and every stored version, in order. */
+export async function loadCatalogue(ch: LedgerClickHouse): Promise<PriceCatalogue> {
+  const rs = await ch.client.query({ query: `SELECT version, first_period, plans FROM ${ch.table("price_catalogue_v1")} FINAL ORDER BY version`, format: "JSONEachRow" });
+  const rows = z.array(z.object({ version: z.coerce.number(), first_period: z.string(), plans: z.string() })).parse(await rs.json());
+  return [...DEFAULT_CATALOGUE, ...rows.map((r) => catalogueVersionOf({ version: r.version, first_period: r.first_period, plans: JSON.parse(r.plans) }))];
+}
+
+export async function storeCatalogueVersion(ch: LedgerClickHouse, v: CatalogueVersionJson): Promise<void> {
+  await ch.client.insert({ table: ch.table("price_catalogue_v1"), values: [{ version: v.version, first_period: v.first_period, plans: JSON.stringify(v.plans) }], format: "JSONEachRow" });
+}
+
+/** The latest period any close has reached: recorded closes, final invoices, or a marker any consumer passed. */
+export async function closedThrough(ch: LedgerClickHouse): Promise<string | null> {
+  const rs = await ch.client.query({
+    query: `SELECT maxIf(p, p != '') AS p FROM (
+              SELECT max(period) AS p FROM ${ch.table("period_closes_v1")}
+              UNION ALL SELECT max(period) AS p FROM ${ch.table("frozen_periods_v1")}
+              UNION ALL SELECT max(period) AS p FROM ${ch.table("period_marks_v1")})`,
+    format: "JSONEachRow",
+  });
+  const [row] = z.array(z.object({ p: z.string() })).parse(await rs.json());
+  return row && row.p !== "" ? row.p : null;
 }

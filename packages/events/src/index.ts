@@ -4,3 +4,4 @@ export * from "./ndjson";
 export * from "./keys";
 export * from "./account-schemas";
 export * from "./billing-schemas";
+export * from "./catalogue-schema";

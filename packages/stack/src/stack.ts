@@ -198,6 +198,14 @@ export class LedgerStack {
           return refused(error);
         }
       },
+      catalogue: async () => ({ ok: true, value: await this.invoicer.catalogue() }),
+      addCatalogueVersion: async (version) => {
+        try {
+          return { ok: true, value: await this.invoicer.addCatalogueVersion(version) };
+        } catch (error) {
+          return refused(error);
+        }
+      },
       closePeriod: async (period, wait): Promise<HostAnswer<ClosedPeriod>> => {
         try {
           const closed = await this.invoicer.close(period);

@@ -31,10 +31,12 @@ export interface IngestThreadHost {
   invoice: InvoiceHost["invoice"];
   closePeriod: InvoiceHost["closePeriod"];
   lineSources: InvoiceHost["lineSources"];
+  catalogue: InvoiceHost["catalogue"];
+  addCatalogueVersion: InvoiceHost["addCatalogueVersion"];
   onFatal: (error: Error) => void;
 }
 
-export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod" | "lineSources"; args: unknown[] };
+export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod" | "lineSources" | "catalogue" | "addCatalogueVersion"; args: unknown[] };
 export type ThreadMessage =
   | { type: "listening"; url: string }
   | { type: "stopped" }

@@ -65,6 +65,8 @@ async function main(): Promise<void> {
         invoice: (org: string, period: string) => call("invoice", org, period),
         closePeriod: (period: string, wait: boolean) => call("closePeriod", period, wait),
         lineSources: (org: string, period: string, n: number) => call("lineSources", org, period, n),
+        catalogue: () => call("catalogue"),
+        addCatalogueVersion: (version: unknown) => call("addCatalogueVersion", version),
       },
     },
     log: (line) => process.stderr.write(`ledger: ${line}\n`),

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { isPeriodKey, type InvoiceDocument, type InvoiceLineJson } from "@ledger/billing";
-import { identifier } from "@ledger/events";
+import { isPeriodKey, type CatalogueVersionJson, type InvoiceDocument, type InvoiceLineJson } from "@ledger/billing";
+import { catalogueVersionInput, identifier, problemsOf, type CatalogueVersionInput } from "@ledger/events";
 import { rateClassOf, refusalBody } from "@ledger/limits";
 import { AccessError, authorizeOrg, type Principal } from "./authentication";
 import { RequestError } from "./request-error";
@@ -23,6 +23,8 @@ export interface InvoiceHost {
   invoice: (org: string, period: string) => Promise<HostAnswer<InvoiceDocument>>;
   closePeriod: (period: string, wait: boolean) => Promise<HostAnswer<ClosedPeriod>>;
   lineSources: (org: string, period: string, n: number) => Promise<HostAnswer<LineSources>>;
+  catalogue: () => Promise<HostAnswer<CatalogueVersionJson[]>>;
+  addCatalogueVersion: (version: CatalogueVersionInput) => Promise<HostAnswer<CatalogueVersionJson>>;
 }
 
 /** An invoice line (without its status) and the ledger rows behind it. */
@@ -69,6 +71,25 @@ export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, pr
     const n = (req.params as { n: string }).n;
     if (!/^[1-9]\d{0,5}$/.test(n)) throw new RequestError(400, { error: `line ${JSON.stringify(n)} in the path must be a line number (1 for the first line)` });
     return answer(reply, await deps.invoices.lineSources(ok.org, ok.period, Number(n)));
+  });
+
+  // The price catalogue (§10.1): read by anyone with the platform key; a version for a closed
+  // period is refused (409).
+  app.get("/v1/admin/catalogue", async (req: Req, reply) => {
+    const principal = await principalOf(req);
+    if (principal.kind !== "platform") throw new AccessError(403, "the price catalogue takes the platform key");
+    return answer(reply, await deps.invoices.catalogue());
+  });
+  app.post("/v1/admin/catalogue", async (req: Req, reply) => {
+    const principal = await principalOf(req);
+    if (principal.kind !== "platform") throw new AccessError(403, "the price catalogue takes the platform key");
+    const body = catalogueVersionInput.safeParse(bodyObject(req.body));
+    if (!body.success) {
+      const problems = problemsOf(body.error);
+      throw new RequestError(400, { error: `invalid catalogue version; nothing was changed: ${problems.map((p) => `${p.field} ${p.reason}`).join("; ")}`, problems });
+    }
+    const added = await deps.invoices.addCatalogueVersion(body.data);
+    return added.ok ? reply.code(201).send(added.value) : answer(reply, added);
   });
 
   const closeBody = z.strictObject({ wait: z.boolean({ error: "must be true or false" }).default(false) });

@@ -1,8 +1,11 @@
 import type { Admin, Producer } from "kafkajs";
 import { Counter, type Registry } from "prom-client";
-import { invoiceOf, isPeriodKey, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceLine } from "@ledger/billing";
+import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceLine } from "@ledger/billing";
 import {
+  closedThrough,
   earliestBillingPeriod,
+  loadCatalogue,
+  storeCatalogueVersion,
   frozenInvoice,
   invoiceSources,
   closedPeriods,
@@ -159,10 +162,11 @@ export class Invoicer {
     if (first > target) first = target;
     const done: string[] = [];
     let stored = 0;
+    const catalogue = await loadCatalogue(clickhouse);
     for (const period of periodsBetween(first, target)) {
       const invoices: Invoice[] = [];
       for (const sources of (await invoiceSources(clickhouse, period)).values()) {
-        const invoice = invoiceOf({ ...sources, period, status: "closed" });
+        const invoice = invoiceOf({ ...sources, period, status: "closed" }, catalogue);
         if (invoice.lines.length > 0) invoices.push(invoice);
       }
       await storeInvoices(clickhouse, period, invoices);
@@ -179,8 +183,8 @@ export class Invoicer {
     if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
     const final = await frozenInvoice(this.deps.clickhouse, org, period);
     if (final) return final;
-    const sources = (await invoiceSources(this.deps.clickhouse, period, org)).get(org)!;
-    return invoiceOf({ ...sources, period, status: "open" });
+    const [sources, catalogue] = await Promise.all([invoiceSources(this.deps.clickhouse, period, org), loadCatalogue(this.deps.clickhouse)]);
+    return invoiceOf({ ...sources.get(org)!, period, status: "open" }, catalogue);
   }
 
   /** The ledger rows behind line `n` (1-based) of an organization's invoice. */
@@ -198,6 +202,31 @@ export class Invoicer {
       ...(line.userId !== undefined ? { userId: line.userId } : {}),
     });
     return { line, sources };
+  }
+
+  /** The price catalogue's versions, §10.1's defaults first. */
+  async catalogue(): Promise<CatalogueVersionJson[]> {
+    return (await loadCatalogue(this.deps.clickhouse)).map(catalogueVersionJson);
+  }
+
+  /**
+   * Adds a catalogue version. Refused when its first period is closed (a final invoice would
+   * change), when it does not start after the last version, or when its number is not the next.
+   */
+  async addCatalogueVersion(input: Omit<CatalogueVersionJson, "version"> & { version?: number }): Promise<CatalogueVersionJson> {
+    const current = await loadCatalogue(this.deps.clickhouse);
+    const closed = await closedThrough(this.deps.clickhouse);
+    const next = catalogueVersionOf({ ...input, version: input.version ?? current.length + 1 });
+    try {
+      withCatalogueVersion(current, next, (p) => closed !== null && p <= closed);
+    } catch (error) {
+      if (error instanceof CatalogueVersionError) throw new InvoiceRequestError(error.message.includes("is closed") ? 409 : 400, error.message);
+      throw error;
+    }
+    const json = catalogueVersionJson(next);
+    await storeCatalogueVersion(this.deps.clickhouse, json);
+    this.deps.log(`invoicer: price catalogue version ${json.version} from ${json.first_period}`);
+    return json;
   }
 
   /** Resolves once `period` is final (after `ledger close`, for example). */

@@ -152,7 +152,7 @@ export function runRows(message: KafkaMessage): RowResult {
   return { ok: true, rows };
 }
 
-/** One row of `billing_events_v1` per seat or deployment-run event (§10.2), with its booking (C2). */
+/** The `trace_events_v1` row of a seat or deployment-run event (§10.2), with its booking (C2). */
 export function billingEventRow(message: KafkaMessage, partition: number, closedThrough: string | null): RowResult {
   const json = parse(message);
   if (!json.ok) return json;

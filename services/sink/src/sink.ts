@@ -36,7 +36,6 @@ export class Sink {
 
   private readonly runRetention: RunRetention;
   private readonly runRetentionFailures: Counter;
-  private readonly billingWriter: Coalescer<string, void>;
   private readonly marks: PeriodMarks;
 
   constructor(private readonly deps: SinkDeps) {
@@ -56,7 +55,6 @@ export class Sink {
         maxItems: deps.config.maxInsertRows,
       }),
     });
-    this.billingWriter = route("billing_events_v1", () => ({ ok: false, reason: "unused" })).writer;
     this.marks = new PeriodMarks(deps.clickhouse, MARK_CONSUMERS.sink);
     this.routes = new Map([
       [topics.events, route("trace_events_v1", traceEventRow)],
@@ -130,8 +128,9 @@ export class Sink {
     const deadLetters: KeyedMessage[] = [];
     const deadLetter = (message: KafkaMessage, step: string, reason: string) => deadLetters.push(deadLetterOf(message, { topic, partition }, step, reason));
 
-    const traces: { message: KafkaMessage; closed: string | null }[] = [];
-    const billingLines: string[] = [];
+    // Trace and billing events alike: one row each in trace_events_v1 (billing events reach
+    // billing_events_v1 by a materialized view), so a batch is one insert whatever it holds.
+    const traces: { message: KafkaMessage; closed: string | null; billing: boolean }[] = [];
     const lines: string[] = [];
     for (const message of batch.messages) {
       const family = tracksCloses ? headerString(message, FAMILY_HEADER) : undefined;
@@ -142,12 +141,8 @@ export class Sink {
           closed = passMarker(closed, m.period);
           marks.push({ topic, partition, offset: message.offset, period: m.period });
         }
-      } else if (family === "billing" && topic === this.deps.topics.events) {
-        const r = billingEventRow(message, partition, closed);
-        if (r.ok && "row" in r) billingLines.push(JSON.stringify(r.row));
-        else deadLetter(message, "sink.billing_events_v1", r.ok ? "not one row" : r.reason);
       } else if (topic === this.deps.topics.events) {
-        traces.push({ message, closed });
+        traces.push({ message, closed, billing: family === "billing" });
       } else {
         const r = route.row(message, partition);
         if (r.ok && "rows" in r) for (const row of r.rows) lines.push(JSON.stringify(row));
@@ -157,7 +152,7 @@ export class Sink {
     }
     if (traces.length > 0 && !(await this.insertEventsFast(traces, partition, route.writer))) {
       for (const t of traces) {
-        const r = traceEventRow(t.message, partition, t.closed);
+        const r = t.billing ? billingEventRow(t.message, partition, t.closed) : traceEventRow(t.message, partition, t.closed);
         if (r.ok && "row" in r) lines.push(JSON.stringify(r.row));
         else deadLetter(t.message, `sink.${route.table}`, r.ok ? "not one row" : r.reason);
       }
@@ -165,7 +160,6 @@ export class Sink {
     await Promise.all([
       publish(this.deps.producer, this.deps.topics.deadLetters, deadLetters),
       lines.length > 0 ? route.writer.add(lines) : undefined,
-      billingLines.length > 0 ? this.billingWriter.add(billingLines) : undefined,
     ]);
     // After the effects: a recorded marker promises that everything before it is in ClickHouse.
     await this.marks.record(marks);
@@ -181,7 +175,7 @@ export class Sink {
    * dead-letters the bad ones and inserts the rest. A failure with all messages valid is thrown
    * (retried, offsets not committed).
    */
-  private async insertEventsFast(traces: { message: KafkaMessage; closed: string | null }[], partition: number, writer: Coalescer<string, void>): Promise<boolean> {
+  private async insertEventsFast(traces: { message: KafkaMessage; closed: string | null; billing: boolean }[], partition: number, writer: Coalescer<string, void>): Promise<boolean> {
     const cache = new Map<string, string>();
     const lines: string[] = [];
     for (const { message, closed } of traces) {
@@ -193,7 +187,7 @@ export class Sink {
       await writer.add(lines);
       return true;
     } catch (error) {
-      if (traces.every((t) => traceEventRow(t.message, partition, t.closed).ok)) throw error;
+      if (traces.every((t) => (t.billing ? billingEventRow : traceEventRow)(t.message, partition, t.closed).ok)) throw error;
       return false;
     }
   }
