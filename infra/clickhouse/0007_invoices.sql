@@ -154,3 +154,44 @@ CREATE TABLE IF NOT EXISTS {{database}}.price_catalogue_v1
 )
 ENGINE = ReplacingMergeTree
 ORDER BY version;
+
+-- One materialized view per metric, not two: billing_base_traces_v1 and
+-- billing_extended_upgrades_v1 become views over the booking tables (each trace counted once
+-- by uniqExact whatever its bookings), so /v1/usage and invoices read the same rows and every
+-- insert feeds one table per metric, as before. billing_usage_v1 is recreated unchanged.
+DROP VIEW IF EXISTS {{database}}.billing_usage_v1;
+
+DROP VIEW IF EXISTS {{database}}.billing_base_traces_mv_v1;
+
+DROP VIEW IF EXISTS {{database}}.billing_extended_upgrades_mv_v1;
+
+DROP TABLE IF EXISTS {{database}}.billing_base_traces_v1;
+
+DROP TABLE IF EXISTS {{database}}.billing_extended_upgrades_v1;
+
+CREATE VIEW IF NOT EXISTS {{database}}.billing_base_traces_v1 AS
+SELECT org_id, workspace_id, period, trace_id FROM {{database}}.invoice_base_traces_v1;
+
+CREATE VIEW IF NOT EXISTS {{database}}.billing_extended_upgrades_v1 AS
+SELECT org_id, workspace_id, period, trace_id FROM {{database}}.invoice_extended_upgrades_v1;
+
+CREATE VIEW IF NOT EXISTS {{database}}.billing_usage_v1 AS
+SELECT
+    org_id,
+    workspace_id,
+    period,
+    sum(base) AS base_traces,
+    sum(upgrades) AS extended_upgrades,
+    sum(base) * 500 AS base_charge_micros,
+    sum(upgrades) * 4500 AS upgrade_charge_micros
+FROM
+(
+    SELECT org_id, workspace_id, period, uniqExact(trace_id) AS base, toUInt64(0) AS upgrades
+    FROM {{database}}.invoice_base_traces_v1
+    GROUP BY org_id, workspace_id, period
+    UNION ALL
+    SELECT org_id, workspace_id, period, toUInt64(0) AS base, uniqExact(trace_id) AS upgrades
+    FROM {{database}}.invoice_extended_upgrades_v1
+    GROUP BY org_id, workspace_id, period
+)
+GROUP BY org_id, workspace_id, period;
