@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { LedgerStack } from "@ledger/stack";
 import { freshStack, TEST_PLATFORM_KEY } from "../support/engines";
 import { ledgerApi, publishedCount } from "../support/ledger-api";
@@ -165,6 +168,41 @@ describe("the price catalogue (§10.1)", () => {
 
     const cli = await runLedger(["prices", "list", "--json", "--url", stack.url!], { env: { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY } });
     expect(cli.stdout.trim().split("\n").map((l) => JSON.parse(l).version)).toEqual([1, 2]);
+  });
+});
+
+describe("ledger export", () => {
+  test("a closed period's invoice lines and usage as ClickHouse writes CSV and Parquet; an open one is refused", async () => {
+    const env = { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY };
+    const dir = mkdtempSync(join(tmpdir(), "ledger-export-"));
+    const open = await runLedger(["export", "--period", "2024-07", "--out", join(dir, "july.csv"), "--url", stack.url!], { env });
+    expect(open.code).toBe(2);
+    expect(open.stderr).toMatch(/period 2024-07 is not closed and final yet \(final through 2024-06\)/);
+    expect(existsSync(join(dir, "july.csv"))).toBe(false);
+
+    const csv = await runLedger(["export", "--period", "2024-06", "--format", "csv", "--out", join(dir, "june.csv"), "--url", stack.url!], { env });
+    expect(csv.stderr).toBe("");
+    expect(csv.stdout).toMatch(/2024-06: invoice lines to .*june\.csv \(\d+ bytes\), usage to .*june\.usage\.csv/);
+    const rows = (file: string) => readFileSync(join(dir, file), "utf8").trim().split("\n").map((l) => l.split(",").map((c) => c.replace(/^"|"$/g, "")));
+    const [header, ...lines] = rows("june.csv");
+    expect(header).toEqual(["org_id", "period", "line_no", "status", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd"]);
+    expect(lines.map((l) => [l[0], l[2], l[4], Number(l[12])])).toEqual([
+      ["acme", "1", "base_traces", 0],
+      ["acme", "2", "seat_proration", 39],
+      ["acme", "3", "deployment_runs", 0.005],
+    ]);
+    const [usageHeader, ...usage] = rows("june.usage.csv");
+    expect(usageHeader).toEqual(["org_id", "workspace_id", "period", "base_traces", "extended_upgrades", "base_charge_usd", "upgrade_charge_usd"]);
+    expect(usage.map((u) => u.slice(0, 5))).toEqual([["acme", "prod", "2024-06", "1", "0"]]);
+
+    const parquet = await runLedger(["export", "--period", "2024-06", "--format", "parquet", "--out", join(dir, "june.parquet"), "--url", stack.url!], { env });
+    expect(parquet.code).toBe(0);
+    const bytes = readFileSync(join(dir, "june.parquet"));
+    expect([bytes.subarray(0, 4).toString(), bytes.subarray(-4).toString()]).toEqual(["PAR1", "PAR1"]);
+    // Read back by ClickHouse: the same lines, the money exact.
+    const rs = await stack.clickhouse.client.query({ query: `SELECT count() AS n, toString(sum(amount_usd)) AS total FROM file('${join(dir, "june.parquet")}', Parquet)`, format: "JSONEachRow" });
+    expect(await rs.json()).toEqual([{ n: 3, total: "39.005" }]);
+    expect(existsSync(join(dir, "june.usage.parquet"))).toBe(true);
   });
 });
 

@@ -54,6 +54,14 @@ export async function ingestReplica(options: { primary: string; port?: number; h
       invoices: {
         invoice: (org, period) => answerOf(primary<InvoiceDocument>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}`)),
         lineSources: (org, period, n) => answerOf(primary<LineSources>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}/lines/${n}/sources`)),
+        exportPeriod: async (period, dataset, format) => {
+          const res = await fetch(new URL(`/v1/admin/export/${encodeURIComponent(period)}?dataset=${dataset}&format=${format === "Parquet" ? "parquet" : "csv"}`, options.primary), { headers: { "x-api-key": platformKey } });
+          if (res.ok) return { ok: true as const, value: new Uint8Array(await res.arrayBuffer()) };
+          const status = res.status;
+          const error = ((await res.json().catch(() => ({}))) as { error?: string }).error ?? `the primary answered ${status}`;
+          if (status === 400 || status === 404 || status === 409) return { ok: false as const, status, error };
+          throw new Error(error);
+        },
         catalogue: () => answerOf(primary<CatalogueVersionJson[]>("GET", "/v1/admin/catalogue")),
         addCatalogueVersion: (version) => answerOf(primary<CatalogueVersionJson>("POST", "/v1/admin/catalogue", version)),
         closePeriod: (period, wait) => answerOf(primary<ClosedPeriod>("POST", `/v1/admin/periods/${encodeURIComponent(period)}/close`, { wait })),

@@ -1,10 +1,12 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { extname } from "node:path";
+import { Option } from "commander";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { invoiceJsonLines, invoiceText, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
 import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { ingestConfigFromEnv } from "@ledger/ingest";
-import { callLedger } from "./admin-client";
+import { callLedger, LedgerRequestError } from "./admin-client";
 import { clientPlatformKey } from "./platform-key";
 
 const period = (value: string) => {
@@ -93,5 +95,41 @@ export function registerPriceCommands(program: Command): void {
       }
       const v = await callLedger<CatalogueVersionJson>(opts.url, platformKey(), "POST", "/v1/admin/catalogue", body);
       process.stdout.write(opts.json ? `${JSON.stringify(v)}\n` : `${describe(v)}\n`);
+    });
+}
+
+/** Where the usage goes beside the invoice lines: `june.csv` → `june.usage.csv`. */
+export const usageFileOf = (out: string) => {
+  const ext = extname(out);
+  return `${out.slice(0, out.length - ext.length)}.usage${ext}`;
+};
+
+/** `ledger export`: a closed period's invoice lines and usage, in ClickHouse's own CSV or Parquet. */
+export function registerExportCommand(program: Command): void {
+  program
+    .command("export")
+    .description("write a closed period's final invoice lines to FILE and its usage per organization and workspace beside it (FILE with .usage before the extension), as ClickHouse writes them")
+    .requiredOption("--period <YYYY-MM>", "a closed (final) period", period)
+    .addOption(new Option("--format <format>", "the file format").choices(["csv", "parquet"]).default("csv"))
+    .requiredOption("--out <file>", "where the invoice lines go")
+    .option("--url <url>", "the ledger's base URL", defaultUrl)
+    .action(async (opts: { period: string; format: "csv" | "parquet"; out: string; url: string }) => {
+      const key = platformKey();
+      const fetchDataset = async (dataset: string) => {
+        let res: Response;
+        try {
+          res = await fetch(new URL(`/v1/admin/export/${opts.period}?dataset=${dataset}&format=${opts.format}`, opts.url), { headers: { "x-api-key": key } });
+        } catch (error) {
+          throw new LedgerRequestError(`cannot reach the ledger at ${opts.url} (is \`pnpm ledger serve\` running?): ${(error as Error).message}`, 0);
+        }
+        if (!res.ok) throw new LedgerRequestError(`the ledger answered ${res.status}: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? "no detail"}`, res.status);
+        return Buffer.from(await res.arrayBuffer());
+      };
+      const lines = await fetchDataset("invoice_lines");
+      const usage = await fetchDataset("usage");
+      const usageOut = usageFileOf(opts.out);
+      writeFileSync(opts.out, lines);
+      writeFileSync(usageOut, usage);
+      process.stdout.write(`${opts.period}: invoice lines to ${opts.out} (${lines.length} bytes), usage to ${usageOut} (${usage.length} bytes), ${opts.format}\n`);
     });
 }

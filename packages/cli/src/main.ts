@@ -6,7 +6,7 @@ import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { startMockCluster } from "@ledger/kafka";
 import { formatJsonLines, formatTable } from "./report";
 import { readReplayInput, replay, ReplayInputError } from "./replay";
-import { registerInvoiceCommands, registerPriceCommands } from "./invoices";
+import { registerExportCommand, registerInvoiceCommands, registerPriceCommands } from "./invoices";
 import { invoiceJsonLines, invoiceText } from "@ledger/billing";
 import { serve } from "./serve";
 import { fetchUsage } from "./usage";
@@ -69,6 +69,7 @@ registerAccountCommands(program);
 registerAnalystCommands(program);
 registerInvoiceCommands(program);
 registerPriceCommands(program);
+registerExportCommand(program);
 
 program
   .command("usage")

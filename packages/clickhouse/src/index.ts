@@ -8,3 +8,4 @@ export * from "./run-query";
 export * from "./analyst-query";
 export * from "./period-marks";
 export * from "./invoice-query";
+export * from "./export-query";

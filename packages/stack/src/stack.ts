@@ -198,6 +198,13 @@ export class LedgerStack {
           return refused(error);
         }
       },
+      exportPeriod: async (period, dataset, format) => {
+        try {
+          return { ok: true, value: new Uint8Array(await this.invoicer.exportPeriod(period, dataset, format)) };
+        } catch (error) {
+          return refused(error);
+        }
+      },
       catalogue: async () => ({ ok: true, value: await this.invoicer.catalogue() }),
       addCatalogueVersion: async (version) => {
         try {

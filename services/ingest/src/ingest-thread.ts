@@ -32,11 +32,12 @@ export interface IngestThreadHost {
   closePeriod: InvoiceHost["closePeriod"];
   lineSources: InvoiceHost["lineSources"];
   catalogue: InvoiceHost["catalogue"];
+  exportPeriod: InvoiceHost["exportPeriod"];
   addCatalogueVersion: InvoiceHost["addCatalogueVersion"];
   onFatal: (error: Error) => void;
 }
 
-export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod" | "lineSources" | "catalogue" | "addCatalogueVersion"; args: unknown[] };
+export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod" | "lineSources" | "catalogue" | "addCatalogueVersion" | "exportPeriod"; args: unknown[] };
 export type ThreadMessage =
   | { type: "listening"; url: string }
   | { type: "stopped" }

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
         closePeriod: (period: string, wait: boolean) => call("closePeriod", period, wait),
         lineSources: (org: string, period: string, n: number) => call("lineSources", org, period, n),
         catalogue: () => call("catalogue"),
+        exportPeriod: (period: string, dataset: string, format: string) => call("exportPeriod", period, dataset, format),
         addCatalogueVersion: (version: unknown) => call("addCatalogueVersion", version),
       },
     },

@@ -24,6 +24,7 @@ export interface InvoiceHost {
   closePeriod: (period: string, wait: boolean) => Promise<HostAnswer<ClosedPeriod>>;
   lineSources: (org: string, period: string, n: number) => Promise<HostAnswer<LineSources>>;
   catalogue: () => Promise<HostAnswer<CatalogueVersionJson[]>>;
+  exportPeriod: (period: string, dataset: "invoice_lines" | "usage", format: "CSVWithNames" | "Parquet") => Promise<HostAnswer<Uint8Array>>;
   addCatalogueVersion: (version: CatalogueVersionInput) => Promise<HostAnswer<CatalogueVersionJson>>;
 }
 
@@ -90,6 +91,21 @@ export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, pr
     }
     const added = await deps.invoices.addCatalogueVersion(body.data);
     return added.ok ? reply.code(201).send(added.value) : answer(reply, added);
+  });
+
+  // `ledger export`: a closed period's invoice lines or usage, as ClickHouse writes them.
+  const exportQuery = z.strictObject({
+    dataset: z.enum(["invoice_lines", "usage"], { error: "must be invoice_lines or usage" }).default("invoice_lines"),
+    format: z.enum(["csv", "parquet"], { error: "must be csv or parquet" }).default("csv"),
+  });
+  app.get("/v1/admin/export/:period", async (req: Req, reply) => {
+    const principal = await principalOf(req);
+    if (principal.kind !== "platform") throw new AccessError(403, "exports take the platform key");
+    const q = exportQuery.safeParse(req.query);
+    if (!q.success) throw new RequestError(400, { error: `bad query parameters: ${q.error.issues.map((i) => (i.code === "unrecognized_keys" ? `${i.keys.join(", ")} is not a parameter of this export` : `${i.path.join(".")} ${i.message}`)).join("; ")}` });
+    const a = await deps.invoices.exportPeriod((req.params as { period: string }).period, q.data.dataset, q.data.format === "csv" ? "CSVWithNames" : "Parquet");
+    if (!a.ok) return answer(reply, a);
+    return reply.header("content-type", q.data.format === "csv" ? "text/csv; charset=utf-8" : "application/vnd.apache.parquet").send(Buffer.from(a.value));
   });
 
   const closeBody = z.strictObject({ wait: z.boolean({ error: "must be true or false" }).default(false) });

@@ -4,6 +4,9 @@ import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoic
 import {
   closedThrough,
   earliestBillingPeriod,
+  exportPeriod,
+  type ExportDataset,
+  type ExportFormat,
   loadCatalogue,
   storeCatalogueVersion,
   frozenInvoice,
@@ -202,6 +205,16 @@ export class Invoicer {
       ...(line.userId !== undefined ? { userId: line.userId } : {}),
     });
     return { line, sources };
+  }
+
+  /** `ledger export`: a final period's invoice lines or usage in a ClickHouse format; refused while it is open. */
+  async exportPeriod(period: string, dataset: ExportDataset, format: ExportFormat): Promise<Buffer> {
+    if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
+    const latest = await latestFrozenPeriod(this.deps.clickhouse);
+    if (latest === null || period > latest) {
+      throw new InvoiceRequestError(409, `period ${period} is not closed and final yet (${latest === null ? "no period is" : `final through ${latest}`}): its numbers can still change; close it first (ledger close --period ${period})`);
+    }
+    return exportPeriod(this.deps.clickhouse, period, dataset, format);
   }
 
   /** The price catalogue's versions, §10.1's defaults first. */
