@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the ledger needs on a fresh Debian 12 machine with Node 20 (root or sudo):
-# kcat (the embedded Kafka-protocol test cluster), redis-server (the limit counters), pnpm 10, and
-# the workspace's packages.
+# kcat (the embedded Kafka-protocol test cluster), redis-server (the limit counters), zstd, chromium
+# (the usage page's browser test), pnpm 10, and the workspace's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -10,6 +10,7 @@ missing=""
 command -v kcat >/dev/null 2>&1 || missing="$missing kcat"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v zstd >/dev/null 2>&1 || missing="$missing zstd" # tests compress zstd bodies with it
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium" # the usage page's browser test (playwright-core drives it)
 if [ -n "$missing" ]; then
   echo "setup: installing$missing" >&2
   $SUDO apt-get update -qq

@@ -9,3 +9,4 @@ export * from "./seats";
 export * from "./invoice-rating";
 export * from "./period-close";
 export * from "./invoice";
+export * from "./daily-usage";

@@ -197,3 +197,23 @@ export function invoiceJsonLines(doc: InvoiceDocument): string {
   const total = { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd };
   return [...doc.lines, total].map((l) => JSON.stringify(l)).join("\n") + "\n";
 }
+
+const CSV_COLUMNS = ["org_id", "period", "status", "line", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd"] as const;
+
+/** A CSV cell: quoted when it holds a comma, a quote or a line break (RFC 4180). */
+const csvCell = (v: unknown): string => {
+  const s = v === undefined || v === null ? "" : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+};
+
+/** The invoice as CSV (RFC 4180): a header, one row per line numbered from 1, then the total. */
+export function invoiceCsv(doc: InvoiceDocument): string {
+  const rows: string[] = [CSV_COLUMNS.join(",")];
+  doc.lines.forEach((l, i) => {
+    const cells: Record<string, unknown> = { ...l, line: i + 1 };
+    rows.push(CSV_COLUMNS.map((c) => csvCell(cells[c])).join(","));
+  });
+  const total: Record<string, unknown> = { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd };
+  rows.push(CSV_COLUMNS.map((c) => csvCell(total[c])).join(","));
+  return rows.join("\r\n") + "\r\n";
+}

@@ -2,8 +2,8 @@ import { Registry } from "prom-client";
 import { ConfigError } from "@ledger/config";
 import type { CatalogueVersionJson, InvoiceDocument, UsageRow } from "@ledger/billing";
 import type { AccountEvent } from "@ledger/events";
-import type { RetainedRunPart } from "@ledger/clickhouse";
-import { IngestRuntime, type ClosedPeriod, type HostAnswer, type LineSources } from "@ledger/ingest";
+import type { DailyUsage, RetainedRunPart } from "@ledger/clickhouse";
+import { IngestRuntime, type ClosedPeriod, type HostAnswer, type LineSources, type OrgPeriod } from "@ledger/ingest";
 import { createKafka, createProducer, LagGovernor, ledgerGroups, ledgerTopics, ledgerWatches } from "@ledger/kafka";
 import { callLedger } from "./admin-client";
 import { configFromEnv } from "./engines-from-env";
@@ -43,6 +43,10 @@ export async function ingestReplica(options: { primary: string; port?: number; h
         const q = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
         return (await primary<{ rows: UsageRow[] }>("GET", `/v1/usage?${q}`)).rows;
       },
+      dailyUsage: async (query) => {
+        const q = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+        return await primary<DailyUsage>("GET", `/v1/usage/daily?${q}`);
+      },
       ready: async () => {
         await primary("GET", "/readyz");
       },
@@ -53,6 +57,7 @@ export async function ingestReplica(options: { primary: string; port?: number; h
       // The primary owns ClickHouse and the invoicer; its refusals keep their status here.
       invoices: {
         invoice: (org, period) => answerOf(primary<InvoiceDocument>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}`)),
+        periods: async (org) => answerOf((async () => (await primary<{ periods: OrgPeriod[] }>("GET", `/v1/invoices/${encodeURIComponent(org)}`)).periods)()),
         lineSources: (org, period, n) => answerOf(primary<LineSources>("GET", `/v1/invoices/${encodeURIComponent(org)}/${period}/lines/${n}/sources`)),
         exportPeriod: async (period, dataset, format) => {
           const res = await fetch(new URL(`/v1/admin/export/${encodeURIComponent(period)}?dataset=${dataset}&format=${format === "Parquet" ? "parquet" : "csv"}`, options.primary), { headers: { "x-api-key": platformKey } });

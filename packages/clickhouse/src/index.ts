@@ -9,3 +9,4 @@ export * from "./analyst-query";
 export * from "./period-marks";
 export * from "./invoice-query";
 export * from "./export-query";
+export * from "./daily-usage-query";

@@ -210,6 +210,20 @@ export async function earliestBillingPeriod(ch: LedgerClickHouse): Promise<strin
   return row && row.p !== "" ? row.p : null;
 }
 
+/** The periods an organization has billing rows in, by usage or by booking (oldest first). */
+export async function periodsOfOrg(ch: LedgerClickHouse, org: string): Promise<string[]> {
+  const rs = await ch.client.query({
+    query: `SELECT DISTINCT p FROM (
+              SELECT DISTINCT arrayJoin([period, booked_period]) AS p FROM ${ch.table("invoice_base_traces_v1")} WHERE org_id = {org:String}
+              UNION ALL SELECT DISTINCT arrayJoin([period, booked_period]) AS p FROM ${ch.table("invoice_extended_upgrades_v1")} WHERE org_id = {org:String}
+              UNION ALL SELECT DISTINCT arrayJoin([period, booked_period]) AS p FROM ${ch.table("billing_events_v1")} WHERE org_id = {org:String})
+            ORDER BY p`,
+    query_params: { org },
+    format: "JSONEachRow",
+  });
+  return z.array(z.object({ p: z.string() })).parse(await rs.json()).map((r) => r.p);
+}
+
 /** Which ledger rows a line stands for: its kind, usage period, and the bookings it counts. */
 export interface LineSelector {
   org: string;

@@ -20,7 +20,7 @@ import {
   type LedgerTopics,
   type MockCluster,
 } from "@ledger/kafka";
-import { analystQuery, connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
+import { analystQuery, queryDailyUsage, connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
 import { EventPublisher, IngestRuntime, IngestThread, type IngestConfig, type IngestHost } from "@ledger/ingest";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
@@ -165,6 +165,7 @@ export class LedgerStack {
   private ingestHost(): IngestHost {
     return {
       usage: (query) => queryUsage(this.clickhouse, query),
+      dailyUsage: (query) => queryDailyUsage(this.clickhouse, query, (this.options.clock ?? { now: () => Date.now() }).now()),
       ready: () => this.ready(),
       accountEvents: () => loadAccountEvents(this.clickhouse),
       counterMembers: (seed) => counterMembers(this.clickhouse, seed),
@@ -188,6 +189,7 @@ export class LedgerStack {
           return refused(error);
         }
       },
+      periods: async (org) => ({ ok: true, value: await this.invoicer.periodsOf(org) }),
       lineSources: async (org, period, n) => {
         try {
           const { line, sources } = await this.invoicer.lineSources(org, period, n);

@@ -26,7 +26,7 @@ export const bodyObject = (body: unknown): Record<string, unknown> => {
   return value as Record<string, unknown>;
 };
 
-function param(name: string, value: unknown): string {
+export function param(name: string, value: unknown): string {
   const r = identifier.safeParse(value);
   if (!r.success) throw new RequestError(400, { error: `${name} ${r.error.issues[0]!.message}` });
   return r.data;
@@ -141,33 +141,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: IngestDeps, prin
     if (req.query.org === undefined) throw new RequestError(400, { error: "org is required (the organization whose limits to show)" });
     const orgId = param("org", req.query.org);
     const wsFilter = req.query.workspace === undefined ? undefined : param("workspace", req.query.workspace);
-    const directory = deps.accounts.current;
-    const workspaces = wsFilter !== undefined ? [wsFilter] : directory.workspacesOf(orgId).map((w) => w.workspaceId);
-    const now = deps.clock.now();
-    const common = { nowMs: now, plan: () => planLimitsOf(directory.org(orgId)), workspace: (o: string, w: string) => directory.workspace(o, w) };
-    const charge = (workspaceId: string) => ({ orgId, workspaceId, eventId: "", bytes: 0, createsTrace: "", extendsTrace: "" });
-    // Plan limits once, then each workspace's, then each live key's rate classes.
-    const checks: LimitCheck[] = limitChecks({ ...common, charges: [charge(workspaces[0] ?? "-")] }).filter((c) => workspaces.length > 0 || c.limit.startsWith("plan:"));
-    for (const ws of workspaces.slice(1)) checks.push(...limitChecks({ ...common, charges: [charge(ws)] }).filter((c) => c.limit.startsWith("workspace:")));
-    const ordered = [...checks];
-    for (const key of directory.keys(orgId).filter((k) => !k.revoked && (wsFilter === undefined || k.workspaceId === wsFilter))) {
-      for (const cls of Object.keys(RATE_LIMITS) as RateClass[]) {
-        ordered.push(...limitChecks({ ...common, rate: { keyId: key.keyId, orgId, class: cls }, charges: [] }));
-      }
-    }
-    const counts = await deps.admission.current(ordered);
-    return {
-      org_id: orgId,
-      plan: directory.org(orgId).plan,
-      payment_method: directory.org(orgId).paymentMethod,
-      limits: ordered.map((c, i) => ({
-        limit: c.limit,
-        ...c.scope,
-        limit_value: c.value,
-        current: counts[i]!.current,
-        resets_at: counts[i]!.resetsAtMs === null ? null : new Date(counts[i]!.resetsAtMs!).toISOString(),
-      })),
-    };
+    return limitsOf(deps, orgId, wsFilter, true);
   });
 
   // Replicas that cannot open this ledger's ClickHouse (an embedded chDB belongs to one process)
@@ -214,4 +188,39 @@ export function registerAdminRoutes(app: FastifyInstance, deps: IngestDeps, prin
       throw error;
     }
   });
+}
+
+/**
+ * An organization's limits with their current counts (§6): its plan's, each workspace's (or one
+ * workspace's), and, for the admin API, each live key's rate classes.
+ */
+export async function limitsOf(deps: IngestDeps, orgId: string, wsFilter: string | undefined, withKeys: boolean) {
+  const directory = deps.accounts.current;
+  const workspaces = wsFilter !== undefined ? [wsFilter] : directory.workspacesOf(orgId).map((w) => w.workspaceId);
+  const now = deps.clock.now();
+  const common = { nowMs: now, plan: () => planLimitsOf(directory.org(orgId)), workspace: (o: string, w: string) => directory.workspace(o, w) };
+  const charge = (workspaceId: string) => ({ orgId, workspaceId, eventId: "", bytes: 0, createsTrace: "", extendsTrace: "" });
+  // Plan limits once, then each workspace's, then each live key's rate classes.
+  const checks: LimitCheck[] = limitChecks({ ...common, charges: [charge(workspaces[0] ?? "-")] }).filter((c) => workspaces.length > 0 || c.limit.startsWith("plan:"));
+  for (const ws of workspaces.slice(1)) checks.push(...limitChecks({ ...common, charges: [charge(ws)] }).filter((c) => c.limit.startsWith("workspace:")));
+  const ordered = [...checks];
+  for (const key of withKeys ? directory.keys(orgId).filter((k) => !k.revoked && (wsFilter === undefined || k.workspaceId === wsFilter)) : []) {
+    for (const cls of Object.keys(RATE_LIMITS) as RateClass[]) {
+      ordered.push(...limitChecks({ ...common, rate: { keyId: key.keyId, orgId, class: cls }, charges: [] }));
+    }
+  }
+  const counts = await deps.admission.current(ordered);
+  return {
+    org_id: orgId,
+    plan: directory.org(orgId).plan,
+    payment_method: directory.org(orgId).paymentMethod,
+    workspaces,
+    limits: ordered.map((c, i) => ({
+      limit: c.limit,
+      ...c.scope,
+      limit_value: c.value,
+      current: counts[i]!.current,
+      resets_at: counts[i]!.resetsAtMs === null ? null : new Date(counts[i]!.resetsAtMs!).toISOString(),
+    })),
+  };
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { Producer } from "kafkajs";
 import type { Registry } from "prom-client";
 import type { UsageRow } from "@ledger/billing";
-import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
+import type { DailyUsage, RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import { publish, type LagGovernor, type LedgerTopics } from "@ledger/kafka";
 import { systemClock, type Clock, type SeedQuery } from "@ledger/limits";
@@ -17,6 +17,7 @@ import { buildIngestServer } from "./server";
 /** What an ingest replica asks of the process (or the primary) that owns ClickHouse. */
 export interface IngestHost {
   usage: (query: Record<string, unknown>) => Promise<UsageRow[]>;
+  dailyUsage: (query: Record<string, unknown>) => Promise<DailyUsage>;
   ready: () => Promise<void>;
   moreMetrics?: () => Promise<string>;
   accountEvents: () => Promise<AccountEvent[]>;
@@ -71,6 +72,7 @@ export class IngestRuntime {
         registry: o.registry,
         governor: o.governor,
         usage: o.host.usage,
+        dailyUsage: o.host.dailyUsage,
         ready: o.host.ready,
         moreMetrics: o.host.moreMetrics,
         clock,

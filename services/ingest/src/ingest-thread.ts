@@ -4,7 +4,7 @@ import type { UsageRow } from "@ledger/billing";
 import type { KafkaConfig } from "@ledger/config";
 import type { AccountEvent } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
-import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
+import type { DailyUsage, RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { LagWatch, LedgerTopics } from "@ledger/kafka";
 import type { IngestConfig } from "./config";
 
@@ -22,6 +22,7 @@ export interface IngestThreadData {
 /** Calls the ingest thread makes back into the thread that owns ClickHouse and the consumers. */
 export interface IngestThreadHost {
   usage: (query: Record<string, unknown>) => Promise<UsageRow[]>;
+  dailyUsage: (query: Record<string, unknown>) => Promise<DailyUsage>;
   ready: () => Promise<void>;
   metrics: () => Promise<string>;
   accountEvents: () => Promise<AccountEvent[]>;
@@ -29,6 +30,7 @@ export interface IngestThreadHost {
   retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
   analystQuery: (query: string, format: string) => Promise<string>;
   invoice: InvoiceHost["invoice"];
+  periods: InvoiceHost["periods"];
   closePeriod: InvoiceHost["closePeriod"];
   lineSources: InvoiceHost["lineSources"];
   catalogue: InvoiceHost["catalogue"];
@@ -37,7 +39,7 @@ export interface IngestThreadHost {
   onFatal: (error: Error) => void;
 }
 
-export type HostCall = { id: number; method: "usage" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod" | "lineSources" | "catalogue" | "addCatalogueVersion" | "exportPeriod"; args: unknown[] };
+export type HostCall = { id: number; method: "usage" | "dailyUsage" | "periods" | "ready" | "metrics" | "accountEvents" | "counterMembers" | "retainedRunParts" | "analystQuery" | "invoice" | "closePeriod" | "lineSources" | "catalogue" | "addCatalogueVersion" | "exportPeriod"; args: unknown[] };
 export type ThreadMessage =
   | { type: "listening"; url: string }
   | { type: "stopped" }

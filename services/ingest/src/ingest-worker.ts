@@ -4,7 +4,7 @@ import type { UsageRow } from "@ledger/billing";
 import type { AccountEvent } from "@ledger/events";
 import { createKafka, createProducer, LagGovernor } from "@ledger/kafka";
 import type { SeedQuery } from "@ledger/limits";
-import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
+import type { DailyUsage, RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { HostCall, IngestThreadData } from "./ingest-thread";
 import { IngestRuntime } from "./ingest-runtime";
 
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     governor: new LagGovernor(admin, data.watches, data.kafka.maxLagPerPartition, { [data.topics.runs]: data.kafka.maxRunLagPerPartition }),
     host: {
       usage: (query) => call<UsageRow[]>("usage", query),
+      dailyUsage: (query) => call<DailyUsage>("dailyUsage", query),
       ready: () => call<void>("ready"),
       moreMetrics: () => call<string>("metrics"),
       accountEvents: () => call<AccountEvent[]>("accountEvents"),
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
       analystQuery: (query: string, format: string) => call<string>("analystQuery", query, format),
       invoices: {
         invoice: (org: string, period: string) => call("invoice", org, period),
+        periods: (org: string) => call("periods", org),
         closePeriod: (period: string, wait: boolean) => call("closePeriod", period, wait),
         lineSources: (org: string, period: string, n: number) => call("lineSources", org, period, n),
         catalogue: () => call("catalogue"),

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { isPeriodKey, type CatalogueVersionJson, type InvoiceDocument, type InvoiceLineJson } from "@ledger/billing";
+import { invoiceCsv, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument, type InvoiceLineJson } from "@ledger/billing";
 import { catalogueVersionInput, identifier, problemsOf, type CatalogueVersionInput } from "@ledger/events";
 import { rateClassOf, refusalBody } from "@ledger/limits";
 import { AccessError, authorizeOrg, type Principal } from "./authentication";
@@ -21,11 +21,18 @@ export interface ClosedPeriod {
 /** Invoices and period close (§10), from the process that owns ClickHouse and the invoicer. */
 export interface InvoiceHost {
   invoice: (org: string, period: string) => Promise<HostAnswer<InvoiceDocument>>;
+  /** The periods an organization has an invoice for, latest first (the usage page's list). */
+  periods: (org: string) => Promise<HostAnswer<OrgPeriod[]>>;
   closePeriod: (period: string, wait: boolean) => Promise<HostAnswer<ClosedPeriod>>;
   lineSources: (org: string, period: string, n: number) => Promise<HostAnswer<LineSources>>;
   catalogue: () => Promise<HostAnswer<CatalogueVersionJson[]>>;
   exportPeriod: (period: string, dataset: "invoice_lines" | "usage", format: "CSVWithNames" | "Parquet") => Promise<HostAnswer<Uint8Array>>;
   addCatalogueVersion: (version: CatalogueVersionInput) => Promise<HostAnswer<CatalogueVersionJson>>;
+}
+
+export interface OrgPeriod {
+  period: string;
+  status: "open" | "closed";
 }
 
 /** An invoice line (without its status) and the ledger rows behind it. */
@@ -61,9 +68,35 @@ export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, pr
     return { org, period };
   };
 
+  // ?format=csv: the same document as CSV, for the usage page's download and spreadsheets.
+  const invoiceQuery = z.strictObject({ format: z.enum(["json", "csv"], { error: "must be json or csv" }).default("json") });
   app.get("/v1/invoices/:org/:period", async (req: Req, reply) => {
+    const q = invoiceQuery.safeParse(req.query);
+    if (!q.success) throw new RequestError(400, { error: `bad query parameters: ${q.error.issues.map((i) => (i.code === "unrecognized_keys" ? `${i.keys.join(", ")} is not a parameter of an invoice` : `${i.path.join(".")} ${i.message}`)).join("; ")}` });
     const ok = await admitted(req, reply);
-    return ok ? answer(reply, await deps.invoices.invoice(ok.org, ok.period)) : reply;
+    if (!ok) return reply;
+    const a = await deps.invoices.invoice(ok.org, ok.period);
+    if (!a.ok || q.data.format === "json") return answer(reply, a);
+    return reply
+      .header("content-type", "text/csv; charset=utf-8")
+      .header("content-disposition", `attachment; filename="invoice-${ok.org}-${ok.period}.csv"`)
+      .send(invoiceCsv(a.value));
+  });
+
+  // The periods an organization has an invoice for (closed: final; open: a preview).
+  app.get("/v1/invoices/:org", async (req: Req, reply) => {
+    const principal = await principalOf(req);
+    const { org } = req.params as { org: string };
+    const orgCheck = identifier.safeParse(org);
+    if (!orgCheck.success) throw new RequestError(400, { error: `organization ${JSON.stringify(org)} in the path ${orgCheck.error.issues[0]!.message}` });
+    authorizeOrg(principal, org);
+    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
+    if (!decision.admitted) {
+      const body = refusalBody(decision.refusal, deps.clock.now());
+      return reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
+    }
+    const a = await deps.invoices.periods(org);
+    return a.ok ? { org_id: org, periods: a.value } : answer(reply, a);
   });
 
   app.get("/v1/invoices/:org/:period/lines/:n/sources", async (req: Req, reply) => {

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { Registry } from "prom-client";
 import { describeProblems, INGEST_EVENTS, InvalidBatchError, parseNdjson, validateBatchOf, type AccountEvent, type LedgerEvent } from "@ledger/events";
 import type { KeyedMessage, LagGovernor } from "@ledger/kafka";
-import type { RetainedRunPart, RunLookup } from "@ledger/clickhouse";
+import type { DailyUsage, RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { UsageRow } from "@ledger/billing";
 import { rateClassOf, refusalBody, type Clock, type EventCharge, type LimitRefusal, type SeedQuery } from "@ledger/limits";
 import type { IngestConfig } from "./config";
@@ -17,6 +17,7 @@ import { RequestError } from "./request-error";
 import { BodyEncodingError, BodyTimeoutError, bodyWithin, decodedBody } from "./body-decoding";
 import { EventIntake } from "./event-intake";
 import { registerLangSmithRoutes } from "./langsmith-api";
+import { registerUsageRoutes } from "./usage-routes";
 import type { RunTraceIndex } from "@ledger/redis";
 
 export interface IngestDeps {
@@ -31,6 +32,8 @@ export interface IngestDeps {
   governor?: LagGovernor;
   /** `GET /v1/usage`; parameters are validated by the reader. */
   usage: (query: Record<string, unknown>) => Promise<UsageRow[]>;
+  /** `GET /v1/usage/daily`: the usage page's chart; parameters are validated by the reader. */
+  dailyUsage: (query: Record<string, unknown>) => Promise<DailyUsage>;
   /** `GET /readyz`: resolves when Kafka, ClickHouse and the consumers are usable. */
   ready: () => Promise<void>;
   /** More Prometheus text for `GET /metrics` (the consumers' registry when ingest runs in a thread). */
@@ -174,6 +177,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
 
   registerAdminRoutes(app, deps, principalOf);
   registerInvoiceRoutes(app, deps, principalOf);
+  registerUsageRoutes(app, deps, principalOf);
   registerLangSmithRoutes(app, deps, intake, deps.runIndex, principalOf);
 
   app.get("/healthz", async () => ({ status: "ok" }));

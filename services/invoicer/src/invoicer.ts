@@ -12,6 +12,7 @@ import {
   frozenInvoice,
   invoiceSources,
   closedPeriods,
+  periodsOfOrg,
   latestFrozenPeriod,
   lineSources,
   markersPassed,
@@ -188,6 +189,17 @@ export class Invoicer {
     if (final) return final;
     const [sources, catalogue] = await Promise.all([invoiceSources(this.deps.clickhouse, period, org), loadCatalogue(this.deps.clickhouse)]);
     return invoiceOf({ ...sources.get(org)!, period, status: "open" }, catalogue);
+  }
+
+  /**
+   * The periods an organization has an invoice for: those with its billing rows (by usage or by
+   * booking) and the current one, each closed (final) or open (a preview), latest first.
+   */
+  async periodsOf(org: string): Promise<{ period: string; status: "open" | "closed" }[]> {
+    const [own, closed] = await Promise.all([periodsOfOrg(this.deps.clickhouse, org), closedPeriods(this.deps.clickhouse)]);
+    const closedSet = new Set(closed);
+    const periods = [...new Set([...own, periodKeyOf(this.deps.now())])].sort().reverse();
+    return periods.map((period) => ({ period, status: closedSet.has(period) ? "closed" : "open" }));
   }
 
   /** The ledger rows behind line `n` (1-based) of an organization's invoice. */

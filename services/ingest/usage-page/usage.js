@@ -1,0 +1,278 @@
+// The usage page: every figure comes from the ledger's JSON API (the same ClickHouse views as the
+// invoices and /v1/usage); this script only lays them out. No build step, no network beyond this
+// server. Data reaches the DOM as text only (textContent), never as markup.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const query = new URLSearchParams(location.search);
+  const state = {
+    key: sessionStorage.getItem("ledger.usage.key") || "",
+    org: query.get("org") || sessionStorage.getItem("ledger.usage.org") || "",
+    days: ["30", "60", "90"].includes(query.get("days")) ? Number(query.get("days")) : 30,
+    // ?through=YYYY-MM-DD shows a window ending on another day than today (a replayed log's month).
+    through: query.get("through") || "",
+    chart: null,
+    daily: null,
+  };
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  async function api(path) {
+    const res = await fetch(path, { headers: { "x-api-key": state.key } });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      throw new ApiError(res.status, body.error || `the ledger answered ${res.status}`);
+    }
+    return res;
+  }
+  const json = async (path) => (await api(path)).json();
+  const qs = (o) => new URLSearchParams(Object.entries(o).filter(([, v]) => v !== undefined && v !== "")).toString();
+
+  const el = (tag, text, attrs = {}) => {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    return e;
+  };
+  const row = (cells) => {
+    const tr = el("tr");
+    for (const c of cells) tr.append(c instanceof Node ? c : el("td", c));
+    return tr;
+  };
+  const num = (n) => el("td", n === null || n === undefined ? "none" : Number(n).toLocaleString("en-US"), { class: "num", "data-value": n === null || n === undefined ? "" : String(n) });
+  const setStatus = (text) => ($("status").textContent = text);
+  const showError = (text) => {
+    $("error").textContent = text;
+    $("error").hidden = !text;
+  };
+
+  function refused(error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+      $("main").hidden = true;
+      document.body.dataset.state = "refused";
+      showError(`The key was refused: ${error.message}`);
+      return true;
+    }
+    return false;
+  }
+
+  // --- the daily chart -----------------------------------------------------------------------
+  async function loadDaily() {
+    const d = await json(`/v1/usage/daily?${qs({ org: state.org, days: state.days, through: state.through })}`);
+    state.daily = d;
+    $("org-name").textContent = d.org_id;
+    $("through").textContent = d.through;
+    $("as-of").textContent = d.as_of;
+    $("as-of").setAttribute("datetime", d.as_of);
+    const base = d.series.reduce((s, p) => s + p.base_traces, 0);
+    const up = d.series.reduce((s, p) => s + p.extended_upgrades, 0);
+    $("window-totals").textContent = `${base.toLocaleString("en-US")} base traces, ${up.toLocaleString("en-US")} extended upgrades`;
+    const tbody = $("daily-table").querySelector("tbody");
+    tbody.replaceChildren(...d.series.map((p) => row([el("th", p.day, { scope: "row" }), num(p.base_traces), num(p.extended_upgrades)])));
+    drawChart(d);
+    return d;
+  }
+
+  function drawChart(d) {
+    const xs = d.series.map((p) => Date.parse(`${p.day}T00:00:00Z`) / 1000);
+    const data = [xs, d.series.map((p) => p.base_traces), d.series.map((p) => p.extended_upgrades)];
+    const hover = (u) => {
+      const i = u.cursor.idx;
+      if (i === null || i === undefined) return;
+      const p = d.series[i];
+      $("hover").textContent = `${p.day}: ${p.base_traces.toLocaleString("en-US")} base traces, ${p.extended_upgrades.toLocaleString("en-US")} extended upgrades`;
+      $("hover").dataset.day = p.day;
+    };
+    const opts = {
+      width: Math.min(1000, document.body.clientWidth - 40),
+      height: 320,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+      series: [
+        { label: "Day (UTC)", value: (_u, v) => (v === null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
+        { label: "Base traces", stroke: "#1d4ed8", fill: "rgba(29,78,216,0.08)", width: 2, points: { show: d.series.length <= 31 } },
+        { label: "Extended upgrades", stroke: "#c2410c", width: 2, dash: [6, 3], points: { show: d.series.length <= 31 } },
+      ],
+      axes: [{}, { label: "Traces per day", size: 70 }],
+      hooks: { setCursor: [hover] },
+    };
+    if (state.chart) state.chart.destroy();
+    $("chart").replaceChildren();
+    state.chart = new uPlot(opts, data, $("chart"));
+    window.ledgerUsage = { chart: state.chart, daily: d };
+  }
+
+  // --- limits ----------------------------------------------------------------------------------
+  async function loadLimits(org, period) {
+    const [limits, usage] = await Promise.all([
+      json(`/v1/limits?${qs({ org })}`),
+      json(`/v1/usage?${qs({ org, from: period, to: period, by: "workspace" })}`),
+    ]);
+    for (const e of document.querySelectorAll(".limits-period")) e.textContent = period;
+    $("plan-name").textContent = limits.plan;
+    const used = new Map(usage.rows.map((r) => [r.workspace_id, r]));
+    const limitOf = (ws, name) => limits.limits.find((l) => l.limit === name && l.workspace_id === ws);
+    const wsRows = [...new Set([...limits.workspaces, ...used.keys()])].sort().map((ws) => {
+      const u = used.get(ws) || { base_traces: 0, extended_upgrades: 0 };
+      const all = limitOf(ws, "workspace:all_traces");
+      const ext = limitOf(ws, "workspace:extended_traces");
+      const cells = [el("th", ws, { scope: "row" }), num(u.base_traces), num(all ? all.limit_value : null), num(u.extended_upgrades), num(ext ? ext.limit_value : null)];
+      if (all && u.base_traces >= all.limit_value) cells[1].classList.add("over");
+      if (ext && u.extended_upgrades >= ext.limit_value) cells[3].classList.add("over");
+      return row(cells);
+    });
+    $("workspace-limits").querySelector("tbody").replaceChildren(...wsRows);
+    const plan = limits.limits.filter((l) => l.limit.startsWith("plan:"));
+    $("plan-limits").querySelector("tbody").replaceChildren(
+      ...(plan.length > 0 ? plan.map((l) => row([el("th", l.limit.slice(5).replaceAll("_", " "), { scope: "row" }), num(l.current), num(l.limit_value), l.resets_at || ""])) : [row([el("td", "This plan has no hourly or monthly limits.", { colspan: "4" })])]),
+    );
+  }
+
+  // --- invoices --------------------------------------------------------------------------------
+  const lineLabel = (l) =>
+    l.kind === "adjustment" ? `adjustment of ${l.usage_period}: ${l.adjusts}` : l.kind === "seat_proration" ? `seat proration: ${l.user_id} from ${l.at}` : l.kind.replaceAll("_", " ");
+
+  async function invoiceBlock(org, period, status) {
+    const doc = await json(`/v1/invoices/${encodeURIComponent(org)}/${period}`);
+    const box = el("article", null, { class: "invoice", "data-period": period, "data-status": doc.status, "aria-labelledby": `inv-${period}` });
+    const h = el("h3", `${period} `, { id: `inv-${period}` });
+    h.append(el("span", doc.status === "closed" ? "closed: final" : "open: a preview", { class: `badge ${doc.status}` }));
+    box.append(h);
+    const table = el("table", null, { class: "lines" });
+    table.append(el("caption", `Invoice of ${org} for ${period}: total $${doc.total_usd}`));
+    const head = row(["#", "Line", "Quantity", "Free", "Unit price", "Amount"].map((t) => el("th", t, { scope: "col" })));
+    if (doc.status === "closed") head.append(el("th", "Sources", { scope: "col" }));
+    table.append(el("thead")).append(head);
+    const tbody = el("tbody");
+    doc.lines.forEach((l, i) => {
+      const tr = row([el("td", i + 1), el("td", lineLabel(l)), num(l.quantity), num(l.free_quantity ?? 0), el("td", l.unit_price_usd ? `$${l.unit_price_usd}` : "", { class: "num" }), el("td", `$${l.amount_usd}`, { class: "num", "data-value": l.amount_usd })]);
+      tr.dataset.kind = l.kind;
+      if (doc.status === "closed") {
+        const td = el("td");
+        const b = el("button", "Show sources", { type: "button", class: "secondary", "aria-expanded": "false" });
+        b.addEventListener("click", () => toggleSources(b, tr, org, period, i + 1));
+        td.append(b);
+        tr.append(td);
+      }
+      tbody.append(tr);
+    });
+    if (doc.lines.length === 0) tbody.append(row([el("td", "No charges.", { colspan: "6" })]));
+    table.append(tbody);
+    box.append(table);
+    box.append(el("p", `Total: $${doc.total_usd}`, { class: "total", "data-value": doc.total_usd }));
+    if (doc.status === "closed") {
+      const csv = el("button", `Download ${period} as CSV`, { type: "button", class: "csv" });
+      csv.addEventListener("click", () => downloadCsv(org, period).catch((e) => showError(e.message)));
+      box.append(csv);
+    }
+    return box;
+  }
+
+  async function toggleSources(button, tr, org, period, n) {
+    const open = tr.nextElementSibling && tr.nextElementSibling.classList.contains("sources");
+    if (open) {
+      tr.nextElementSibling.remove();
+      button.setAttribute("aria-expanded", "false");
+      button.textContent = "Show sources";
+      return;
+    }
+    const s = await json(`/v1/invoices/${encodeURIComponent(org)}/${period}/lines/${n}/sources`);
+    const cols = s.sources.length > 0 ? Object.keys(s.sources[0]) : [];
+    const inner = el("table");
+    inner.append(el("caption", `${s.sources.length} ledger row(s) behind line ${n}`));
+    inner.append(el("thead")).append(row(cols.map((c) => el("th", c, { scope: "col" }))));
+    const body = el("tbody");
+    for (const src of s.sources.slice(0, 200)) body.append(row(cols.map((c) => String(src[c]))));
+    inner.append(body);
+    const holder = el("tr", null, { class: "sources" });
+    const td = el("td", null, { colspan: "7" });
+    td.append(inner);
+    if (s.sources.length > 200) td.append(el("p", `The first 200 of ${s.sources.length} rows; the CSV export and ledger invoice --sources have them all.`));
+    holder.append(td);
+    tr.after(holder);
+    button.setAttribute("aria-expanded", "true");
+    button.textContent = "Hide sources";
+  }
+
+  async function downloadCsv(org, period) {
+    const res = await api(`/v1/invoices/${encodeURIComponent(org)}/${period}?format=csv`);
+    const blob = await res.blob();
+    const a = el("a", null, { href: URL.createObjectURL(blob), download: `invoice-${org}-${period}.csv` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }
+
+  async function loadInvoices(org) {
+    const { periods } = await json(`/v1/invoices/${encodeURIComponent(org)}`);
+    // The latest twelve periods: open ones are previews, closed ones final with their sources.
+    const blocks = [];
+    for (const p of periods.slice(0, 12)) blocks.push(await invoiceBlock(org, p.period, p.status));
+    const open = blocks.filter((b) => b.dataset.status === "open");
+    const closed = blocks.filter((b) => b.dataset.status === "closed");
+    $("invoices").replaceChildren(
+      el("h3", "Open periods (previews)"),
+      ...(open.length ? open : [el("p", "No open period.")]),
+      el("h3", "Closed periods"),
+      ...(closed.length ? closed : [el("p", "No closed invoice yet.")]),
+    );
+  }
+
+  // --- wiring ------------------------------------------------------------------------------------
+  async function loadAll() {
+    showError("");
+    document.body.dataset.state = "loading";
+    setStatus("Loading…");
+    try {
+      const d = await loadDaily();
+      $("main").hidden = false;
+      await Promise.all([loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id)]);
+      setStatus(`Showing ${d.org_id}.`);
+      document.body.dataset.state = "loaded";
+    } catch (error) {
+      setStatus("");
+      if (!refused(error)) {
+        showError(error.message);
+        document.body.dataset.state = "failed";
+      }
+    }
+  }
+
+  $("key").value = state.key;
+  $("org").value = state.org;
+  for (const r of document.querySelectorAll('input[name="days"]')) {
+    r.checked = Number(r.value) === state.days;
+    r.addEventListener("change", async () => {
+      state.days = Number(r.value);
+      document.body.dataset.state = "loading";
+      try {
+        await loadDaily();
+        document.body.dataset.state = "loaded";
+      } catch (error) {
+        if (!refused(error)) showError(error.message);
+      }
+    });
+  }
+  $("key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    state.key = $("key").value.trim();
+    state.org = $("org").value.trim();
+    sessionStorage.setItem("ledger.usage.key", state.key);
+    sessionStorage.setItem("ledger.usage.org", state.org);
+    void loadAll();
+  });
+  $("forget").addEventListener("click", () => {
+    sessionStorage.removeItem("ledger.usage.key");
+    state.key = "";
+    $("key").value = "";
+    $("main").hidden = true;
+    setStatus("The key was forgotten.");
+  });
+  if (state.key) void loadAll();
+})();
