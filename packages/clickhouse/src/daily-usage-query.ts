@@ -25,7 +25,7 @@ export interface DailyUsage {
   series: DailyUsagePoint[];
 }
 
-const dayRow = z.object({ day: z.string(), base_traces: z.coerce.number(), extended_upgrades: z.coerce.number() });
+const dayRow = z.object({ day_key: z.string(), base_traces: z.coerce.number(), extended_upgrades: z.coerce.number() });
 
 /**
  * Named query `ledger.daily_usage`: both metrics per UTC day for one organization (or one of its
@@ -38,15 +38,15 @@ export async function queryDailyUsage(ch: LedgerClickHouse, input: DailyUsagePar
   const days = daysEndingOn(through, p.days);
   const asOf = new Date(nowMs).toISOString();
   const rs = await ch.client.query({
-    query: `SELECT toString(day) AS day, sum(base_traces) AS base_traces, sum(extended_upgrades) AS extended_upgrades
+    query: `SELECT toString(day) AS day_key, sum(base_traces) AS base_traces, sum(extended_upgrades) AS extended_upgrades
             FROM ${ch.table("daily_usage_v1")}
             WHERE org_id = {org:String} ${p.workspace === undefined ? "" : "AND workspace_id = {ws:String}"}
               AND day BETWEEN {from:Date} AND {to:Date}
-            GROUP BY day`,
+            GROUP BY day_key`,
     query_params: { org: p.org, ws: p.workspace ?? "", from: days[0], to: through },
     format: "JSONEachRow",
     query_id: `ledger.daily_usage.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
   });
   const rows = z.array(dayRow).parse(await rs.json());
-  return { org_id: p.org, ...(p.workspace === undefined ? {} : { workspace_id: p.workspace }), through, days: p.days, as_of: asOf, series: dailySeries(days, rows) };
+  return { org_id: p.org, ...(p.workspace === undefined ? {} : { workspace_id: p.workspace }), through, days: p.days, as_of: asOf, series: dailySeries(days, rows.map((r) => ({ day: r.day_key, base_traces: r.base_traces, extended_upgrades: r.extended_upgrades }))) };
 }

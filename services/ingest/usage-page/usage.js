@@ -147,7 +147,9 @@
     table.append(el("caption", `Invoice of ${org} for ${period}: total $${doc.total_usd}`));
     const head = row(["#", "Line", "Quantity", "Free", "Unit price", "Amount"].map((t) => el("th", t, { scope: "col" })));
     if (doc.status === "closed") head.append(el("th", "Sources", { scope: "col" }));
-    table.append(el("thead")).append(head);
+    const thead = el("thead");
+    thead.append(head);
+    table.append(thead);
     const tbody = el("tbody");
     doc.lines.forEach((l, i) => {
       const tr = row([el("td", i + 1), el("td", lineLabel(l)), num(l.quantity), num(l.free_quantity ?? 0), el("td", l.unit_price_usd ? `$${l.unit_price_usd}` : "", { class: "num" }), el("td", `$${l.amount_usd}`, { class: "num", "data-value": l.amount_usd })]);
@@ -185,7 +187,9 @@
     const cols = s.sources.length > 0 ? Object.keys(s.sources[0]) : [];
     const inner = el("table");
     inner.append(el("caption", `${s.sources.length} ledger row(s) behind line ${n}`));
-    inner.append(el("thead")).append(row(cols.map((c) => el("th", c, { scope: "col" }))));
+    const head = el("thead");
+    head.append(row(cols.map((c) => el("th", c, { scope: "col" }))));
+    inner.append(head);
     const body = el("tbody");
     for (const src of s.sources.slice(0, 200)) body.append(row(cols.map((c) => String(src[c]))));
     inner.append(body);
