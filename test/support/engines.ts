@@ -1,3 +1,4 @@
+import type { SealerConfig } from "@ledger/sealer";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -55,7 +56,7 @@ export async function freshEngines(label = "t"): Promise<EngineConfig> {
 
 export const TEST_PLATFORM_KEY = `lsv2_sk_platform_test_${randomBytes(24).toString("hex")}`;
 
-export async function freshStack(options: { label?: string; ingest?: boolean | Partial<IngestConfig>; clock?: Clock; engines?: Partial<EngineConfig> } = {}): Promise<LedgerStack> {
+export async function freshStack(options: { label?: string; ingest?: boolean | Partial<IngestConfig>; clock?: Clock; engines?: Partial<EngineConfig>; sealer?: SealerConfig } = {}): Promise<LedgerStack> {
   const ingest: IngestConfig | undefined = options.ingest
     ? { ...ingestConfigFromEnv(), port: 0, ...(typeof options.ingest === "object" ? options.ingest : {}) }
     : undefined;
@@ -66,5 +67,6 @@ export async function freshStack(options: { label?: string; ingest?: boolean | P
     ingest,
     platformKey: TEST_PLATFORM_KEY,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.sealer ? { sealer: options.sealer } : {}),
   });
 }

@@ -6,6 +6,7 @@ import { ingestConfigFromEnv } from "@ledger/ingest";
 import { upgraderConfigFromEnv } from "@ledger/upgrader";
 import { sinkConfigFromEnv } from "@ledger/sink";
 import { invoicerConfigFromEnv } from "@ledger/invoicer";
+import { sealerConfigFromEnv } from "@ledger/sealer";
 
 /** Each service's configuration from the environment, parsed once at start-up. */
 export function configFromEnv() {
@@ -15,6 +16,7 @@ export function configFromEnv() {
     upgrader: upgraderConfigFromEnv(),
     sink: sinkConfigFromEnv(),
     invoicer: invoicerConfigFromEnv(),
+    sealer: sealerConfigFromEnv(),
   };
 }
 

@@ -14,7 +14,7 @@ export async function serve(options: { port?: number; host?: string }): Promise<
     // Printed once, when generated; the admin commands read it from the file.
     process.stdout.write(`ledger: generated the platform key (kept in ${file}, mode 0600; shown only now):\n${key}\n`);
   });
-  const stack = await LedgerStack.start({ engines: config.engines, upgrader: config.upgrader, sink: config.sink, invoicer: config.invoicer, ingest, ingestThread: true, platformKey, log });
+  const stack = await LedgerStack.start({ engines: config.engines, upgrader: config.upgrader, sink: config.sink, invoicer: config.invoicer, sealer: config.sealer, ingest, ingestThread: true, platformKey, log });
   process.stdout.write(`ledger: listening on ${stack.url}\n`);
 
   let last = "";

@@ -10,3 +10,4 @@ export * from "./period-marks";
 export * from "./invoice-query";
 export * from "./export-query";
 export * from "./daily-usage-query";
+export * from "./daily-rollup";

@@ -31,15 +31,16 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
     const rs = await ch.client.query({ query: sql, query_params: params, format: "JSONEachRow", query_id: `invoices.${name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` });
     return z.array(schema).parse(await rs.json());
   };
-  const bookedCounts = (table: string) => `
-    SELECT org_id, period AS usage_period, countIf(first <= {b:String}) AS up_to, countIf(first < {b:String}) AS before
-    FROM (SELECT org_id, period, workspace_id, trace_id, min(booked_period) AS first
-          FROM ${ch.table(table)} WHERE period <= {b:String} ${orgFilter}
-          GROUP BY org_id, period, workspace_id, trace_id)
+  // Traces per usage period by their first booking, from the daily rollups (exact: sealed days
+  // from their seal, the others from their rows; see daily_booked_counts_v1).
+  const bookedCounts = (metric: "base" | "upgrade") => `
+    SELECT org_id, formatDateTime(day, '%Y-%m') AS usage_period, sumIf(traces, first_booked <= {b:String}) AS up_to, sumIf(traces, first_booked < {b:String}) AS before
+    FROM ${ch.table("daily_booked_counts_v1")}
+    WHERE metric = '${metric}' AND day < toDate(concat({b:String}, '-01')) + INTERVAL 1 MONTH ${orgFilter}
     GROUP BY org_id, usage_period`;
   const [base, upgrades, runs, seats, configs] = await Promise.all([
-    query("base_traces", bookedCounts("invoice_base_traces_v1"), countRow),
-    query("extended_upgrades", bookedCounts("invoice_extended_upgrades_v1"), countRow),
+    query("base_traces", bookedCounts("base"), countRow),
+    query("extended_upgrades", bookedCounts("upgrade"), countRow),
     // DR1: a run is billed once, in the period of its first event in log order (its events
     // share a partition, so log order is offset order).
     query(
@@ -214,8 +215,7 @@ export async function earliestBillingPeriod(ch: LedgerClickHouse): Promise<strin
 export async function periodsOfOrg(ch: LedgerClickHouse, org: string): Promise<string[]> {
   const rs = await ch.client.query({
     query: `SELECT DISTINCT p FROM (
-              SELECT DISTINCT arrayJoin([period, booked_period]) AS p FROM ${ch.table("invoice_base_traces_v1")} WHERE org_id = {org:String}
-              UNION ALL SELECT DISTINCT arrayJoin([period, booked_period]) AS p FROM ${ch.table("invoice_extended_upgrades_v1")} WHERE org_id = {org:String}
+              SELECT DISTINCT arrayJoin([formatDateTime(day, '%Y-%m'), first_booked]) AS p FROM ${ch.table("daily_booked_counts_v1")} WHERE org_id = {org:String}
               UNION ALL SELECT DISTINCT arrayJoin([period, booked_period]) AS p FROM ${ch.table("billing_events_v1")} WHERE org_id = {org:String})
             ORDER BY p`,
     query_params: { org },

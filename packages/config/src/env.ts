@@ -32,3 +32,20 @@ export const envString = () =>
     .string()
     .optional()
     .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** "3d", "12h", "90m", "500ms" (and "off" when `off` is allowed: null) as milliseconds. */
+export const envDuration = (fallback: string, options: { off?: boolean } = {}) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx): number | null => {
+      if (options.off && text === "off") return null;
+      const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+      if (!m) {
+        ctx.addIssue({ code: "custom", message: `must be a duration such as "3d", "12h", "30m", "10s"${options.off ? ' or "off"' : ""}` });
+        return z.NEVER;
+      }
+      return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+    });

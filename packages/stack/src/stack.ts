@@ -28,6 +28,7 @@ import { startRedisServer, type RedisServer } from "@ledger/redis";
 import { Upgrader, type UpgraderConfig } from "@ledger/upgrader";
 import { Sink, type SinkConfig } from "@ledger/sink";
 import { Invoicer, InvoiceRequestError, type InvoicerConfig } from "@ledger/invoicer";
+import { Sealer, type SealerConfig } from "@ledger/sealer";
 import { invoiceDocument, invoiceJson } from "@ledger/billing";
 import type { ClosedPeriod, HostAnswer, InvoiceHost } from "@ledger/ingest";
 
@@ -37,6 +38,8 @@ export interface StackOptions {
   sink: SinkConfig;
   /** Period close and final invoices; without it periods close only by command or replay log, and freeze within half a second. */
   invoicer?: InvoicerConfig;
+  /** Daily rollups; by default a day is sealed after 2 s without rows (tests read sealed and raw days). */
+  sealer?: SealerConfig;
   /** Start the HTTP API too (serve, bench); replay publishes directly. */
   ingest?: IngestConfig;
   /** Run the HTTP API on a worker thread (serve): parsing and producing then use the second core. */
@@ -74,6 +77,7 @@ export class LedgerStack {
   private upgrader?: Upgrader;
   private sink?: Sink;
   invoicer!: Invoicer;
+  sealer!: Sealer;
   private fatalError: Error | null = null;
   private readonly fatalListeners: ((error: Error) => void)[] = [];
   private readonly log: (line: string) => void;
@@ -154,6 +158,14 @@ export class LedgerStack {
       log: this.log,
     });
     this.invoicer.start();
+    this.sealer = new Sealer({
+      clickhouse: this.clickhouse,
+      config: this.options.sealer ?? { quietMs: 2_000, intervalMs: 1_000, batchDays: 5_000 },
+      registry: this.registry,
+      now: () => Date.now(),
+      log: this.log,
+    });
+    this.sealer.start();
 
     this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition, { [this.topics.runs]: engines.kafka.maxRunLagPerPartition });
     this.registerLagGauge();
@@ -333,6 +345,7 @@ export class LedgerStack {
     await step("ingest", () => this.ingestRuntime?.stop());
     await step("ingest thread", () => this.ingestThread?.stop());
     await step("invoicer", () => this.invoicer?.stop());
+    await step("sealer", () => this.sealer?.stop());
     await step("consumers", () => Promise.all([this.upgrader?.stop(), this.sink?.stop()]));
     await step("producer", () => this.producer?.disconnect());
     await step("admin", () => this.admin?.disconnect());

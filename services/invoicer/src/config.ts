@@ -1,21 +1,8 @@
 import { z } from "zod";
-import { envInt, parseEnv } from "@ledger/config";
-
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+import { envDuration, envInt, parseEnv } from "@ledger/config";
 
 /** "3d", "12h", "90m", "off": how long after a period ends the ledger closes it by itself (C1). */
-export const closeGrace = z
-  .string()
-  .default("3d")
-  .transform((text, ctx) => {
-    if (text === "off") return null;
-    const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-    if (!m) {
-      ctx.addIssue({ code: "custom", message: 'must be a duration such as "3d", "12h", "30m" or "off"' });
-      return z.NEVER;
-    }
-    return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
-  });
+export const closeGrace = envDuration("3d", { off: true });
 
 export const invoicerConfigSchema = z
   .object({

@@ -1,0 +1,165 @@
+-- Daily rollups (issue 8): the usage page, /v1/usage and the invoices read counts per UTC day that
+-- stay fast as traces grow, and stay exact when rows are re-delivered or arrive late.
+--
+-- daily_traces_v1: one row per (org, UTC day, workspace, metric, trace, booking), fed by
+-- materialized views: base traces on the day of their creation, extended upgrades on the day of
+-- the upgrade (the instants that put them in their billing period, rule P1). Re-delivered rows are
+-- duplicates of a key, and reads never assume a merge removed them.
+CREATE TABLE IF NOT EXISTS {{database}}.daily_traces_v1
+(
+    org_id        String,
+    day           Date,
+    workspace_id  String,
+    metric        LowCardinality(String),
+    trace_id      String,
+    booked_period LowCardinality(String),
+    inserted_at   DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (org_id, day, workspace_id, metric, trace_id, booked_period);
+
+-- When each (org, workspace, day) last received a row: a sealed day whose seal is older than its
+-- last row is counted raw again until it is sealed anew.
+CREATE TABLE IF NOT EXISTS {{database}}.daily_touches_v1
+(
+    org_id       String,
+    day          Date,
+    workspace_id String,
+    touched_at   SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (org_id, day, workspace_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.daily_touches_mv_v1
+TO {{database}}.daily_touches_v1
+AS SELECT org_id, day, workspace_id, max(inserted_at) AS touched_at
+FROM {{database}}.daily_traces_v1
+GROUP BY org_id, day, workspace_id;
+
+-- Exact counts of sealed days, by the booking period of each trace's first booking (so the
+-- invoices read them too): written by the sealer (services/sealer) for days quiet for a while;
+-- a reseal writes a new sealed_at and readers take the day's latest seal only.
+CREATE TABLE IF NOT EXISTS {{database}}.daily_sealed_v1
+(
+    org_id       String,
+    day          Date,
+    workspace_id String,
+    metric       LowCardinality(String),
+    first_booked LowCardinality(String),
+    traces       UInt64,
+    sealed_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(sealed_at)
+ORDER BY (org_id, day, workspace_id, metric, first_booked);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.daily_traces_base_mv_v1
+TO {{database}}.daily_traces_v1
+AS SELECT org_id, toDate(occurred_at, 'UTC') AS day, workspace_id, 'base' AS metric, trace_id, booked_period, now64(3) AS inserted_at
+FROM {{database}}.trace_events_v1
+WHERE type = 'trace-created';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.daily_traces_upgrade_mv_v1
+TO {{database}}.daily_traces_v1
+AS SELECT org_id, toDate(occurred_at, 'UTC') AS day, workspace_id, 'upgrade' AS metric, trace_id, booked_period, now64(3) AS inserted_at
+FROM {{database}}.retention_upgrades_v1;
+
+INSERT INTO {{database}}.daily_traces_v1 (org_id, day, workspace_id, metric, trace_id, booked_period)
+SELECT org_id, toDate(occurred_at, 'UTC'), workspace_id, 'base', trace_id, booked_period
+FROM {{database}}.trace_events_v1
+WHERE type = 'trace-created';
+
+INSERT INTO {{database}}.daily_traces_v1 (org_id, day, workspace_id, metric, trace_id, booked_period)
+SELECT org_id, toDate(occurred_at, 'UTC'), workspace_id, 'upgrade', trace_id, booked_period
+FROM {{database}}.retention_upgrades_v1;
+
+-- daily_booked_counts_v1: per (org, workspace, day, metric, first booking) the number of distinct
+-- traces, exact: sealed days whose seal is newer than their last row from daily_sealed_v1, every
+-- other day counted from its rows (uniqueness per trace, whatever was re-delivered). Filter it by
+-- org_id and day: the filters reach both branches, and only unsealed days are read row by row.
+CREATE VIEW IF NOT EXISTS {{database}}.daily_booked_counts_v1 AS
+SELECT org_id, workspace_id, day, metric, first_booked, traces
+FROM
+(
+    SELECT org_id, workspace_id, day, metric, first_booked, argMax(traces, sealed_at) AS traces, max(sealed_at) AS row_sealed_at
+    FROM {{database}}.daily_sealed_v1
+    GROUP BY org_id, workspace_id, day, metric, first_booked
+) AS s
+INNER JOIN
+(
+    SELECT d.org_id AS org_id, d.workspace_id AS workspace_id, d.day AS day, d.sealed_at AS sealed_at
+    FROM (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed_at FROM {{database}}.daily_sealed_v1 GROUP BY org_id, workspace_id, day) AS d
+    INNER JOIN (SELECT org_id, workspace_id, day, max(touched_at) AS touched_at FROM {{database}}.daily_touches_v1 GROUP BY org_id, workspace_id, day) AS t
+    USING (org_id, workspace_id, day)
+    WHERE d.sealed_at >= t.touched_at
+) AS clean
+USING (org_id, workspace_id, day)
+WHERE s.row_sealed_at = clean.sealed_at
+UNION ALL
+SELECT org_id, workspace_id, day, metric, first AS first_booked, count() AS traces
+FROM
+(
+    SELECT org_id, workspace_id, day, metric, trace_id, min(booked_period) AS first
+    FROM {{database}}.daily_traces_v1
+    WHERE (org_id, workspace_id, day) NOT IN
+    (
+        SELECT d.org_id, d.workspace_id, d.day
+        FROM (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed_at FROM {{database}}.daily_sealed_v1 GROUP BY org_id, workspace_id, day) AS d
+        INNER JOIN (SELECT org_id, workspace_id, day, max(touched_at) AS touched_at FROM {{database}}.daily_touches_v1 GROUP BY org_id, workspace_id, day) AS t
+        USING (org_id, workspace_id, day)
+        WHERE d.sealed_at >= t.touched_at
+    )
+    GROUP BY org_id, workspace_id, day, metric, trace_id
+)
+GROUP BY org_id, workspace_id, day, metric, first_booked;
+
+-- The analysts' daily and period views keep their names and meaning; they now read the rollups.
+DROP VIEW IF EXISTS {{database}}.daily_usage_v1;
+
+CREATE VIEW IF NOT EXISTS {{database}}.daily_usage_v1 AS
+SELECT
+    org_id,
+    workspace_id,
+    day,
+    toStartOfMonth(day) AS period_start,
+    sumIf(traces, metric = 'base') AS base_traces,
+    sumIf(traces, metric = 'upgrade') AS extended_upgrades
+FROM {{database}}.daily_booked_counts_v1
+GROUP BY org_id, workspace_id, day;
+
+DROP VIEW IF EXISTS {{database}}.billing_usage_v1;
+
+CREATE VIEW IF NOT EXISTS {{database}}.billing_usage_v1 AS
+SELECT
+    org_id,
+    workspace_id,
+    formatDateTime(day, '%Y-%m') AS period,
+    sumIf(traces, metric = 'base') AS base_traces,
+    sumIf(traces, metric = 'upgrade') AS extended_upgrades,
+    base_traces * 500 AS base_charge_micros,
+    extended_upgrades * 4500 AS upgrade_charge_micros
+FROM {{database}}.daily_booked_counts_v1
+GROUP BY org_id, workspace_id, period;
+
+-- invoice_lines_status_v1: every stored invoice line with its period's status and amounts in
+-- dollars (six decimals, exact). Lines are stored when a period is final; an open period's
+-- preview is computed on request (GET /v1/invoices/{org}/{period}) and is not here.
+CREATE VIEW IF NOT EXISTS {{database}}.invoice_lines_status_v1 AS
+SELECT
+    l.org_id AS org_id,
+    l.period AS period,
+    l.line_no AS line_no,
+    l.kind AS kind,
+    l.usage_period AS usage_period,
+    l.adjusts AS adjusts,
+    l.user_id AS user_id,
+    l.at AS at,
+    l.quantity AS quantity,
+    l.free_quantity AS free_quantity,
+    toDecimal128(l.unit_price_micros, 6) / 1000000 AS unit_price_usd,
+    toDecimal128(l.amount_micros, 6) / 1000000 AS amount_usd,
+    if(l.kind = 'adjustment', 'adjustment', 'charge') AS line_type,
+    'final' AS status,
+    f.frozen_at AS final_at
+FROM {{database}}.invoice_lines_v1 AS l FINAL
+INNER JOIN (SELECT period, max(frozen_at) AS frozen_at FROM {{database}}.frozen_periods_v1 GROUP BY period) AS f USING (period);

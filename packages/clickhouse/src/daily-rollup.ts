@@ -1,0 +1,48 @@
+import { z } from "zod";
+import type { LedgerClickHouse } from "./client";
+
+/**
+ * Days (org, workspace, UTC day) whose rows are not all in their latest seal and that have been
+ * quiet since `quietBefore`: a day still receiving rows is left to be counted raw.
+ */
+const unsealedSql = (ch: LedgerClickHouse) => `
+  SELECT t.org_id AS org_id, t.workspace_id AS workspace_id, t.day AS day
+  FROM (SELECT org_id, workspace_id, day, max(touched_at) AS touched_at FROM ${ch.table("daily_touches_v1")} GROUP BY org_id, workspace_id, day) AS t
+  LEFT JOIN (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed_at FROM ${ch.table("daily_sealed_v1")} GROUP BY org_id, workspace_id, day) AS s
+  USING (org_id, workspace_id, day)
+  WHERE s.sealed_at < t.touched_at AND t.touched_at <= fromUnixTimestamp64Milli({quietBefore:Int64}, 'UTC')`;
+
+export interface SealRound {
+  /** Days sealed by this round. */
+  sealed: number;
+  /** Days still waiting to be sealed after it (quiet ones beyond the round's limit). */
+  remaining: number;
+}
+
+/**
+ * Seals up to `limit` quiet unsealed days: counts each day's distinct traces per metric and first
+ * booking from its rows, and writes them with `sealedAtMs`. The caller passes a seal time
+ * before the round started by more than an insert takes (see the sealer): a row inserted while
+ * the round runs is newer than the seal, so its day is counted raw until the next round.
+ */
+export async function sealQuietDays(ch: LedgerClickHouse, o: { quietBeforeMs: number; sealedAtMs: number; limit: number }): Promise<SealRound> {
+  const params = { quietBefore: o.quietBeforeMs, sealedAt: o.sealedAtMs, limit: o.limit };
+  const count = async () => {
+    const rs = await ch.client.query({ query: `SELECT count() AS n FROM (${unsealedSql(ch)})`, query_params: params, format: "JSONEachRow" });
+    return z.array(z.object({ n: z.coerce.number() })).parse(await rs.json())[0]?.n ?? 0;
+  };
+  const before = await count();
+  if (before === 0) return { sealed: 0, remaining: 0 };
+  await ch.client.command({
+    query: `INSERT INTO ${ch.table("daily_sealed_v1")} (org_id, day, workspace_id, metric, first_booked, traces, sealed_at)
+            SELECT org_id, day, workspace_id, metric, first, count(), fromUnixTimestamp64Milli({sealedAt:Int64}, 'UTC')
+            FROM (SELECT org_id, day, workspace_id, metric, trace_id, min(booked_period) AS first
+                  FROM ${ch.table("daily_traces_v1")}
+                  WHERE (org_id, workspace_id, day) IN (SELECT org_id, workspace_id, day FROM (${unsealedSql(ch)}) ORDER BY org_id, day, workspace_id LIMIT {limit:UInt32})
+                  GROUP BY org_id, day, workspace_id, metric, trace_id)
+            GROUP BY org_id, day, workspace_id, metric, first`,
+    query_params: params,
+  });
+  const remaining = await count();
+  return { sealed: Math.max(0, before - remaining), remaining };
+}

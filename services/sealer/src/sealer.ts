@@ -1,0 +1,72 @@
+import { Counter, type Registry } from "prom-client";
+import { sealQuietDays, type LedgerClickHouse } from "@ledger/clickhouse";
+import type { SealerConfig } from "./config";
+
+export interface SealerDeps {
+  clickhouse: LedgerClickHouse;
+  config: SealerConfig;
+  registry: Registry;
+  /** Wall-clock epoch ms: seals are compared with the instants ClickHouse stamped rows with. */
+  now: () => number;
+  log: (line: string) => void;
+}
+
+/**
+ * Seals the daily rollups (daily_sealed_v1): each (org, workspace, UTC day) that has had no new
+ * row for `quietMs` gets exact counts of its distinct traces, so the usage page, /v1/usage and
+ * the invoices read a few rows per day instead of one per trace. Sealing is an optimization
+ * only: a day that is not sealed, or that received a row after its seal (a late event, a
+ * re-delivery), is counted from its rows by daily_booked_counts_v1, exactly.
+ *
+ * A seal is dated `quietMs / 2` before its round started, never after a row it could have missed:
+ * rows are stamped when their insert runs and become visible when it ends, and an insert still
+ * running as the round began is newer than that date, so its day stays unsealed until next round.
+ */
+export class Sealer {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly sealed: Counter;
+  private readonly failures: Counter;
+
+  constructor(private readonly deps: SealerDeps) {
+    this.sealed = new Counter({ name: "ledger_days_sealed_total", help: "Daily rollups (org, workspace, day) sealed or resealed", registers: [deps.registry] });
+    this.failures = new Counter({ name: "ledger_sealer_failures_total", help: "Sealing rounds that failed (retried on the next one)", registers: [deps.registry] });
+  }
+
+  start(): void {
+    const tick = () => {
+      this.running = this.round()
+        .then(() => undefined)
+        .catch((error: Error) => {
+          this.failures.inc();
+          this.deps.log(`sealer: sealing failed (retried): ${error.message}`);
+        })
+        .finally(() => {
+          this.running = null;
+          if (this.timer) this.timer = setTimeout(tick, this.deps.config.intervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, this.deps.config.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** One round: seals every day quiet since `quietMs` before now, in batches; returns how many. */
+  async round(): Promise<number> {
+    const startedAt = this.deps.now();
+    const quietMs = this.deps.config.quietMs;
+    let total = 0;
+    for (;;) {
+      const r = await sealQuietDays(this.deps.clickhouse, { quietBeforeMs: startedAt - quietMs, sealedAtMs: startedAt - Math.floor(quietMs / 2), limit: this.deps.config.batchDays });
+      total += r.sealed;
+      this.sealed.inc(r.sealed);
+      if (r.remaining === 0 || r.sealed === 0) break;
+      this.deps.log(`sealer: ${total} day(s) sealed, ${r.remaining} to go`);
+    }
+    return total;
+  }
+}
