@@ -73,23 +73,25 @@ INSERT INTO {{database}}.daily_traces_v1 (org_id, day, workspace_id, metric, tra
 SELECT org_id, toDate(occurred_at, 'UTC'), workspace_id, 'upgrade', trace_id, booked_period
 FROM {{database}}.retention_upgrades_v1;
 
--- daily_booked_counts_v1: per (org, workspace, day, metric, first booking) the number of distinct
--- traces, exact: sealed days whose seal is newer than their last row from daily_sealed_v1, every
--- other day counted from its rows (uniqueness per trace, whatever was re-delivered). Filter it by
--- org_id and day: the filters reach both branches, and only unsealed days are read row by row.
+-- daily_booked_counts_v1(org, from, to): per (org, workspace, day, metric, first booking) the
+-- number of distinct traces, exact: a sealed day whose seal is newer than its last row from
+-- daily_sealed_v1, any other day counted from its rows (each trace once, whatever was
+-- re-delivered). A parameterized view, so its filters reach every branch: org = '' reads every
+-- organization; from and to bound the days (inclusive). Only unsealed days are read row by row.
 CREATE VIEW IF NOT EXISTS {{database}}.daily_booked_counts_v1 AS
 SELECT org_id, workspace_id, day, metric, first_booked, traces
 FROM
 (
     SELECT org_id, workspace_id, day, metric, first_booked, argMax(traces, sealed_at) AS traces, max(sealed_at) AS row_sealed_at
     FROM {{database}}.daily_sealed_v1
+    WHERE ({org:String} = '' OR org_id = {org:String}) AND day BETWEEN {from:Date} AND {to:Date}
     GROUP BY org_id, workspace_id, day, metric, first_booked
 ) AS s
 INNER JOIN
 (
     SELECT d.org_id AS org_id, d.workspace_id AS workspace_id, d.day AS day, d.sealed_at AS sealed_at
-    FROM (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed_at FROM {{database}}.daily_sealed_v1 GROUP BY org_id, workspace_id, day) AS d
-    INNER JOIN (SELECT org_id, workspace_id, day, max(touched_at) AS touched_at FROM {{database}}.daily_touches_v1 GROUP BY org_id, workspace_id, day) AS t
+    FROM (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed_at FROM {{database}}.daily_sealed_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND day BETWEEN {from:Date} AND {to:Date} GROUP BY org_id, workspace_id, day) AS d
+    INNER JOIN (SELECT org_id, workspace_id, day, max(touched_at) AS touched_at FROM {{database}}.daily_touches_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND day BETWEEN {from:Date} AND {to:Date} GROUP BY org_id, workspace_id, day) AS t
     USING (org_id, workspace_id, day)
     WHERE d.sealed_at >= t.touched_at
 ) AS clean
@@ -101,13 +103,14 @@ FROM
 (
     SELECT org_id, workspace_id, day, metric, trace_id, min(booked_period) AS first
     FROM {{database}}.daily_traces_v1
-    WHERE (org_id, workspace_id, day) NOT IN
+    WHERE ({org:String} = '' OR org_id = {org:String}) AND day BETWEEN {from:Date} AND {to:Date}
+      AND (org_id, workspace_id, day) IN
     (
-        SELECT d.org_id, d.workspace_id, d.day
-        FROM (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed_at FROM {{database}}.daily_sealed_v1 GROUP BY org_id, workspace_id, day) AS d
-        INNER JOIN (SELECT org_id, workspace_id, day, max(touched_at) AS touched_at FROM {{database}}.daily_touches_v1 GROUP BY org_id, workspace_id, day) AS t
+        SELECT t.org_id, t.workspace_id, t.day
+        FROM (SELECT org_id, workspace_id, day, max(touched_at) AS touched_at FROM {{database}}.daily_touches_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND day BETWEEN {from:Date} AND {to:Date} GROUP BY org_id, workspace_id, day) AS t
+        LEFT JOIN (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed_at FROM {{database}}.daily_sealed_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND day BETWEEN {from:Date} AND {to:Date} GROUP BY org_id, workspace_id, day) AS d
         USING (org_id, workspace_id, day)
-        WHERE d.sealed_at >= t.touched_at
+        WHERE d.sealed_at < t.touched_at
     )
     GROUP BY org_id, workspace_id, day, metric, trace_id
 )
@@ -124,7 +127,7 @@ SELECT
     toStartOfMonth(day) AS period_start,
     sumIf(traces, metric = 'base') AS base_traces,
     sumIf(traces, metric = 'upgrade') AS extended_upgrades
-FROM {{database}}.daily_booked_counts_v1
+FROM {{database}}.daily_booked_counts_v1(org = '', from = '1970-01-01', to = '2149-06-06')
 GROUP BY org_id, workspace_id, day;
 
 DROP VIEW IF EXISTS {{database}}.billing_usage_v1;
@@ -138,7 +141,7 @@ SELECT
     sumIf(traces, metric = 'upgrade') AS extended_upgrades,
     base_traces * 500 AS base_charge_micros,
     extended_upgrades * 4500 AS upgrade_charge_micros
-FROM {{database}}.daily_booked_counts_v1
+FROM {{database}}.daily_booked_counts_v1(org = '', from = '1970-01-01', to = '2149-06-06')
 GROUP BY org_id, workspace_id, period;
 
 -- invoice_lines_status_v1: every stored invoice line with its period's status and amounts in

@@ -10,6 +10,7 @@ import { generateWorkload } from "../support/workload";
 import { measureBaseline } from "./baseline";
 import { langsmithWorkload } from "./langsmith-workload";
 import { billingEventKey, billingWorkload, referenceAmount } from "./billing-workload";
+import { usageBench } from "./usage-scale";
 
 /**
  * `pnpm bench`: a fixed workload (≈1,000,000 events, ≈300,000 traces, ≈30 % upgraded, 10 orgs ×
@@ -21,6 +22,7 @@ import { billingEventKey, billingWorkload, referenceAmount } from "./billing-wor
  * Last line: one JSON object.
  * `--langsmith`: the same workload as runs and feedback through `POST /runs/multipart` with
  * workspace keys (see langsmith-workload.ts), checked against the events the mapping makes.
+ * `--usage [--big-traces N]`: the usage page's reads over 50 million traces (usage-scale.ts).
  */
 const { values: args } = parseArgs({
   options: {
@@ -28,11 +30,20 @@ const { values: args } = parseArgs({
     clients: { type: "string", default: "8" },
     "skip-baseline": { type: "boolean", default: false },
     langsmith: { type: "boolean", default: false },
+    usage: { type: "boolean", default: false },
+    "big-traces": { type: "string", default: "50000000" },
+    repeats: { type: "string", default: "5" },
   },
 });
 const traces = Number(args.traces);
 const clients = Number(args.clients);
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+if (args.usage) {
+  const result = await usageBench({ bigTraces: Number(args["big-traces"]), smallOrgs: 1_000, smallTraces: 100, repeats: Number(args.repeats), say });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(result.daily_exact && result.usage_exact && result.preview_exact && result.small_org_daily_exact ? 0 : 1);
+}
 
 /** Prometheus' histogram_quantile: linear interpolation inside the bucket holding the rank. */
 function histogramQuantile(text: string, name: string, labels: string, q: number): number {

@@ -1,4 +1,5 @@
 import { DateTime } from "luxon";
+import { periodFromKey } from "./period";
 
 /** The windows the usage page offers: the last 30, 60 or 90 UTC days, ending on a given day. */
 export const USAGE_WINDOWS = [30, 60, 90] as const;
@@ -43,4 +44,12 @@ export function dailySeries(days: readonly string[], rows: readonly DailyUsagePo
     p.extended_upgrades += r.extended_upgrades;
   }
   return [...byDay.values()];
+}
+
+/** The first and the last UTC day (`YYYY-MM-DD`) of a billing period `YYYY-MM`. */
+export function firstDayOf(period: string): string {
+  return dayKeyOf(periodFromKey(period).startMs);
+}
+export function lastDayOf(period: string): string {
+  return dayKeyOf(periodFromKey(period).endMs - 1);
 }

@@ -46,3 +46,15 @@ export async function sealQuietDays(ch: LedgerClickHouse, o: { quietBeforeMs: nu
   const remaining = await count();
   return { sealed: Math.max(0, before - remaining), remaining };
 }
+
+/**
+ * `daily_booked_counts_v1(org, from, to)` as a FROM clause with its arguments as query parameters
+ * (`bc_org`, `bc_from`, `bc_to`): the one place the readers (usage, daily series, invoices) take
+ * their trace counts from. Without an organization, every organization's.
+ */
+export function bookedCountsFrom(ch: LedgerClickHouse, scope: { org?: string; fromDay?: string; toDay?: string }): { from: string; params: Record<string, string> } {
+  return {
+    from: `${ch.table("daily_booked_counts_v1")}(org = {bc_org:String}, from = {bc_from:Date}, to = {bc_to:Date})`,
+    params: { bc_org: scope.org ?? "", bc_from: scope.fromDay ?? "1970-01-01", bc_to: scope.toDay ?? "2149-06-06" },
+  };
+}

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { dailySeries, dayKeyOf, daysEndingOn, isDayKey, USAGE_WINDOWS, type DailyUsagePoint } from "@ledger/billing";
 import { identifier } from "@ledger/events";
 import type { LedgerClickHouse } from "./client";
+import { bookedCountsFrom } from "./daily-rollup";
 
 export const dailyUsageParams = z.strictObject({
   org: identifier,
@@ -29,21 +30,21 @@ const dayRow = z.object({ day_key: z.string(), base_traces: z.coerce.number(), e
 
 /**
  * Named query `ledger.daily_usage`: both metrics per UTC day for one organization (or one of its
- * workspaces) over the last 30, 60 or 90 days, from daily_usage_v1: the view analysts read,
- * whose days add up to billing_usage_v1.
+ * workspaces) over the last 30, 60 or 90 days, from daily_booked_counts_v1: the rollups behind
+ * daily_usage_v1, billing_usage_v1 and the invoices.
  */
 export async function queryDailyUsage(ch: LedgerClickHouse, input: DailyUsageParams | Record<string, unknown>, nowMs: number): Promise<DailyUsage> {
   const p = dailyUsageParams.parse(input);
   const through = p.through ?? dayKeyOf(nowMs);
   const days = daysEndingOn(through, p.days);
   const asOf = new Date(nowMs).toISOString();
+  const counts = bookedCountsFrom(ch, { org: p.org, fromDay: days[0], toDay: through });
   const rs = await ch.client.query({
-    query: `SELECT toString(day) AS day_key, sum(base_traces) AS base_traces, sum(extended_upgrades) AS extended_upgrades
-            FROM ${ch.table("daily_usage_v1")}
-            WHERE org_id = {org:String} ${p.workspace === undefined ? "" : "AND workspace_id = {ws:String}"}
-              AND day BETWEEN {from:Date} AND {to:Date}
+    query: `SELECT toString(day) AS day_key, sumIf(traces, metric = 'base') AS base_traces, sumIf(traces, metric = 'upgrade') AS extended_upgrades
+            FROM ${counts.from}
+            ${p.workspace === undefined ? "" : "WHERE workspace_id = {ws:String}"}
             GROUP BY day_key`,
-    query_params: { org: p.org, ws: p.workspace ?? "", from: days[0], to: through },
+    query_params: { ...counts.params, ws: p.workspace ?? "" },
     format: "JSONEachRow",
     query_id: `ledger.daily_usage.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
   });

@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
+import { lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
+import { bookedCountsFrom } from "./daily-rollup";
 
 /**
  * What an invoice is computed from, read from ClickHouse (named queries `invoices.*`): per usage
@@ -25,7 +26,7 @@ const configRow = z.object({
 });
 
 export async function invoiceSources(ch: LedgerClickHouse, period: string, org?: string): Promise<Map<string, InvoiceSources>> {
-  const params = { b: period, org: org ?? "" };
+  const params: Record<string, string> = { b: period, org: org ?? "" };
   const orgFilter = org === undefined ? "" : "AND org_id = {org:String}";
   const query = async <T>(name: string, sql: string, schema: z.ZodType<T>): Promise<T[]> => {
     const rs = await ch.client.query({ query: sql, query_params: params, format: "JSONEachRow", query_id: `invoices.${name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` });
@@ -33,11 +34,13 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
   };
   // Traces per usage period by their first booking, from the daily rollups (exact: sealed days
   // from their seal, the others from their rows; see daily_booked_counts_v1).
+  const counts = bookedCountsFrom(ch, { org, toDay: lastDayOf(period) });
   const bookedCounts = (metric: "base" | "upgrade") => `
     SELECT org_id, formatDateTime(day, '%Y-%m') AS usage_period, sumIf(traces, first_booked <= {b:String}) AS up_to, sumIf(traces, first_booked < {b:String}) AS before
-    FROM ${ch.table("daily_booked_counts_v1")}
-    WHERE metric = '${metric}' AND day < toDate(concat({b:String}, '-01')) + INTERVAL 1 MONTH ${orgFilter}
+    FROM ${counts.from}
+    WHERE metric = '${metric}'
     GROUP BY org_id, usage_period`;
+  Object.assign(params, counts.params);
   const [base, upgrades, runs, seats, configs] = await Promise.all([
     query("base_traces", bookedCounts("base"), countRow),
     query("extended_upgrades", bookedCounts("upgrade"), countRow),
@@ -213,12 +216,13 @@ export async function earliestBillingPeriod(ch: LedgerClickHouse): Promise<strin
 
 /** The periods an organization has billing rows in, by usage or by booking (oldest first). */
 export async function periodsOfOrg(ch: LedgerClickHouse, org: string): Promise<string[]> {
+  const counts = bookedCountsFrom(ch, { org });
   const rs = await ch.client.query({
     query: `SELECT DISTINCT p FROM (
-              SELECT DISTINCT arrayJoin([formatDateTime(day, '%Y-%m'), first_booked]) AS p FROM ${ch.table("daily_booked_counts_v1")} WHERE org_id = {org:String}
+              SELECT DISTINCT arrayJoin([formatDateTime(day, '%Y-%m'), first_booked]) AS p FROM ${counts.from}
               UNION ALL SELECT DISTINCT arrayJoin([period, booked_period]) AS p FROM ${ch.table("billing_events_v1")} WHERE org_id = {org:String})
             ORDER BY p`,
-    query_params: { org },
+    query_params: { org, ...counts.params },
     format: "JSONEachRow",
   });
   return z.array(z.object({ p: z.string() })).parse(await rs.json()).map((r) => r.p);

@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { isPeriodKey, rollUpToOrg, sortUsage, usageRow, type UsageRow } from "@ledger/billing";
+import { firstDayOf, lastDayOf, isPeriodKey, rollUpToOrg, sortUsage, usageRow, type UsageRow } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
+import { bookedCountsFrom } from "./daily-rollup";
 
 export const usageParams = z.strictObject({
   org: z.string({ error: "must be given once" }).min(1, { error: "must not be empty" }).max(128, { error: "must be at most 128 characters" }).optional(),
@@ -20,19 +21,20 @@ const usageDbRow = z.object({
 
 /**
  * Named query `ledger.usage`: both metrics per (org, workspace, period) with a non-zero metric,
- * from the billing view; rolled up per org unless asked by workspace.
+ * as billing_usage_v1 has them, read through daily_booked_counts_v1 with the organization and
+ * the periods' days as its arguments (so one organization's usage reads its rollups only);
+ * rolled up per org unless asked by workspace.
  */
 export async function queryUsage(ch: LedgerClickHouse, input: UsageParams = {}): Promise<UsageRow[]> {
   const p = usageParams.parse(input);
-  const where = ["(base_traces > 0 OR extended_upgrades > 0)"];
-  if (p.org !== undefined) where.push("org_id = {org:String}");
-  if (p.from !== undefined) where.push("period >= {from:String}");
-  if (p.to !== undefined) where.push("period <= {to:String}");
+  const counts = bookedCountsFrom(ch, { org: p.org, fromDay: p.from && firstDayOf(p.from), toDay: p.to && lastDayOf(p.to) });
   const rs = await ch.client.query({
-    query: `SELECT org_id, workspace_id, period, base_traces, extended_upgrades
-            FROM ${ch.table("billing_usage_v1")}
-            WHERE ${where.join(" AND ")}`,
-    query_params: { org: p.org, from: p.from, to: p.to },
+    query: `SELECT org_id, workspace_id, formatDateTime(day, '%Y-%m') AS period,
+                   sumIf(traces, metric = 'base') AS base_traces, sumIf(traces, metric = 'upgrade') AS extended_upgrades
+            FROM ${counts.from}
+            GROUP BY org_id, workspace_id, period
+            HAVING base_traces > 0 OR extended_upgrades > 0`,
+    query_params: counts.params,
     format: "JSONEachRow",
     query_id: `ledger.usage.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
   });

@@ -1,0 +1,177 @@
+import { rmSync } from "node:fs";
+import cliProgress from "cli-progress";
+import { dayKeyOf, periodKeyOf } from "@ledger/billing";
+import type { LedgerStack } from "@ledger/stack";
+import { freshStack, sharedEngines, TEST_PLATFORM_KEY } from "../support/engines";
+import { ledgerApi } from "../support/ledger-api";
+
+/**
+ * `pnpm bench --usage`: the usage page's queries at a platform's scale. Billing rows go straight
+ * into ClickHouse (INSERT … SELECT FROM numbers(), through the same materialized views as the
+ * sink's inserts): one organization with `bigTraces` traces over the last 90 days (10 % upgraded,
+ * three workspaces) and 1,000 small ones; the quiet days are sealed; then rows are re-delivered
+ * (today's and two sealed days', so some days are counted raw) and the page's three reads are
+ * timed over HTTP: the 90-day daily series, the open invoice preview, `/v1/usage` for the period.
+ * Each answer is compared with a brute-force uniqExact over the raw rows.
+ */
+export async function usageBench(o: { bigTraces: number; smallOrgs: number; smallTraces: number; repeats: number; say: (line: string) => void }): Promise<Record<string, unknown>> {
+  const { say } = o;
+  const now = Date.now();
+  const today = dayKeyOf(now);
+  const firstDayMs = Date.parse(`${today}T00:00:00Z`) - 89 * 86_400_000;
+  const period = periodKeyOf(now);
+  // The sealer is driven by hand here: quiet for 1 s, never on its own timer.
+  const stack: LedgerStack = await freshStack({ label: "usagebench", ingest: true, sealer: { quietMs: 1_000, intervalMs: 3_600_000, batchDays: 20_000 } });
+  try {
+    const api = ledgerApi(stack.url!, TEST_PLATFORM_KEY);
+    await api.org("big", { plan: "plus", payment_method: true, occurred_at: "2020-01-01T00:00:00Z" });
+    const ch = stack.clickhouse;
+    const spanMs = now - firstDayMs;
+
+    // Trace n of an organization with `count` traces is created at firstDay + n/count of the span.
+    const createdSql = (org: string, count: number, from: number, to: number, orgExpr = `'${org}'`, only = "1") => `
+      INSERT INTO ${ch.table("trace_events_v1")} (org_id, id, type, occurred_at, period, workspace_id, trace_id, project_id, retention, received_at, kafka_partition, kafka_offset, booked_period)
+      SELECT org, concat('c-', toString(number)), 'trace-created', at, formatDateTime(at, '%Y-%m'), concat('ws-', toString(number % 3)), concat(org, '-', toString(number)), 'p-1', 'base', at, 0, number, formatDateTime(at, '%Y-%m')
+      FROM (SELECT number, ${orgExpr} AS org, fromUnixTimestamp64Milli(toInt64(${firstDayMs} + intDiv(number * ${spanMs}, ${count})), 'UTC') AS at FROM numbers(${from}, ${to - from}) WHERE ${only})`;
+    // Every tenth trace upgraded, up to 6 hours after its creation (not after now).
+    const upgradeSql = (org: string, count: number, from: number, to: number, orgExpr = `'${org}'`, only = "1") => `
+      INSERT INTO ${ch.table("retention_upgrades_v1")} (org_id, id, occurred_at, period, workspace_id, trace_id, cause_type, cause_event_id, received_at, booked_period)
+      SELECT org, concat('u-', toString(number)), at, formatDateTime(at, '%Y-%m'), concat('ws-', toString(number % 3)), concat(org, '-', toString(number)), 'feedback-added', concat('f-', toString(number)), at, formatDateTime(at, '%Y-%m')
+      FROM (SELECT number, ${orgExpr} AS org,
+                   fromUnixTimestamp64Milli(least(toInt64(${firstDayMs} + intDiv(number * ${spanMs}, ${count}) + (number % 7) * 3600000), ${now - 1}), 'UTC') AS at
+            FROM numbers(${from}, ${to - from}) WHERE number % 10 = 0 AND ${only})`;
+
+    const t0 = performance.now();
+    const chunk = 2_000_000;
+    const bar = new cliProgress.SingleBar({ format: "bench: inserting [{bar}] {value}/{total} traces", stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+    bar.start(o.bigTraces + o.smallOrgs * o.smallTraces, 0);
+    for (let from = 0; from < o.bigTraces; from += chunk) {
+      const to = Math.min(o.bigTraces, from + chunk);
+      await ch.client.command({ query: createdSql("big", o.bigTraces, from, to) });
+      await ch.client.command({ query: upgradeSql("big", o.bigTraces, from, to) });
+      bar.update(to);
+    }
+    const small = o.smallOrgs * o.smallTraces;
+    const smallOrg = `concat('small-', toString(number % ${o.smallOrgs}))`;
+    await ch.client.command({ query: createdSql("small", small, 0, small, smallOrg) });
+    await ch.client.command({ query: upgradeSql("small", small, 0, small, smallOrg) });
+    bar.update(o.bigTraces + small);
+    bar.stop();
+    const insertS = (performance.now() - t0) / 1000;
+    say(`inserted ${o.bigTraces.toLocaleString("en-US")} + ${small.toLocaleString("en-US")} traces in ${insertS.toFixed(1)} s`);
+
+    // Seal every quiet day (all of them: nothing arrives while the bench waits 1 s).
+    await new Promise((r) => setTimeout(r, 1_100));
+    const t1 = performance.now();
+    const sealedDays = await stack.sealer.round();
+    const sealS = (performance.now() - t1) / 1000;
+    say(`sealed ${sealedDays} (org, workspace, day) rollups in ${sealS.toFixed(1)} s`);
+
+    // Re-deliveries after the seal: 1 % of today's traces and of two sealed days', and of every
+    // tenth small organization: those days are counted from their rows, once each.
+    const dayRange = (day: string) => {
+      const start = Date.parse(`${day}T00:00:00Z`) - firstDayMs;
+      return [Math.floor((start * o.bigTraces) / spanMs), Math.min(o.bigTraces, Math.ceil(((start + 86_400_000) * o.bigTraces) / spanMs))] as const;
+    };
+    const redeliver = [today, dayKeyOf(now - 10 * 86_400_000), dayKeyOf(now - 40 * 86_400_000)];
+    for (const day of redeliver) {
+      const [from, to] = dayRange(day);
+      await ch.client.command({ query: createdSql("big", o.bigTraces, from, to, "'big'", "number % 100 = 0") });
+      await ch.client.command({ query: upgradeSql("big", o.bigTraces, from, to, "'big'", "number % 100 = 0") });
+    }
+    await ch.client.command({ query: createdSql("small", small, 0, small, smallOrg, "number % 10 = 0") });
+    const rawDays = await unsealedDays(stack);
+    say(`re-delivered rows on ${redeliver.join(", ")} and 100 small organizations: ${rawDays} (org, workspace, day) now counted raw`);
+
+    // The page's reads, timed over HTTP as the page makes them.
+    const timed = async (path: string) => {
+      const times: number[] = [];
+      let body: any;
+      for (let i = 0; i < o.repeats; i++) {
+        const s = performance.now();
+        const r = await api.call("GET", path, TEST_PLATFORM_KEY);
+        times.push(performance.now() - s);
+        if (r.status !== 200) throw new Error(`${path}: ${r.status} ${JSON.stringify(r.body)}`);
+        body = r.body;
+      }
+      times.sort((a, b) => a - b);
+      return { body, medianMs: Math.round(times[Math.floor(times.length / 2)]!), maxMs: Math.round(times.at(-1)!) };
+    };
+    const daily = await timed(`/v1/usage/daily?org=big&days=90`);
+    const preview = await timed(`/v1/invoices/big/${period}`);
+    const usage = await timed(`/v1/usage?org=big&from=${period}&to=${period}`);
+    const smallDaily = await timed(`/v1/usage/daily?org=small-7&days=90`);
+
+    // Brute force over the raw rows: uniqExact per day and per period.
+    const brute = async (org: string) => {
+      const rs = await ch.client.query({
+        query: `SELECT toString(day) AS day, sum(b) AS base, sum(u) AS up FROM (
+                  SELECT toDate(occurred_at, 'UTC') AS day, uniqExact(trace_id) AS b, toUInt64(0) AS u FROM ${ch.table("trace_events_v1")} WHERE org_id = {org:String} AND type = 'trace-created' GROUP BY day
+                  UNION ALL SELECT toDate(occurred_at, 'UTC') AS day, toUInt64(0), uniqExact(trace_id) FROM ${ch.table("retention_upgrades_v1")} WHERE org_id = {org:String} GROUP BY day)
+                GROUP BY day ORDER BY day`,
+        query_params: { org },
+        format: "JSONEachRow",
+      });
+      return ((await rs.json()) as { day: string; base: string | number; up: string | number }[]).map((r) => ({ day: r.day, base: Number(r.base), up: Number(r.up) }));
+    };
+    const t2 = performance.now();
+    const bigBrute = await brute("big");
+    const bruteMs = Math.round(performance.now() - t2);
+    const asSeries = (rows: { day: string; base: number; up: number }[], series: { day: string }[]) => {
+      const m = new Map(rows.map((r) => [r.day, r]));
+      return series.map((p) => ({ day: p.day, base_traces: m.get(p.day)?.base ?? 0, extended_upgrades: m.get(p.day)?.up ?? 0 }));
+    };
+    const dailyExact = JSON.stringify(daily.body.series) === JSON.stringify(asSeries(bigBrute, daily.body.series));
+    const smallExact = JSON.stringify(smallDaily.body.series) === JSON.stringify(asSeries(await brute("small-7"), smallDaily.body.series));
+    const periodBrute = bigBrute.filter((r) => r.day.startsWith(period)).reduce((s, r) => ({ base: s.base + r.base, up: s.up + r.up }), { base: 0, up: 0 });
+    const usageRow = usage.body.rows[0] ?? { base_traces: 0, extended_upgrades: 0 };
+    const usageExact = usageRow.base_traces === periodBrute.base && usageRow.extended_upgrades === periodBrute.up;
+    const line = (kind: string) => preview.body.lines.find((l: { kind: string; usage_period?: string }) => l.kind === kind);
+    const previewExact = (line("base_traces")?.quantity ?? 0) === periodBrute.base && (line("extended_upgrades")?.quantity ?? 0) === periodBrute.up;
+    const totalRows = bigBrute.reduce((s, r) => s + r.base, 0);
+
+    const result = {
+      mode: "usage",
+      big_org_traces: totalRows,
+      small_orgs: o.smallOrgs,
+      small_org_traces: o.smallTraces,
+      days: 90,
+      insert_s: Number(insertS.toFixed(1)),
+      seal_s: Number(sealS.toFixed(1)),
+      sealed_rollups: sealedDays,
+      raw_rollups_at_read: rawDays,
+      daily_90d_ms: { median: daily.medianMs, max: daily.maxMs },
+      open_invoice_preview_ms: { median: preview.medianMs, max: preview.maxMs },
+      usage_period_ms: { median: usage.medianMs, max: usage.maxMs },
+      small_org_daily_ms: { median: smallDaily.medianMs, max: smallDaily.maxMs },
+      brute_force_daily_ms: bruteMs,
+      daily_exact: dailyExact,
+      small_org_daily_exact: smallExact,
+      usage_exact: usageExact,
+      preview_exact: previewExact,
+      under_1s: [daily, preview, usage].every((t) => t.maxMs < 1_000),
+    };
+    say(`90-day daily series: median ${daily.medianMs} ms, max ${daily.maxMs} ms (brute force ${bruteMs} ms); exact: ${dailyExact}`);
+    say(`open invoice preview ${period}: median ${preview.medianMs} ms, max ${preview.maxMs} ms; exact: ${previewExact}`);
+    say(`/v1/usage ${period}: median ${usage.medianMs} ms, max ${usage.maxMs} ms; exact: ${usageExact}`);
+    say(`a small organization's daily series: median ${smallDaily.medianMs} ms; exact: ${smallExact}`);
+    return result;
+  } finally {
+    await stack.stop();
+    // The chDB directory of this process (gigabytes at full scale).
+    const dir = (await sharedEngines()).dataDir;
+    if (process.env.LEDGER_BENCH_KEEP_DATA) say(`kept ${dir} (database ${stack.clickhouse.database})`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function unsealedDays(stack: LedgerStack): Promise<number> {
+  const t = (n: string) => stack.clickhouse.table(n);
+  const rs = await stack.clickhouse.client.query({
+    query: `SELECT count() AS n FROM (SELECT org_id, workspace_id, day, max(touched_at) AS touched FROM ${t("daily_touches_v1")} GROUP BY org_id, workspace_id, day) AS x
+            LEFT JOIN (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed FROM ${t("daily_sealed_v1")} GROUP BY org_id, workspace_id, day) AS s
+            USING (org_id, workspace_id, day) WHERE s.sealed < x.touched`,
+    format: "JSONEachRow",
+  });
+  return Number(((await rs.json()) as { n: string }[])[0]!.n);
+}
