@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import type { LedgerStack } from "@ledger/stack";
-import { queryUsage } from "@ledger/clickhouse";
+import { queryUsage, unsealedHours } from "@ledger/clickhouse";
 import { freshStack } from "../support/engines";
 import { billThroughPipeline, ev, referenceTuples, tuples } from "../support/pipeline";
 import { generateWorkload } from "../support/workload";
 
-// Daily rollups (migration 0008, services/sealer): sealed days are read from their seal, a day
-// that receives a row after its seal (a re-delivery, a late trace) is counted from its rows until
-// it is sealed again, and every figure stays the reference ledger's throughout.
+// Rollups (migration 0008, services/sealer): sealed hours are read from their seal, an hour that
+// receives a row after its seal (a re-delivery, a late trace) is counted from its rows until it
+// is sealed again, and every figure stays the reference ledger's throughout.
 let stack: LedgerStack;
 const events = generateWorkload({ traces: 2_000, maxTriggers: 4, seed: 808 });
 beforeAll(async () => {
-  // Quiet for 5 s before sealing: long enough that a test reads a re-delivered day before its reseal.
-  stack = await freshStack({ label: "rollups", sealer: { quietMs: 5_000, intervalMs: 500, batchDays: 5_000 } });
+  // Quiet for 5 s before sealing: long enough that a test reads a re-delivered hour before its reseal.
+  stack = await freshStack({ label: "rollups", sealer: { quietMs: 5_000, intervalMs: 500, batchHours: 20_000 } });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -20,57 +20,65 @@ afterAll(async () => {
 
 const rows = async <T>(query: string) => (await (await stack.clickhouse.client.query({ query, format: "JSONEachRow" })).json()) as T[];
 const t = (name: string) => stack.clickhouse.table(name);
-/** (org, workspace, day) not read from a seal: never sealed, or touched since. */
-const unsealed = async () =>
-  Number(
-    (
-      await rows<{ n: string }>(`
-      SELECT count() AS n FROM (SELECT org_id, workspace_id, day, max(touched_at) AS touched FROM ${t("daily_touches_v1")} GROUP BY org_id, workspace_id, day) AS x
-      LEFT JOIN (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed FROM ${t("daily_sealed_v1")} GROUP BY org_id, workspace_id, day) AS s
-      USING (org_id, workspace_id, day) WHERE s.sealed < x.touched`)
-    )[0]!.n,
-  );
 const usage = async () => tuples(await queryUsage(stack.clickhouse, { by: "workspace" }));
 const waitUntilSealed = async () => {
   await stack.waitUntilDrained({ timeoutMs: 60_000 });
-  await expect.poll(unsealed, { timeout: 30_000, interval: 250 }).toBe(0);
+  await expect.poll(() => unsealedHours(stack.clickhouse), { timeout: 30_000, interval: 250 }).toBe(0);
 };
 
-test("every day is sealed once quiet, and the sealed figures are the reference ledger's", async () => {
+test("every hour is sealed once quiet, and the sealed figures are the reference ledger's", async () => {
   const billed = await billThroughPipeline(stack, events);
   expect(billed).toEqual(referenceTuples(events));
   await waitUntilSealed();
-  expect(Number((await rows<{ n: string }>(`SELECT count() AS n FROM ${t("daily_sealed_v1")}`))[0]!.n)).toBeGreaterThan(0);
+  expect(Number((await rows<{ n: string }>(`SELECT count() AS n FROM ${t("trace_hour_seals_v1")}`))[0]!.n)).toBeGreaterThan(0);
   expect(await usage()).toEqual(referenceTuples(events));
 });
 
-test("re-deliveries and late traces on sealed days: exact while unsealed, exact once resealed", async () => {
+test("re-deliveries and late traces in sealed hours: exact while unsealed, exact once resealed", async () => {
   const created = events.filter((e) => e.type === "trace-created").slice(0, 200);
   const late = created.slice(0, 20).map((c, i) => ev.created(c.org_id!, `late-${i}`, c.occurred_at!, "base", { ws: c.workspace_id }));
   const all = [...events, ...created, ...late];
   await billThroughPipeline(stack, [...created, ...late]);
-  // Before the sealer runs again (it waits 5 s of quiet), these days are dirty and counted raw.
-  const dirty = await unsealed();
-  const now = await usage();
-  expect(now).toEqual(referenceTuples(all));
+  // Before the sealer runs again (it waits 5 s of quiet), these hours are counted from their rows.
+  const dirty = await unsealedHours(stack.clickhouse);
+  expect(await usage()).toEqual(referenceTuples(all));
   expect(dirty).toBeGreaterThan(0);
   await waitUntilSealed();
   expect(await usage()).toEqual(referenceTuples(all));
 });
 
-test("a sealed day is read from its seal, not from its rows (daily_booked_counts_v1)", async () => {
+test("instants at both ends of the valid range (1970, 2199) are counted in their days and periods", async () => {
+  const edge = [ev.created("edge", "t-1970", "1970-01-01T00:30:00Z"), ev.created("edge", "t-2199", "2199-12-31T23:30:00Z"), ev.feedback("edge", "t-2199", "2199-12-31T23:59:59Z")];
+  await billThroughPipeline(stack, edge);
+  expect((await queryUsage(stack.clickhouse, { org: "edge", by: "workspace" })).map((r) => [r.period, r.base_traces, r.extended_upgrades])).toEqual([
+    ["1970-01", 1, 0],
+    ["2199-12", 1, 1],
+  ]);
+  const days = await rows<{ day: string; base: string }>(`SELECT toString(day) AS day, base_traces AS base FROM ${t("daily_usage_v1")} WHERE org_id = 'edge' ORDER BY day`);
+  expect(days.map((d) => [d.day, Number(d.base)])).toEqual([
+    ["1970-01-01", 1],
+    ["2199-12-31", 1],
+  ]);
+});
+
+test("a sealed hour is read from its seal, not from its rows (daily_booked_counts_v1)", async () => {
   await waitUntilSealed();
-  const [day] = await rows<{ org_id: string; workspace_id: string; day: string; base: string }>(
-    `SELECT org_id, workspace_id, toString(day) AS day, base_traces AS base FROM ${t("daily_usage_v1")} WHERE base_traces > 0 ORDER BY org_id, workspace_id, day LIMIT 1`,
+  const [hour] = await rows<{ org_id: string; workspace_id: string; hour: string; day: string }>(
+    `SELECT org_id, workspace_id, toString(hour) AS hour, toString(toDate(hour)) AS day FROM ${t("trace_hours_v1")} WHERE metric = 'base' ORDER BY org_id, workspace_id, hour LIMIT 1`,
   );
-  // A seal newer than the day's rows decides its figures: proof the rows are not re-counted.
+  const day = async () =>
+    Number(
+      (await rows<{ base: string }>(`SELECT base_traces AS base FROM ${t("daily_usage_v1")} WHERE org_id = '${hour!.org_id}' AND workspace_id = '${hour!.workspace_id}' AND day = '${hour!.day}'`))[0]!.base,
+    );
+  const before = await day();
+  // A seal newer than the hour's rows decides its figures: proof the rows are not re-counted.
   await stack.clickhouse.client.insert({
-    table: t("daily_sealed_v1"),
-    values: [{ org_id: day!.org_id, workspace_id: day!.workspace_id, day: day!.day, metric: "base", first_booked: "2000-01", traces: 1_000_000, sealed_at: "2099-01-01 00:00:00.000" }],
+    table: t("trace_hour_seals_v1"),
+    values: [{ org_id: hour!.org_id, workspace_id: hour!.workspace_id, hour: hour!.hour, metric: "base", first_booked: "2000-01", traces: 1_000_000, sealed_at: "2099-01-01 00:00:00.000" }],
     format: "JSONEachRow",
   });
-  const [after] = await rows<{ base: string }>(
-    `SELECT base_traces AS base FROM ${t("daily_usage_v1")} WHERE org_id = '${day!.org_id}' AND workspace_id = '${day!.workspace_id}' AND day = '${day!.day}'`,
+  const [own] = await rows<{ n: string }>(
+    `SELECT uniqExact(trace_id) AS n FROM ${t("trace_hours_v1")} WHERE org_id = '${hour!.org_id}' AND workspace_id = '${hour!.workspace_id}' AND hour = '${hour!.hour}' AND metric = 'base'`,
   );
-  expect(Number(after!.base)).toBe(1_000_000);
+  expect(await day()).toBe(before - Number(own!.n) + 1_000_000);
 });

@@ -4,14 +4,15 @@ import { dayKeyOf, periodKeyOf } from "@ledger/billing";
 import type { LedgerStack } from "@ledger/stack";
 import { freshStack, sharedEngines, TEST_PLATFORM_KEY } from "../support/engines";
 import { ledgerApi } from "../support/ledger-api";
+import { unsealedHours } from "@ledger/clickhouse";
 
 /**
  * `pnpm bench --usage`: the usage page's queries at a platform's scale. Billing rows go straight
  * into ClickHouse (INSERT … SELECT FROM numbers(), through the same materialized views as the
  * sink's inserts): one organization with `bigTraces` traces over the last 90 days (10 % upgraded,
- * three workspaces) and 1,000 small ones; the quiet days are sealed; then rows are re-delivered
- * (today's and two sealed days', so some days are counted raw) and the page's three reads are
- * timed over HTTP: the 90-day daily series, the open invoice preview, `/v1/usage` for the period.
+ * three workspaces) and 1,000 small ones; the quiet hours are sealed; then rows are re-delivered
+ * (the latest traces, two late hours, small organizations', so those hours are counted from their
+ * rows) and the page's three reads are timed over HTTP: the 90-day daily series, the open invoice preview, `/v1/usage` for the period.
  * Each answer is compared with a brute-force uniqExact over the raw rows.
  */
 export async function usageBench(o: { bigTraces: number; smallOrgs: number; smallTraces: number; repeats: number; say: (line: string) => void }): Promise<Record<string, unknown>> {
@@ -21,7 +22,7 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
   const firstDayMs = Date.parse(`${today}T00:00:00Z`) - 89 * 86_400_000;
   const period = periodKeyOf(now);
   // The sealer is driven by hand here: quiet for 1 s, never on its own timer.
-  const stack: LedgerStack = await freshStack({ label: "usagebench", ingest: true, sealer: { quietMs: 1_000, intervalMs: 3_600_000, batchDays: 20_000 } });
+  const stack: LedgerStack = await freshStack({ label: "usagebench", ingest: true, sealer: { quietMs: 1_000, intervalMs: 3_600_000, batchHours: 100_000 } });
   try {
     const api = ledgerApi(stack.url!, TEST_PLATFORM_KEY);
     await api.org("big", { plan: "plus", payment_method: true, occurred_at: "2020-01-01T00:00:00Z" });
@@ -63,25 +64,31 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     // Seal every quiet day (all of them: nothing arrives while the bench waits 1 s).
     await new Promise((r) => setTimeout(r, 1_100));
     const t1 = performance.now();
-    const sealedDays = await stack.sealer.round();
+    const sealedHours = await stack.sealer.round();
     const sealS = (performance.now() - t1) / 1000;
-    say(`sealed ${sealedDays} (org, workspace, day) rollups in ${sealS.toFixed(1)} s`);
+    say(`sealed ${sealedHours} (org, workspace, hour) rollups in ${sealS.toFixed(1)} s`);
 
-    // Re-deliveries after the seal: 1 % of today's traces and of two sealed days', and of every
-    // tenth small organization: those days are counted from their rows, once each.
-    const dayRange = (day: string) => {
-      const start = Date.parse(`${day}T00:00:00Z`) - firstDayMs;
-      return [Math.floor((start * o.bigTraces) / spanMs), Math.min(o.bigTraces, Math.ceil(((start + 86_400_000) * o.bigTraces) / spanMs))] as const;
-    };
-    const redeliver = [today, dayKeyOf(now - 10 * 86_400_000), dayKeyOf(now - 40 * 86_400_000)];
-    for (const day of redeliver) {
-      const [from, to] = dayRange(day);
-      await ch.client.command({ query: createdSql("big", o.bigTraces, from, to, "'big'", "number % 100 = 0") });
-      await ch.client.command({ query: upgradeSql("big", o.bigTraces, from, to, "'big'", "number % 100 = 0") });
+    // Re-deliveries after the seal, as they happen: the sink re-delivers the tail it had not
+    // committed (the last 0.5 % of the big organization's traces, today's latest), an API-tier
+    // replica flushes a late hour (an hour 10 days ago and one 40 days ago, all of it again), and
+    // every tenth small organization's rows come twice. Their hours are counted from their rows,
+    // each trace once.
+    const tracesIn = (fromMs: number, toMs: number) =>
+      [Math.max(0, Math.floor(((fromMs - firstDayMs) * o.bigTraces) / spanMs)), Math.min(o.bigTraces, Math.ceil(((toMs - firstDayMs) * o.bigTraces) / spanMs))] as const;
+    const hourAgo = (days: number) => Math.floor((now - days * 86_400_000) / 3_600_000) * 3_600_000;
+    const redeliver: (readonly [number, number])[] = [
+      [Math.floor(o.bigTraces * 0.995), o.bigTraces],
+      tracesIn(hourAgo(10), hourAgo(10) + 3_600_000),
+      tracesIn(hourAgo(40), hourAgo(40) + 3_600_000),
+    ];
+    for (const [from, to] of redeliver) {
+      await ch.client.command({ query: createdSql("big", o.bigTraces, from, to) });
+      await ch.client.command({ query: upgradeSql("big", o.bigTraces, from, to) });
     }
     await ch.client.command({ query: createdSql("small", small, 0, small, smallOrg, "number % 10 = 0") });
-    const rawDays = await unsealedDays(stack);
-    say(`re-delivered rows on ${redeliver.join(", ")} and 100 small organizations: ${rawDays} (org, workspace, day) now counted raw`);
+    const redelivered = redeliver.reduce((n, [from, to]) => n + to - from, 0);
+    const rawHours = await unsealedHours(stack.clickhouse);
+    say(`re-delivered ${redelivered.toLocaleString("en-US")} of the big organization's traces and ${(small / 10).toLocaleString("en-US")} small ones: ${rawHours} (org, workspace, hour) now counted from their rows`);
 
     // The page's reads, timed over HTTP as the page makes them.
     const timed = async (path: string) => {
@@ -138,8 +145,8 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
       days: 90,
       insert_s: Number(insertS.toFixed(1)),
       seal_s: Number(sealS.toFixed(1)),
-      sealed_rollups: sealedDays,
-      raw_rollups_at_read: rawDays,
+      sealed_hours: sealedHours,
+      raw_hours_at_read: rawHours,
       daily_90d_ms: { median: daily.medianMs, max: daily.maxMs },
       open_invoice_preview_ms: { median: preview.medianMs, max: preview.maxMs },
       usage_period_ms: { median: usage.medianMs, max: usage.maxMs },
@@ -163,15 +170,4 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     if (process.env.LEDGER_BENCH_KEEP_DATA) say(`kept ${dir} (database ${stack.clickhouse.database})`);
     else rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function unsealedDays(stack: LedgerStack): Promise<number> {
-  const t = (n: string) => stack.clickhouse.table(n);
-  const rs = await stack.clickhouse.client.query({
-    query: `SELECT count() AS n FROM (SELECT org_id, workspace_id, day, max(touched_at) AS touched FROM ${t("daily_touches_v1")} GROUP BY org_id, workspace_id, day) AS x
-            LEFT JOIN (SELECT org_id, workspace_id, day, max(sealed_at) AS sealed FROM ${t("daily_sealed_v1")} GROUP BY org_id, workspace_id, day) AS s
-            USING (org_id, workspace_id, day) WHERE s.sealed < x.touched`,
-    format: "JSONEachRow",
-  });
-  return Number(((await rs.json()) as { n: string }[])[0]!.n);
 }

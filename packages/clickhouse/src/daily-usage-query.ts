@@ -2,7 +2,7 @@ import { z } from "zod";
 import { dailySeries, dayKeyOf, daysEndingOn, isDayKey, USAGE_WINDOWS, type DailyUsagePoint } from "@ledger/billing";
 import { identifier } from "@ledger/events";
 import type { LedgerClickHouse } from "./client";
-import { bookedCountsFrom } from "./daily-rollup";
+import { bookedCountsFrom } from "./usage-rollup";
 
 export const dailyUsageParams = z.strictObject({
   org: identifier,

@@ -10,4 +10,4 @@ export * from "./period-marks";
 export * from "./invoice-query";
 export * from "./export-query";
 export * from "./daily-usage-query";
-export * from "./daily-rollup";
+export * from "./usage-rollup";

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
-import { bookedCountsFrom } from "./daily-rollup";
+import { bookedCountsFrom } from "./usage-rollup";
 
 /**
  * What an invoice is computed from, read from ClickHouse (named queries `invoices.*`): per usage
@@ -36,7 +36,7 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
   // from their seal, the others from their rows; see daily_booked_counts_v1).
   const counts = bookedCountsFrom(ch, { org, toDay: lastDayOf(period) });
   const bookedCounts = (metric: "base" | "upgrade") => `
-    SELECT org_id, formatDateTime(day, '%Y-%m') AS usage_period, sumIf(traces, first_booked <= {b:String}) AS up_to, sumIf(traces, first_booked < {b:String}) AS before
+    SELECT org_id, left(toString(day), 7) AS usage_period, sumIf(traces, first_booked <= {b:String}) AS up_to, sumIf(traces, first_booked < {b:String}) AS before
     FROM ${counts.from}
     WHERE metric = '${metric}'
     GROUP BY org_id, usage_period`;
@@ -219,7 +219,7 @@ export async function periodsOfOrg(ch: LedgerClickHouse, org: string): Promise<s
   const counts = bookedCountsFrom(ch, { org });
   const rs = await ch.client.query({
     query: `SELECT DISTINCT p FROM (
-              SELECT DISTINCT arrayJoin([formatDateTime(day, '%Y-%m'), first_booked]) AS p FROM ${counts.from}
+              SELECT DISTINCT arrayJoin([left(toString(day), 7), first_booked]) AS p FROM ${counts.from}
               UNION ALL SELECT DISTINCT arrayJoin([period, booked_period]) AS p FROM ${ch.table("billing_events_v1")} WHERE org_id = {org:String})
             ORDER BY p`,
     query_params: { org, ...counts.params },

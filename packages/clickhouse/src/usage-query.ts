@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { firstDayOf, lastDayOf, isPeriodKey, rollUpToOrg, sortUsage, usageRow, type UsageRow } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
-import { bookedCountsFrom } from "./daily-rollup";
+import { bookedCountsFrom } from "./usage-rollup";
 
 export const usageParams = z.strictObject({
   org: z.string({ error: "must be given once" }).min(1, { error: "must not be empty" }).max(128, { error: "must be at most 128 characters" }).optional(),
@@ -29,7 +29,7 @@ export async function queryUsage(ch: LedgerClickHouse, input: UsageParams = {}):
   const p = usageParams.parse(input);
   const counts = bookedCountsFrom(ch, { org: p.org, fromDay: p.from && firstDayOf(p.from), toDay: p.to && lastDayOf(p.to) });
   const rs = await ch.client.query({
-    query: `SELECT org_id, workspace_id, formatDateTime(day, '%Y-%m') AS period,
+    query: `SELECT org_id, workspace_id, left(toString(day), 7) AS period,
                    sumIf(traces, metric = 'base') AS base_traces, sumIf(traces, metric = 'upgrade') AS extended_upgrades
             FROM ${counts.from}
             GROUP BY org_id, workspace_id, period

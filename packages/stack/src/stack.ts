@@ -38,7 +38,7 @@ export interface StackOptions {
   sink: SinkConfig;
   /** Period close and final invoices; without it periods close only by command or replay log, and freeze within half a second. */
   invoicer?: InvoicerConfig;
-  /** Daily rollups; by default a day is sealed after 2 s without rows (tests read sealed and raw days). */
+  /** Hourly rollups; by default an hour is sealed after 2 s without rows (tests read sealed and raw hours). */
   sealer?: SealerConfig;
   /** Start the HTTP API too (serve, bench); replay publishes directly. */
   ingest?: IngestConfig;
@@ -160,7 +160,7 @@ export class LedgerStack {
     this.invoicer.start();
     this.sealer = new Sealer({
       clickhouse: this.clickhouse,
-      config: this.options.sealer ?? { quietMs: 2_000, intervalMs: 1_000, batchDays: 5_000 },
+      config: this.options.sealer ?? { quietMs: 2_000, intervalMs: 1_000, batchHours: 20_000 },
       registry: this.registry,
       now: () => Date.now(),
       log: this.log,

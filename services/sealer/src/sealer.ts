@@ -1,5 +1,5 @@
 import { Counter, type Registry } from "prom-client";
-import { sealQuietDays, type LedgerClickHouse } from "@ledger/clickhouse";
+import { sealQuietHours, type LedgerClickHouse } from "@ledger/clickhouse";
 import type { SealerConfig } from "./config";
 
 export interface SealerDeps {
@@ -12,15 +12,16 @@ export interface SealerDeps {
 }
 
 /**
- * Seals the daily rollups (daily_sealed_v1): each (org, workspace, UTC day) that has had no new
- * row for `quietMs` gets exact counts of its distinct traces, so the usage page, /v1/usage and
- * the invoices read a few rows per day instead of one per trace. Sealing is an optimization
- * only: a day that is not sealed, or that received a row after its seal (a late event, a
- * re-delivery), is counted from its rows by daily_booked_counts_v1, exactly.
+ * Seals the hourly rollups (trace_hour_seals_v1): each (org, workspace, UTC hour) that has had no
+ * new row for `quietMs` gets exact counts of its distinct traces, so the usage page, /v1/usage
+ * and the invoices read a few rows per hour instead of one per trace. Sealing is an optimization
+ * only: an hour that is not sealed (the open one), or that received a row after its seal (a late
+ * event, a re-delivery), is counted from its rows by daily_booked_counts_v1, exactly.
  *
  * A seal is dated `quietMs / 2` before its round started, never after a row it could have missed:
  * rows are stamped when their insert runs and become visible when it ends, and an insert still
- * running as the round began is newer than that date, so its day stays unsealed until next round.
+ * running as the round began is newer than that date, so its hour stays unsealed until next round
+ * (as long as no insert takes longer than `quietMs / 2`).
  */
 export class Sealer {
   private timer: NodeJS.Timeout | null = null;
@@ -29,7 +30,7 @@ export class Sealer {
   private readonly failures: Counter;
 
   constructor(private readonly deps: SealerDeps) {
-    this.sealed = new Counter({ name: "ledger_days_sealed_total", help: "Daily rollups (org, workspace, day) sealed or resealed", registers: [deps.registry] });
+    this.sealed = new Counter({ name: "ledger_hours_sealed_total", help: "Hourly rollups (org, workspace, hour) sealed or resealed", registers: [deps.registry] });
     this.failures = new Counter({ name: "ledger_sealer_failures_total", help: "Sealing rounds that failed (retried on the next one)", registers: [deps.registry] });
   }
 
@@ -55,17 +56,17 @@ export class Sealer {
     await this.running;
   }
 
-  /** One round: seals every day quiet since `quietMs` before now, in batches; returns how many. */
+  /** One round: seals every hour quiet since `quietMs` before now, in batches; returns how many. */
   async round(): Promise<number> {
     const startedAt = this.deps.now();
     const quietMs = this.deps.config.quietMs;
     let total = 0;
     for (;;) {
-      const r = await sealQuietDays(this.deps.clickhouse, { quietBeforeMs: startedAt - quietMs, sealedAtMs: startedAt - Math.floor(quietMs / 2), limit: this.deps.config.batchDays });
+      const r = await sealQuietHours(this.deps.clickhouse, { quietBeforeMs: startedAt - quietMs, sealedAtMs: startedAt - Math.floor(quietMs / 2), limit: this.deps.config.batchHours });
       total += r.sealed;
       this.sealed.inc(r.sealed);
       if (r.remaining === 0 || r.sealed === 0) break;
-      this.deps.log(`sealer: ${total} day(s) sealed, ${r.remaining} to go`);
+      this.deps.log(`sealer: ${total} hour(s) sealed, ${r.remaining} to go`);
     }
     return total;
   }
