@@ -19,39 +19,39 @@ ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (org_id, hour, workspace_id, metric, trace_id, booked_period);
 
--- When each (org, workspace, hour) last received a row: a sealed hour whose seal is older than
--- its last row is counted from its rows again until it is sealed anew.
+-- When each (org, workspace, hour) last received a row, and the booking periods of its rows: a
+-- sealed hour whose seal is older than its last row is counted from its rows again until it is
+-- sealed anew, by one uniqExact per metric when all its rows have one booking.
 CREATE TABLE IF NOT EXISTS {{database}}.trace_hour_touches_v1
 (
     org_id       String,
     hour         DateTime64(0, 'UTC'),
     workspace_id String,
-    touched_at   SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+    touched_at   SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+    bookings     SimpleAggregateFunction(groupUniqArrayArray, Array(String))
 )
 ENGINE = AggregatingMergeTree
 ORDER BY (org_id, hour, workspace_id);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.trace_hour_touches_mv_v1
 TO {{database}}.trace_hour_touches_v1
-AS SELECT org_id, hour, workspace_id, max(inserted_at) AS touched_at
+AS SELECT org_id, hour, workspace_id, max(inserted_at) AS touched_at, groupUniqArray(toString(booked_period)) AS bookings
 FROM {{database}}.trace_hours_v1
 GROUP BY org_id, hour, workspace_id;
 
--- Exact counts of sealed hours by the booking period of each trace's first booking (so the
--- invoices read them too), written by the sealer (services/sealer) for hours quiet for a while;
--- a reseal writes a newer sealed_at, and readers take each hour's latest seal only.
+-- Exact counts of a sealed hour, (metric, booking period of each trace's first booking, distinct
+-- traces) so the invoices read them too, written by the sealer (services/sealer) once the hour
+-- has been quiet for a while; a reseal writes a newer row, and readers take the latest.
 CREATE TABLE IF NOT EXISTS {{database}}.trace_hour_seals_v1
 (
     org_id       String,
     hour         DateTime64(0, 'UTC'),
     workspace_id String,
-    metric       LowCardinality(String),
-    first_booked LowCardinality(String),
-    traces       UInt64,
+    counts       Array(Tuple(metric String, first_booked String, traces UInt64)),
     sealed_at    DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree(sealed_at)
-ORDER BY (org_id, hour, workspace_id, metric, first_booked);
+ORDER BY (org_id, hour, workspace_id);
 
 -- The hour by arithmetic on epoch milliseconds: toStartOfHour answers a DateTime, which ends in
 -- 2106, and valid instants run to 2199.
@@ -86,67 +86,47 @@ CREATE VIEW IF NOT EXISTS {{database}}.daily_booked_counts_v1 AS
 SELECT org_id, workspace_id, toDate32(hour) AS day, metric, first_booked, sum(traces) AS traces
 FROM
 (
-    SELECT org_id, workspace_id, hour, metric, first_booked, traces
+    -- Sealed hours whose latest seal is newer than their last row.
+    SELECT org_id, workspace_id, hour, c.metric AS metric, c.first_booked AS first_booked, c.traces AS traces
     FROM
     (
-        SELECT org_id, workspace_id, hour, metric, first_booked, argMax(traces, sealed_at) AS traces, max(sealed_at) AS row_sealed_at
-        FROM {{database}}.trace_hour_seals_v1
-        WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY
-        GROUP BY org_id, workspace_id, hour, metric, first_booked
-    ) AS s
-    INNER JOIN
-    (
-        SELECT d.org_id AS org_id, d.workspace_id AS workspace_id, d.hour AS hour, d.sealed_at AS sealed_at
-        FROM (SELECT org_id, workspace_id, hour, max(sealed_at) AS sealed_at FROM {{database}}.trace_hour_seals_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS d
+        SELECT s.org_id AS org_id, s.workspace_id AS workspace_id, s.hour AS hour, s.latest_counts AS counts
+        FROM (SELECT org_id, workspace_id, hour, argMax(counts, sealed_at) AS latest_counts, max(sealed_at) AS latest_seal FROM {{database}}.trace_hour_seals_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS s
         INNER JOIN (SELECT org_id, workspace_id, hour, max(touched_at) AS touched_at FROM {{database}}.trace_hour_touches_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS t
         USING (org_id, workspace_id, hour)
-        WHERE d.sealed_at >= t.touched_at
-    ) AS clean
-    USING (org_id, workspace_id, hour)
-    WHERE s.row_sealed_at = clean.sealed_at
-    UNION ALL
-    -- An unsealed hour booked in one period (the usual case): one uniqExact per hour and metric.
-    SELECT org_id, workspace_id, hour, metric, bookings[1] AS first_booked, n AS traces
-    FROM
-    (
-        SELECT org_id, workspace_id, hour, metric, uniqExact(trace_id) AS n, groupUniqArray(2)(booked_period) AS bookings
-        FROM {{database}}.trace_hours_v1
-        WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY
-          AND (org_id, workspace_id, hour) IN
-          (
-              SELECT t.org_id, t.workspace_id, t.hour
-              FROM (SELECT org_id, workspace_id, hour, max(touched_at) AS touched_at FROM {{database}}.trace_hour_touches_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS t
-              LEFT JOIN (SELECT org_id, workspace_id, hour, max(sealed_at) AS sealed_at FROM {{database}}.trace_hour_seals_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS d
-              USING (org_id, workspace_id, hour)
-              WHERE d.sealed_at < t.touched_at
-          )
-        GROUP BY org_id, workspace_id, hour, metric
+        WHERE s.latest_seal >= t.touched_at
     )
-    WHERE length(bookings) = 1
+    ARRAY JOIN counts AS c
     UNION ALL
-    -- An unsealed hour with rows booked in several periods (a re-delivery after a close): each
-    -- trace by its first booking.
+    -- Other hours whose rows have one booking (the usual case): one uniqExact per metric.
+    SELECT org_id, workspace_id, hour, metric, any(booked_period) AS first_booked, uniqExact(trace_id) AS traces
+    FROM {{database}}.trace_hours_v1
+    WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY
+      AND (org_id, workspace_id, hour) IN
+      (
+          SELECT t.org_id, t.workspace_id, t.hour
+          FROM (SELECT org_id, workspace_id, hour, max(touched_at) AS touched_at, groupUniqArrayArray(bookings) AS all_bookings FROM {{database}}.trace_hour_touches_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS t
+          LEFT JOIN (SELECT org_id, workspace_id, hour, max(sealed_at) AS sealed_at FROM {{database}}.trace_hour_seals_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS d
+          USING (org_id, workspace_id, hour)
+          WHERE d.sealed_at < t.touched_at AND length(t.all_bookings) = 1
+      )
+    GROUP BY org_id, workspace_id, hour, metric
+    UNION ALL
+    -- Other hours with rows booked in several periods (a re-delivery after a close): each trace
+    -- by its first booking.
     SELECT org_id, workspace_id, hour, metric, first AS first_booked, count() AS traces
     FROM
     (
         SELECT org_id, workspace_id, hour, metric, trace_id, min(booked_period) AS first
         FROM {{database}}.trace_hours_v1
         WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY
-          AND (org_id, workspace_id, hour, metric) IN
+          AND (org_id, workspace_id, hour) IN
           (
-              SELECT org_id, workspace_id, hour, metric
-              FROM {{database}}.trace_hours_v1
-              WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY
-                AND (org_id, workspace_id, hour) IN
-                (
-                    SELECT t.org_id, t.workspace_id, t.hour
-                    FROM (SELECT org_id, workspace_id, hour, max(touched_at) AS touched_at FROM {{database}}.trace_hour_touches_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS t
-                    LEFT JOIN (SELECT org_id, workspace_id, hour, max(sealed_at) AS sealed_at FROM {{database}}.trace_hour_seals_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS d
-                    USING (org_id, workspace_id, hour)
-                    WHERE d.sealed_at < t.touched_at
-                )
-              GROUP BY org_id, workspace_id, hour, metric
-              HAVING uniqExact(booked_period) > 1
+              SELECT t.org_id, t.workspace_id, t.hour
+              FROM (SELECT org_id, workspace_id, hour, max(touched_at) AS touched_at, groupUniqArrayArray(bookings) AS all_bookings FROM {{database}}.trace_hour_touches_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS t
+              LEFT JOIN (SELECT org_id, workspace_id, hour, max(sealed_at) AS sealed_at FROM {{database}}.trace_hour_seals_v1 WHERE ({org:String} = '' OR org_id = {org:String}) AND hour >= toDateTime64({from:Date32}, 0, 'UTC') AND hour < toDateTime64({to:Date32}, 0, 'UTC') + INTERVAL 1 DAY GROUP BY org_id, workspace_id, hour) AS d
+              USING (org_id, workspace_id, hour)
+              WHERE d.sealed_at < t.touched_at AND length(t.all_bookings) > 1
           )
         GROUP BY org_id, workspace_id, hour, metric, trace_id
     )

@@ -61,6 +61,25 @@ test("instants at both ends of the valid range (1970, 2199) are counted in their
   ]);
 });
 
+test("a trace booked in two periods (re-delivered after a close) counts once, by its first booking, unsealed and sealed", async () => {
+  // Rows as the sink writes them: t-a delivered in time (booked June) and again after June closed
+  // (booked July); t-b only late (booked July); t-c in time.
+  const row = (id: string, trace: string, booked: string) => ({
+    org_id: "twice", id, type: "trace-created", occurred_at: "2024-06-30 10:00:00.000", period: "2024-06", workspace_id: "prod", trace_id: trace,
+    received_at: "2024-06-30 10:00:00.000", kafka_partition: 0, kafka_offset: 0, booked_period: booked,
+  });
+  await stack.clickhouse.client.insert({ table: t("trace_events_v1"), values: [row("c-a", "t-a", "2024-06"), row("c-c", "t-c", "2024-06")], format: "JSONEachRow" });
+  await stack.clickhouse.client.insert({ table: t("trace_events_v1"), values: [row("c-a", "t-a", "2024-07"), row("c-b", "t-b", "2024-07")], format: "JSONEachRow" });
+  const counts = async () =>
+    (await rows<{ first_booked: string; traces: string }>(
+      `SELECT first_booked, sum(traces) AS traces FROM ${t("daily_booked_counts_v1")}(org = 'twice', from = '2024-06-30', to = '2024-06-30') GROUP BY first_booked ORDER BY first_booked`,
+    )).map((r) => [r.first_booked, Number(r.traces)]);
+  const expected = [["2024-06", 2], ["2024-07", 1]];
+  expect(await counts()).toEqual(expected);
+  await waitUntilSealed();
+  expect(await counts()).toEqual(expected);
+});
+
 test("a sealed hour is read from its seal, not from its rows (daily_booked_counts_v1)", async () => {
   await waitUntilSealed();
   const [hour] = await rows<{ org_id: string; workspace_id: string; hour: string; day: string }>(
@@ -74,11 +93,12 @@ test("a sealed hour is read from its seal, not from its rows (daily_booked_count
   // A seal newer than the hour's rows decides its figures: proof the rows are not re-counted.
   await stack.clickhouse.client.insert({
     table: t("trace_hour_seals_v1"),
-    values: [{ org_id: hour!.org_id, workspace_id: hour!.workspace_id, hour: hour!.hour, metric: "base", first_booked: "2000-01", traces: 1_000_000, sealed_at: "2099-01-01 00:00:00.000" }],
+    values: [{ org_id: hour!.org_id, workspace_id: hour!.workspace_id, hour: hour!.hour, counts: [{ metric: "base", first_booked: "2000-01", traces: 1_000_000 }], sealed_at: "2099-01-01 00:00:00.000" }],
     format: "JSONEachRow",
   });
   const [own] = await rows<{ n: string }>(
     `SELECT uniqExact(trace_id) AS n FROM ${t("trace_hours_v1")} WHERE org_id = '${hour!.org_id}' AND workspace_id = '${hour!.workspace_id}' AND hour = '${hour!.hour}' AND metric = 'base'`,
   );
+  // The fake seal has no upgrades: the hour's upgrades (if any) drop out of the day as well.
   expect(await day()).toBe(before - Number(own!.n) + 1_000_000);
 });

@@ -41,13 +41,15 @@ export async function sealQuietHours(ch: LedgerClickHouse, o: { quietBeforeMs: n
   const before = await count();
   if (before === 0) return { sealed: 0, remaining: 0 };
   await ch.client.command({
-    query: `INSERT INTO ${ch.table("trace_hour_seals_v1")} (org_id, hour, workspace_id, metric, first_booked, traces, sealed_at)
-            SELECT org_id, hour, workspace_id, metric, first, count(), fromUnixTimestamp64Milli({sealedAt:Int64}, 'UTC')
-            FROM (SELECT org_id, hour, workspace_id, metric, trace_id, min(booked_period) AS first
-                  FROM ${ch.table("trace_hours_v1")}
-                  WHERE (org_id, workspace_id, hour) IN (SELECT org_id, workspace_id, hour FROM (${unsealedHoursSql(ch)}) ORDER BY org_id, hour, workspace_id LIMIT {limit:UInt32})
-                  GROUP BY org_id, hour, workspace_id, metric, trace_id)
-            GROUP BY org_id, hour, workspace_id, metric, first`,
+    query: `INSERT INTO ${ch.table("trace_hour_seals_v1")} (org_id, hour, workspace_id, counts, sealed_at)
+            SELECT org_id, hour, workspace_id, groupArray((metric, first, n)), fromUnixTimestamp64Milli({sealedAt:Int64}, 'UTC')
+            FROM (SELECT org_id, hour, workspace_id, metric, first, count() AS n
+                  FROM (SELECT org_id, hour, workspace_id, metric, trace_id, min(booked_period) AS first
+                        FROM ${ch.table("trace_hours_v1")}
+                        WHERE (org_id, workspace_id, hour) IN (SELECT org_id, workspace_id, hour FROM (${unsealedHoursSql(ch)}) ORDER BY org_id, hour, workspace_id LIMIT {limit:UInt32})
+                        GROUP BY org_id, hour, workspace_id, metric, trace_id)
+                  GROUP BY org_id, hour, workspace_id, metric, first)
+            GROUP BY org_id, hour, workspace_id`,
     query_params: params,
   });
   const remaining = await count();
