@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import cliProgress from "cli-progress";
-import { dayKeyOf, periodKeyOf } from "@ledger/billing";
+import { dayKeyOf, periodKeyOf, previousPeriodKey } from "@ledger/billing";
 import type { LedgerStack } from "@ledger/stack";
 import { freshStack, sharedEngines, TEST_PLATFORM_KEY } from "../support/engines";
 import { ledgerApi } from "../support/ledger-api";
@@ -119,6 +119,9 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     const daily = await timed(`/v1/usage/daily?org=big&days=90`);
     const preview = await timed(`/v1/invoices/big/${period}`);
     const usage = await timed(`/v1/usage?org=big&from=${period}&to=${period}`);
+    // The previous period too: a whole month of the big organization, its newest hours unsealed.
+    const previous = previousPeriodKey(period);
+    const usagePrevious = await timed(`/v1/usage?org=big&from=${previous}&to=${previous}`);
     const smallDaily = await timed(`/v1/usage/daily?org=small-7&days=90`);
 
     // Brute force over the raw rows: uniqExact per day and per period.
@@ -144,7 +147,10 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     const smallExact = JSON.stringify(smallDaily.body.series) === JSON.stringify(asSeries(await brute("small-7"), smallDaily.body.series));
     const periodBrute = bigBrute.filter((r) => r.day.startsWith(period)).reduce((s, r) => ({ base: s.base + r.base, up: s.up + r.up }), { base: 0, up: 0 });
     const usageRow = usage.body.rows[0] ?? { base_traces: 0, extended_upgrades: 0 };
-    const usageExact = usageRow.base_traces === periodBrute.base && usageRow.extended_upgrades === periodBrute.up;
+    const previousBrute = bigBrute.filter((r) => r.day.startsWith(previous)).reduce((s, r) => ({ base: s.base + r.base, up: s.up + r.up }), { base: 0, up: 0 });
+    const previousRow = usagePrevious.body.rows[0] ?? { base_traces: 0, extended_upgrades: 0 };
+    const usageExact =
+      usageRow.base_traces === periodBrute.base && usageRow.extended_upgrades === periodBrute.up && previousRow.base_traces === previousBrute.base && previousRow.extended_upgrades === previousBrute.up;
     const line = (kind: string) => preview.body.lines.find((l: { kind: string; usage_period?: string }) => l.kind === kind);
     const previewExact = (line("base_traces")?.quantity ?? 0) === periodBrute.base && (line("extended_upgrades")?.quantity ?? 0) === periodBrute.up;
     const totalRows = bigBrute.reduce((s, r) => s + r.base, 0);
@@ -163,17 +169,18 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
       daily_90d_ms: { median: daily.medianMs, max: daily.maxMs },
       open_invoice_preview_ms: { median: preview.medianMs, max: preview.maxMs },
       usage_period_ms: { median: usage.medianMs, max: usage.maxMs },
+      usage_previous_period_ms: { median: usagePrevious.medianMs, max: usagePrevious.maxMs },
       small_org_daily_ms: { median: smallDaily.medianMs, max: smallDaily.maxMs },
       brute_force_daily_ms: bruteMs,
       daily_exact: dailyExact,
       small_org_daily_exact: smallExact,
       usage_exact: usageExact,
       preview_exact: previewExact,
-      under_1s: [daily, preview, usage].every((t) => t.maxMs < 1_000),
+      under_1s: [daily, preview, usage, usagePrevious].every((t) => t.maxMs < 1_000),
     };
     say(`90-day daily series: median ${daily.medianMs} ms, max ${daily.maxMs} ms (brute force ${bruteMs} ms); exact: ${dailyExact}`);
     say(`open invoice preview ${period}: median ${preview.medianMs} ms, max ${preview.maxMs} ms; exact: ${previewExact}`);
-    say(`/v1/usage ${period}: median ${usage.medianMs} ms, max ${usage.maxMs} ms; exact: ${usageExact}`);
+    say(`/v1/usage ${period}: median ${usage.medianMs} ms, max ${usage.maxMs} ms; ${previous}: median ${usagePrevious.medianMs} ms, max ${usagePrevious.maxMs} ms; exact: ${usageExact}`);
     say(`a small organization's daily series: median ${smallDaily.medianMs} ms; exact: ${smallExact}`);
     return result;
   } finally {
