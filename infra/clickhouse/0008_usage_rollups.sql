@@ -75,6 +75,37 @@ INSERT INTO {{database}}.trace_hours_v1 (org_id, hour, workspace_id, metric, tra
 SELECT org_id, fromUnixTimestamp64Milli(intDiv(toUnixTimestamp64Milli(occurred_at), 3600000) * 3600000, 'UTC'), workspace_id, 'upgrade', trace_id, booked_period
 FROM {{database}}.retention_upgrades_v1;
 
+-- trace_hours_v1 replaces the booking tables of migration 0007 (one materialized view per metric
+-- on the data path, not two): their names stay, as views over it, for the line sources and for
+-- analysts' queries.
+DROP VIEW IF EXISTS {{database}}.invoice_base_traces_mv_v1;
+
+DROP VIEW IF EXISTS {{database}}.invoice_extended_upgrades_mv_v1;
+
+DROP VIEW IF EXISTS {{database}}.billing_usage_v1;
+
+DROP VIEW IF EXISTS {{database}}.billing_base_traces_v1;
+
+DROP VIEW IF EXISTS {{database}}.billing_extended_upgrades_v1;
+
+DROP TABLE IF EXISTS {{database}}.invoice_base_traces_v1;
+
+DROP TABLE IF EXISTS {{database}}.invoice_extended_upgrades_v1;
+
+CREATE VIEW IF NOT EXISTS {{database}}.invoice_base_traces_v1 AS
+SELECT org_id, left(toString(toDate32(hour)), 7) AS period, workspace_id, trace_id, booked_period
+FROM {{database}}.trace_hours_v1 WHERE metric = 'base';
+
+CREATE VIEW IF NOT EXISTS {{database}}.invoice_extended_upgrades_v1 AS
+SELECT org_id, left(toString(toDate32(hour)), 7) AS period, workspace_id, trace_id, booked_period
+FROM {{database}}.trace_hours_v1 WHERE metric = 'upgrade';
+
+CREATE VIEW IF NOT EXISTS {{database}}.billing_base_traces_v1 AS
+SELECT org_id, workspace_id, period, trace_id FROM {{database}}.invoice_base_traces_v1;
+
+CREATE VIEW IF NOT EXISTS {{database}}.billing_extended_upgrades_v1 AS
+SELECT org_id, workspace_id, period, trace_id FROM {{database}}.invoice_extended_upgrades_v1;
+
 -- daily_booked_counts_v1(org, from, to): per (org, workspace, UTC day, metric, first booking)
 -- the number of distinct traces, exact: each hour whose seal is newer than its last row from
 -- trace_hour_seals_v1, any other hour (the open one, one that received a re-delivery or a late
@@ -147,8 +178,6 @@ SELECT
     sumIf(traces, metric = 'upgrade') AS extended_upgrades
 FROM {{database}}.daily_booked_counts_v1(org = '', from = '1970-01-01', to = '2199-12-31')
 GROUP BY org_id, workspace_id, day;
-
-DROP VIEW IF EXISTS {{database}}.billing_usage_v1;
 
 CREATE VIEW IF NOT EXISTS {{database}}.billing_usage_v1 AS
 SELECT

@@ -205,8 +205,7 @@ export async function recordClose(ch: LedgerClickHouse, period: string, how: str
 export async function earliestBillingPeriod(ch: LedgerClickHouse): Promise<string | null> {
   const rs = await ch.client.query({
     query: `SELECT minIf(q, q != '') AS p FROM (
-              SELECT min(period) AS q FROM ${ch.table("invoice_base_traces_v1")}
-              UNION ALL SELECT min(period) AS q FROM ${ch.table("invoice_extended_upgrades_v1")}
+              SELECT if(count() = 0, '', left(toString(toDate32(min(hour))), 7)) AS q FROM ${ch.table("trace_hours_v1")}
               UNION ALL SELECT min(period) AS q FROM ${ch.table("billing_events_v1")})`,
     format: "JSONEachRow",
   });
@@ -252,22 +251,26 @@ export async function lineSources(ch: LedgerClickHouse, s: LineSelector): Promis
     const rs = await ch.client.query({ query: sql, query_params: params, format: "JSONEachRow", query_id: `invoices.line_sources.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` });
     return (await rs.json()) as Record<string, unknown>[];
   };
-  const traces = (bookings: string, raw: string, where: string, columns: string) => q(`
+  // The traces whose first booking the line counts, from the hourly rows of the usage period.
+  const traces = (metric: "base" | "upgrade", raw: string, where: string, columns: string) => q(`
     SELECT ${columns}
     FROM ${ch.table(raw)}
     WHERE org_id = {org:String} AND period = {p:String} ${where}
       AND (workspace_id, trace_id) IN (
         SELECT workspace_id, trace_id FROM (
-          SELECT workspace_id, trace_id, min(booked_period) AS first FROM ${ch.table(bookings)}
-          WHERE org_id = {org:String} AND period = {p:String} GROUP BY workspace_id, trace_id)
+          SELECT workspace_id, trace_id, min(booked_period) AS first FROM ${ch.table("trace_hours_v1")}
+          WHERE org_id = {org:String} AND metric = '${metric}'
+            AND hour >= toDateTime64(toDate32(concat({p:String}, '-01')), 0, 'UTC')
+            AND hour < toDateTime64(toDate32(concat({p:String}, '-01')), 0, 'UTC') + INTERVAL 1 MONTH
+          GROUP BY workspace_id, trace_id)
         WHERE ${booking})
     ORDER BY workspace_id, trace_id, occurred_at`);
   const position = "kafka_partition, kafka_offset";
   switch (s.kind) {
     case "base_traces":
-      return traces("invoice_base_traces_v1", "trace_events_v1", "AND type = 'trace-created'", `'trace_events_v1' AS source, id, workspace_id, trace_id, occurred_at, booked_period, received_at, ${position}`);
+      return traces("base", "trace_events_v1", "AND type = 'trace-created'", `'trace_events_v1' AS source, id, workspace_id, trace_id, occurred_at, booked_period, received_at, ${position}`);
     case "extended_upgrades":
-      return traces("invoice_extended_upgrades_v1", "retention_upgrades_v1", "", "'retention_upgrades_v1' AS source, id, workspace_id, trace_id, occurred_at, booked_period, cause_type, cause_event_id, received_at");
+      return traces("upgrade", "retention_upgrades_v1", "", "'retention_upgrades_v1' AS source, id, workspace_id, trace_id, occurred_at, booked_period, cause_type, cause_event_id, received_at");
     case "deployment_runs":
       return q(`
         SELECT 'billing_events_v1' AS source, id, workspace_id, deployment_id, run_id, occurred_at, booked_period, received_at, ${position}
