@@ -2,9 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { invoiceCsv, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument, type InvoiceLineJson } from "@ledger/billing";
 import { catalogueVersionInput, identifier, problemsOf, type CatalogueVersionInput } from "@ledger/events";
-import { rateClassOf, refusalBody } from "@ledger/limits";
 import { AccessError, authorizeOrg, type Principal } from "./authentication";
 import { RequestError } from "./request-error";
+import { admitRead } from "./read-admission";
 import { bodyObject } from "./admin-api";
 import type { IngestDeps } from "./server";
 
@@ -43,6 +43,12 @@ export interface LineSources {
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
 
+/** An organization named in a path: an identifier, or a 400 saying why not. */
+const orgInPath = (org: string) => {
+  const check = identifier.safeParse(org);
+  if (!check.success) throw new RequestError(400, { error: `organization ${JSON.stringify(org)} in the path ${check.error.issues[0]!.message}` });
+};
+
 const answer = <T>(reply: FastifyReply, a: HostAnswer<T>) => (a.ok ? a.value : reply.code(a.status).send({ error: a.error }));
 
 /**
@@ -55,17 +61,10 @@ export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, pr
   const admitted = async (req: Req, reply: FastifyReply): Promise<{ org: string; period: string } | null> => {
     const principal = await principalOf(req);
     const { org, period } = req.params as { org: string; period: string };
-    const orgCheck = identifier.safeParse(org);
-    if (!orgCheck.success) throw new RequestError(400, { error: `organization ${JSON.stringify(org)} in the path ${orgCheck.error.issues[0]!.message}` });
+    orgInPath(org);
     if (!isPeriodKey(period)) throw new RequestError(400, { error: `period ${JSON.stringify(period)} in the path must be a billing period YYYY-MM` });
     authorizeOrg(principal, org);
-    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
-    if (!decision.admitted) {
-      const body = refusalBody(decision.refusal, deps.clock.now());
-      await reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
-      return null;
-    }
-    return { org, period };
+    return (await admitRead(deps, principal, req, reply)) ? { org, period } : null;
   };
 
   // ?format=csv: the same document as CSV, for the usage page's download and spreadsheets.
@@ -87,14 +86,9 @@ export function registerInvoiceRoutes(app: FastifyInstance, deps: IngestDeps, pr
   app.get("/v1/invoices/:org", async (req: Req, reply) => {
     const principal = await principalOf(req);
     const { org } = req.params as { org: string };
-    const orgCheck = identifier.safeParse(org);
-    if (!orgCheck.success) throw new RequestError(400, { error: `organization ${JSON.stringify(org)} in the path ${orgCheck.error.issues[0]!.message}` });
+    orgInPath(org);
     authorizeOrg(principal, org);
-    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
-    if (!decision.admitted) {
-      const body = refusalBody(decision.refusal, deps.clock.now());
-      return reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
-    }
+    if (!(await admitRead(deps, principal, req, reply))) return reply;
     const a = await deps.invoices.periods(org);
     return a.ok ? { org_id: org, periods: a.value } : answer(reply, a);
   });

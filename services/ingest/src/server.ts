@@ -5,7 +5,7 @@ import { describeProblems, INGEST_EVENTS, InvalidBatchError, parseNdjson, valida
 import type { KeyedMessage, LagGovernor } from "@ledger/kafka";
 import type { DailyUsage, RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { UsageRow } from "@ledger/billing";
-import { rateClassOf, refusalBody, type Clock, type EventCharge, type LimitRefusal, type SeedQuery } from "@ledger/limits";
+import { rateClassOf, type Clock, type EventCharge, type SeedQuery } from "@ledger/limits";
 import type { IngestConfig } from "./config";
 import type { EventPublisher } from "./event-publisher";
 import { IngestMetrics } from "./ingest-metrics";
@@ -18,6 +18,7 @@ import { BodyEncodingError, BodyTimeoutError, bodyWithin, decodedBody } from "./
 import { EventIntake } from "./event-intake";
 import { registerLangSmithRoutes } from "./langsmith-api";
 import { registerUsageRoutes } from "./usage-routes";
+import { admitRead, parameterProblems } from "./read-admission";
 import type { RunTraceIndex } from "@ledger/redis";
 
 export interface IngestDeps {
@@ -118,10 +119,6 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
 
   const intake = new EventIntake({ admission: deps.admission, publisher: deps.publisher, publishRuns: deps.publishRuns, governor: deps.governor, clock: deps.clock, metrics, backpressureMs: config.backpressureMs });
   const principalOf = (req: { headers: Record<string, string | string[] | undefined> }) => authenticate(req.headers, deps.accounts, deps.platformKey);
-  const refuse = (reply: FastifyReply, refusal: LimitRefusal) => {
-    const body = refusalBody(refusal, deps.clock.now());
-    return reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
-  };
 
   app.post("/v1/events", async (req, reply) => {
     const receivedAt = deps.clock.now();
@@ -160,17 +157,12 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
       query.org ??= principal.key.orgId;
       if (typeof query.org === "string") authorizeOrg(principal, query.org);
     }
-    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
-    if (!decision.admitted) return refuse(reply, decision.refusal);
+    if (!(await admitRead(deps, principal, req, reply))) return reply;
     try {
       return { rows: await deps.usage(query) };
     } catch (error) {
-      if ((error as Error).name === "ZodError") {
-        // One sentence per parameter, not the validator's dump.
-        const issues = (error as { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }).issues;
-        const sentences = issues.map((i) => (i.code === "unrecognized_keys" ? `${(i.keys ?? []).join(", ")} is not a parameter of /v1/usage` : `${i.path.join(".")} ${i.message}`));
-        return reply.code(400).send({ error: `bad query parameters: ${sentences.join("; ")}` });
-      }
+      const problems = parameterProblems(error, "/v1/usage");
+      if (problems) return reply.code(400).send({ error: problems });
       throw error;
     }
   });

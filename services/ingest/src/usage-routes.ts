@@ -3,10 +3,10 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { rateClassOf, refusalBody } from "@ledger/limits";
 import { authorizeOrg, type Principal } from "./authentication";
 import { limitsOf, param } from "./admin-api";
 import { RequestError } from "./request-error";
+import { admitRead, parameterProblems } from "./read-admission";
 import type { IngestDeps } from "./server";
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
@@ -51,13 +51,7 @@ export function registerUsageRoutes(app: FastifyInstance, deps: IngestDeps, prin
     if (raw === undefined) throw new RequestError(400, { error: "org is required with the platform key (the organization to show)" });
     const org = param("org", raw);
     authorizeOrg(principal, org);
-    const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
-    if (!decision.admitted) {
-      const body = refusalBody(decision.refusal, deps.clock.now());
-      await reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
-      return null;
-    }
-    return { org };
+    return (await admitRead(deps, principal, req, reply)) ? { org } : null;
   };
 
   app.get("/v1/usage/daily", async (req: Req, reply) => {
@@ -66,11 +60,8 @@ export function registerUsageRoutes(app: FastifyInstance, deps: IngestDeps, prin
     try {
       return await deps.dailyUsage({ ...req.query, org: ok.org });
     } catch (error) {
-      if ((error as Error).name === "ZodError") {
-        const issues = (error as { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }).issues;
-        const sentences = issues.map((i) => (i.code === "unrecognized_keys" ? `${(i.keys ?? []).join(", ")} is not a parameter of /v1/usage/daily` : `${i.path.join(".")} ${i.message}`));
-        return reply.code(400).send({ error: `bad query parameters: ${sentences.join("; ")}` });
-      }
+      const problems = parameterProblems(error, "/v1/usage/daily");
+      if (problems) return reply.code(400).send({ error: problems });
       throw error;
     }
   });

@@ -23,6 +23,7 @@ import {
 } from "@ledger/clickhouse";
 import { FAMILY_HEADER, periodClosedMarker } from "@ledger/events";
 import { publish, watermarksOf, type LedgerTopics } from "@ledger/kafka";
+import { Repeater } from "@ledger/batching";
 import type { InvoicerConfig } from "./config";
 
 /** A request that cannot be done: a period not over yet or already closed, not a period, no such line. */
@@ -56,30 +57,22 @@ export interface InvoicerDeps {
  * marker on every partition (C3), so no in-time effect can still be on its way.
  */
 export class Invoicer {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly repeater: Repeater;
   private readonly failures: Counter<"step">;
   private readonly frozen: Counter;
 
   constructor(private readonly deps: InvoicerDeps) {
     this.failures = new Counter({ name: "ledger_invoicer_failures_total", help: "Close or freeze passes that failed (retried on the next pass)", labelNames: ["step"], registers: [deps.registry] });
     this.frozen = new Counter({ name: "ledger_invoices_frozen_total", help: "Final invoices stored", registers: [deps.registry] });
+    this.repeater = new Repeater(deps.config.intervalMs, () => this.pass());
   }
 
   start(): void {
-    const tick = () => {
-      this.running = this.pass().finally(() => {
-        this.running = null;
-        if (this.timer) this.timer = setTimeout(tick, this.deps.config.intervalMs);
-      });
-    };
-    this.timer = setTimeout(tick, this.deps.config.intervalMs);
+    this.repeater.start();
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.repeater.stop();
   }
 
   private async pass(): Promise<void> {

@@ -1,5 +1,6 @@
 import { Counter, type Registry } from "prom-client";
 import { sealQuietHours, type LedgerClickHouse } from "@ledger/clickhouse";
+import { Repeater } from "@ledger/batching";
 import type { SealerConfig } from "./config";
 
 export interface SealerDeps {
@@ -24,36 +25,30 @@ export interface SealerDeps {
  * (as long as no insert takes longer than `quietMs / 2`).
  */
 export class Sealer {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly repeater: Repeater;
   private readonly sealed: Counter;
   private readonly failures: Counter;
 
   constructor(private readonly deps: SealerDeps) {
     this.sealed = new Counter({ name: "ledger_hours_sealed_total", help: "Hourly rollups (org, workspace, hour) sealed or resealed", registers: [deps.registry] });
     this.failures = new Counter({ name: "ledger_sealer_failures_total", help: "Sealing rounds that failed (retried on the next one)", registers: [deps.registry] });
+    this.repeater = new Repeater(deps.config.intervalMs, () =>
+      this.round().then(
+        () => undefined,
+        (error: Error) => {
+          this.failures.inc();
+          this.deps.log(`sealer: sealing failed (retried): ${error.message}`);
+        },
+      ),
+    );
   }
 
   start(): void {
-    const tick = () => {
-      this.running = this.round()
-        .then(() => undefined)
-        .catch((error: Error) => {
-          this.failures.inc();
-          this.deps.log(`sealer: sealing failed (retried): ${error.message}`);
-        })
-        .finally(() => {
-          this.running = null;
-          if (this.timer) this.timer = setTimeout(tick, this.deps.config.intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, this.deps.config.intervalMs);
+    this.repeater.start();
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.repeater.stop();
   }
 
   /** One round: seals every hour quiet since `quietMs` before now, in batches; returns how many. */

@@ -1,0 +1,24 @@
+import type { FastifyReply } from "fastify";
+import { rateClassOf, refusalBody } from "@ledger/limits";
+import type { Principal } from "./authentication";
+import type { IngestDeps } from "./server";
+
+/**
+ * A read (usage, invoices, limits) counts toward its key's rate like any request (§6.1): true when
+ * admitted; otherwise the 429 of §6.4 with `Retry-After` has been sent and the route stops.
+ */
+export async function admitRead(deps: Pick<IngestDeps, "admission" | "clock">, principal: Principal, req: { method: string; url: string }, reply: FastifyReply): Promise<boolean> {
+  const decision = await deps.admission.admit(principal, rateClassOf(req.method, req.url), []);
+  if (decision.admitted) return true;
+  const body = refusalBody(decision.refusal, deps.clock.now());
+  await reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
+  return false;
+}
+
+/** A validator's issues about query parameters as one sentence per parameter, not its dump. */
+export function parameterProblems(error: unknown, route: string): string | null {
+  if ((error as Error | undefined)?.name !== "ZodError") return null;
+  const issues = (error as { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }).issues;
+  const sentences = issues.map((i) => (i.code === "unrecognized_keys" ? `${(i.keys ?? []).join(", ")} is not a parameter of ${route}` : `${i.path.join(".")} ${i.message}`));
+  return `bad query parameters: ${sentences.join("; ")}`;
+}
