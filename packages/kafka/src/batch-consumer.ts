@@ -1,6 +1,13 @@
-import type { Admin, Batch, Consumer, Kafka } from "kafkajs";
+import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from "kafkajs";
 import { DataLossError, isRetriable } from "./errors";
 import { watermarksOf } from "./lag";
+
+/** What a handler sees of a batch: one partition's messages, in offset order, contiguous. */
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  messages: KafkaMessage[];
+}
 
 export interface BatchConsumerOptions {
   kafka: Kafka;
@@ -13,23 +20,113 @@ export interface BatchConsumerOptions {
    * Applies a batch's effects and resolves only once they are durable. The offset after the
    * batch is committed only then (D2): a crash before that re-delivers the batch.
    */
-  handle: (batch: Batch) => Promise<void>;
+  handle: (batch: PartitionBatch) => Promise<void>;
   /** Called when the consumer stopped for good (data loss, or a non-retriable failure). */
   onFatal: (error: Error) => void;
   sessionTimeoutMs?: number;
   /** Called after every (re)join with the partitions now assigned to this member. */
   onAssignment?: (assignment: Record<string, number[]>) => void;
+  /**
+   * At most this many messages (and `maxMergeBytes`) are handled as one batch; fetched batches
+   * wait while a partition holds twice that, unhandled.
+   */
+  maxMergeMessages?: number;
+  maxMergeBytes?: number;
+}
+
+const sizeOf = (m: KafkaMessage) => (m.value?.length ?? 0) + (m.key?.length ?? 0) + 64;
+
+/**
+ * One partition's fetched, not yet handled batches. Fetching goes on while a batch is handled,
+ * and whatever arrived meanwhile is handled next as one batch: the slower the effects (a
+ * ClickHouse insert, a produce), the larger the next batch, so their cost per message falls
+ * as load rises. Without it every handled batch is one fetched record batch, which on the test
+ * broker is one produce request: many small inserts when requests are small (LangSmith's SDK
+ * sends at most 100 runs per request).
+ */
+class PartitionLane {
+  private queue: KafkaMessage[][] = [];
+  private queuedMessages = 0;
+  private waiting: (() => void)[] = [];
+  private running: Promise<void> | null = null;
+  /** The offset after the last batch handled and committed: where a retry starts. */
+  committed: string | null = null;
+  /**
+   * After a retry moved fetching back to here: batches fetched before that move (starting
+   * later) are ignored until the first one from here arrives.
+   */
+  resumeAt: bigint | null = null;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly work: (lane: PartitionLane, messages: KafkaMessage[]) => Promise<void>,
+    private readonly limits: { messages: number; bytes: number },
+  ) {}
+
+  /** Queues a fetched batch; resolves once the lane has room for more (backpressure on fetching). */
+  async add(messages: KafkaMessage[]): Promise<void> {
+    if (this.committed === null) this.committed = messages[0]!.offset;
+    this.queue.push(messages);
+    this.queuedMessages += messages.length;
+    this.running ??= this.drain();
+    while (this.queuedMessages >= 2 * this.limits.messages) await new Promise<void>((r) => this.waiting.push(r));
+  }
+
+  /** Drops what is queued (a rebalance, a retry from the committed offset, a stop). */
+  clear(): void {
+    this.queue = [];
+    this.queuedMessages = 0;
+    this.release();
+  }
+
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private release(): void {
+    for (const r of this.waiting.splice(0)) r();
+  }
+
+  private take(): KafkaMessage[] {
+    const out: KafkaMessage[] = [];
+    let bytes = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!;
+      const size = next.reduce((s, m) => s + sizeOf(m), 0);
+      if (out.length > 0 && (out.length + next.length > this.limits.messages || bytes + size > this.limits.bytes)) break;
+      this.queue.shift();
+      this.queuedMessages -= next.length;
+      bytes += size;
+      for (const m of next) out.push(m);
+    }
+    this.release();
+    return out;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.work(this, this.take());
+    } finally {
+      this.running = null;
+    }
+  }
 }
 
 /**
  * An at-least-once consumer loop: commit after effects, never past a failure, and stop loudly
  * when the broker deleted messages the group had not read yet (it would otherwise reset to the
- * earliest or latest offset without a word).
+ * earliest or latest offset without a word). One partition's batches are handled in order, one
+ * at a time, while the next ones are fetched (see PartitionLane).
  */
 export class BatchConsumer {
   private readonly consumer: Consumer;
-  /** Next offset this member expects per "topic:partition", from the group's commits. */
+  /** Next offset this member expects to fetch per "topic:partition". */
   private readonly expected = new Map<string, bigint>();
+  private readonly lanes = new Map<string, PartitionLane>();
+  /** Bumped at every (re)join: work of an earlier generation is not retried. */
+  private generation = 0;
+  private readonly failures = new Map<string, number>();
   private stopped = false;
 
   constructor(private readonly options: BatchConsumerOptions) {
@@ -51,7 +148,14 @@ export class BatchConsumer {
       },
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      // Fetching restarts from the group's commits: what is queued would be fetched again.
+      this.generation++;
       this.expected.clear();
+      for (const lane of this.lanes.values()) {
+        lane.clear();
+        lane.committed = null;
+        lane.resumeAt = null;
+      }
       this.options.onAssignment?.(event.payload.memberAssignment);
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
@@ -67,22 +171,76 @@ export class BatchConsumer {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.concurrency ?? 4,
       eachBatch: async ({ batch, isRunning, isStale, resolveOffset }) => {
-        if (!isRunning() || isStale() || batch.messages.length === 0) return;
+        if (this.stopped || !isRunning() || isStale() || batch.messages.length === 0) return;
+        const lane = this.laneOf(batch.topic, batch.partition);
+        if (lane.resumeAt !== null) {
+          if (BigInt(batch.messages[0]!.offset) > lane.resumeAt) return; // fetched before the retry moved back
+          lane.resumeAt = null;
+        }
         await this.guardAgainstGap(batch);
-        await this.options.handle(batch);
+        // Never a message twice in one member's lane, whatever a fetch overlaps.
+        const expected = this.expected.get(`${batch.topic}:${batch.partition}`);
+        const messages = expected === undefined ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) >= expected);
         const last = batch.messages[batch.messages.length - 1]!.offset;
-        const next = BigInt(last) + 1n;
-        // Advances this member's fetch position; the commit makes it the group's.
+        // Advances this member's fetch position; the lane commits once the effects are durable.
         resolveOffset(last);
-        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }]);
-        this.expected.set(`${batch.topic}:${batch.partition}`, next);
+        this.expected.set(`${batch.topic}:${batch.partition}`, BigInt(last) + 1n);
+        if (messages.length > 0) await lane.add(messages);
       },
     });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const lane of this.lanes.values()) lane.clear();
+    // The batch being handled finishes and commits; the queued ones are fetched again later.
+    await Promise.all([...this.lanes.values()].map((lane) => lane.idle()));
     await this.consumer.disconnect();
+  }
+
+  private laneOf(topic: string, partition: number): PartitionLane {
+    const key = `${topic}:${partition}`;
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = new PartitionLane(topic, partition, (l, messages) => this.work(l, messages), {
+        messages: this.options.maxMergeMessages ?? 20_000,
+        bytes: this.options.maxMergeBytes ?? 16 * 1024 * 1024,
+      });
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  /**
+   * Handles and commits one merged batch. A retriable failure is retried from the last commit
+   * (after a pause that doubles up to 5 s): the lane's queue is dropped and fetching moves back,
+   * as a restart would. A non-retriable one stops the consumer.
+   */
+  private async work(lane: PartitionLane, messages: KafkaMessage[]): Promise<void> {
+    if (this.stopped) return lane.clear();
+    const generation = this.generation;
+    const key = `${lane.topic}:${lane.partition}`;
+    const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
+    try {
+      await this.options.handle({ topic: lane.topic, partition: lane.partition, messages });
+      await this.consumer.commitOffsets([{ topic: lane.topic, partition: lane.partition, offset: next }]);
+      if (generation === this.generation) lane.committed = next;
+      this.failures.delete(key);
+    } catch (error) {
+      // After a rebalance the partition is fetched again from the group's commit, by whoever
+      // holds it now: nothing to retry here (the effects are idempotent either way).
+      if (generation !== this.generation || this.stopped) return;
+      if (!isRetriable(error)) return this.fail(error as Error);
+      const attempt = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, attempt);
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
+      if (generation !== this.generation || this.stopped) return;
+      const from = lane.committed ?? messages[0]!.offset;
+      lane.clear();
+      lane.resumeAt = BigInt(from);
+      this.expected.set(key, BigInt(from));
+      this.consumer.seek({ topic: lane.topic, partition: lane.partition, offset: from });
+    }
   }
 
   private async guardAgainstGap(batch: Batch): Promise<void> {

@@ -1,6 +1,6 @@
-import type { Admin, Batch, Kafka, KafkaMessage, Producer } from "kafkajs";
+import type { Admin, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
-import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics } from "@ledger/kafka";
+import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics, type PartitionBatch } from "@ledger/kafka";
 import { MARK_CONSUMERS, PeriodMarks, passMarker, type LedgerClickHouse, type PeriodMark } from "@ledger/clickhouse";
 import { FAMILY_HEADER, RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
@@ -116,7 +116,7 @@ export class Sink {
     return this.timed("runs_v1.retention_pass", () => this.runRetention.passNow());
   }
 
-  private async handle(batch: Batch): Promise<void> {
+  private async handle(batch: PartitionBatch): Promise<void> {
     const route = this.routes.get(batch.topic)!;
     const { topic, partition } = batch;
     const first = batch.messages[0]!.offset;
@@ -192,7 +192,7 @@ export class Sink {
     }
   }
 
-  private observeVisible(batch: Batch, table: string): void {
+  private observeVisible(batch: PartitionBatch, table: string): void {
     // Events of one request share a received_at header: observe per distinct value, weighted.
     const visibleAt = Date.now();
     const counts = new Map<string, number>();

@@ -1,4 +1,4 @@
-import type { Admin, Batch, Kafka, KafkaMessage, Producer } from "kafkajs";
+import type { Admin, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { bookingPeriod, decideUpgrade, formatInstant, periodKeyOf, upgradeIdFor, type TraceState } from "@ledger/billing";
 import { BOOKED_PERIOD_HEADER, FAMILY_HEADER, internalEvent, periodClosed, RECEIVED_AT_HEADER, traceKey, type InputEvent, type RetentionUpgrade, type TriggerRejection } from "@ledger/events";
@@ -10,6 +10,7 @@ import {
   publish,
   type KeyedMessage,
   type LedgerTopics,
+  type PartitionBatch,
 } from "@ledger/kafka";
 import { MARK_CONSUMERS, loadPartitionStates, loadTraceStates, passMarker, PeriodMarks, saveTraceStates, stateKey, type KeyedTraceState, type LedgerClickHouse, type PeriodMark } from "@ledger/clickhouse";
 import { Coalescer } from "@ledger/batching";
@@ -130,7 +131,7 @@ export class Upgrader {
     return cache;
   }
 
-  private async handle(batch: Batch): Promise<void> {
+  private async handle(batch: PartitionBatch): Promise<void> {
     const { topics } = this.deps;
     const cache = await this.cacheFor(batch.partition);
     const partitionCount = await this.partitionCount!;
