@@ -1,5 +1,5 @@
-import { Transform, type Readable } from "node:stream";
-import Busboy from "@fastify/busboy";
+import type { Readable } from "node:stream";
+import { getMultipartBoundary, MaxFileSizeExceededError, MaxHeaderSizeExceededError, MaxTotalSizeExceededError, MultipartParseError, MultipartParser } from "@remix-run/multipart-parser/node";
 import type { StoredAttachment } from "@ledger/langsmith";
 import { RequestError } from "./request-error";
 
@@ -26,95 +26,102 @@ function json(name: string, text: string): unknown {
 }
 
 /**
- * Parses a multipart body as a stream with busboy: no part and no body is held beyond `maxBytes`
- * (the decoded body is counted as it flows; a larger one is refused with 413 at once).
+ * Parses a multipart body as a stream with Remix's push parser: each chunk is written to it as it
+ * arrives and the parts it completes come out at once, each a byte array (no stream per part,
+ * which is how the SDK sends every part: as a file). No part and no body is held beyond
+ * `maxBytes` (the decoded body is counted as it flows; a larger one is refused with 413 at once,
+ * and the rest of it is read and dropped so that the client gets the answer).
  */
 export function readRunParts(body: Readable, headers: Record<string, string | string[] | undefined>, maxBytes: number): Promise<RunParts> {
   return new Promise<RunParts>((resolve, reject) => {
     const parts: RunParts = { posts: new Map(), patches: new Map(), feedback: [], attachmentBytes: new Map(), attachments: new Map() };
+    const contentType = String(headers["content-type"] ?? "");
+    const boundary = /^multipart\//i.test(contentType) ? getMultipartBoundary(contentType) : null;
+    if (!boundary) {
+      body.resume();
+      return reject(new RequestError(400, { error: `not a multipart body: Content-Type must be multipart/form-data with a boundary (it was ${JSON.stringify(contentType)}); nothing was published` }));
+    }
+    // maxParts: the body's cap bounds them; a batch of 100 runs with inputs, outputs and
+    // attachments has many more than the parser's default 1,000.
+    const parser = new MultipartParser(boundary, { maxHeaderSize: 8 * 1024, maxFileSize: maxBytes, maxTotalSize: maxBytes, maxParts: Number.MAX_SAFE_INTEGER });
+    let seen = 0;
     let failed = false;
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
-      body.unpipe();
+      body.off("data", onData);
       body.resume(); // drain what is still coming, without keeping it
-      reject(error);
+      reject(asRequestError(error, maxBytes));
     };
-    let busboy: ReturnType<typeof Busboy>;
-    try {
-      busboy = Busboy({ headers: headers as unknown as Parameters<typeof Busboy>[0]["headers"], limits: { fieldSize: maxBytes, fileSize: maxBytes, fieldNameSize: 300 } });
-    } catch (error) {
-      return reject(new RequestError(400, { error: `not a multipart body: ${(error as Error).message}` }));
-    }
-    const onPart = (name: string | undefined, content: Buffer, contentType: string) => {
-      const size = content.length;
-      if (!name) throw new RequestError(400, { error: "a part has no name (parts are post.<run id>, patch.<run id>, post.<run id>.<field>, attachment.<run id>.<name>, feedback.<id>); nothing was published" });
-      const [kind, id, field, ...rest] = name.split(".");
-      if (kind === "attachment" && id && field) {
-        parts.attachmentBytes.set(id, (parts.attachmentBytes.get(id) ?? 0) + size);
-        const files = parts.attachments.get(id) ?? [];
-        files.push({ name: [field, ...rest].join("."), content_type: contentType, size, content_base64: content.toString("base64") });
-        parts.attachments.set(id, files);
-        return;
-      }
-      const text = content.toString("utf8");
-      if ((kind === "post" || kind === "patch") && id && rest.length === 0) {
-        const runs = kind === "post" ? parts.posts : parts.patches;
-        if (field === undefined) {
-          const run = json(name, text);
-          if (typeof run !== "object" || run === null || Array.isArray(run)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (a run); nothing was published` });
-          runs.set(id, { ...(run as Record<string, unknown>), ...runs.get(id), id });
-          return;
+    const onData = (chunk: Buffer) => {
+      try {
+        seen += chunk.length;
+        if (seen > maxBytes) throw tooLarge(maxBytes);
+        for (const part of parser.write(chunk)) {
+          const bytes = part.bytes;
+          onPart(parts, part.name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), part.mediaType ?? (part.isFile ? "application/octet-stream" : "text/plain"));
         }
-        if (RUN_FIELDS.has(field)) {
-          runs.set(id, { ...runs.get(id), id, [field]: json(name, text) });
-          return;
-        }
+      } catch (error) {
+        fail(error);
       }
-      if (kind === "feedback" && id && field === undefined) {
-        const fb = json(name, text);
-        if (typeof fb !== "object" || fb === null || Array.isArray(fb)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (feedback); nothing was published` });
-        parts.feedback.push({ id, ...(fb as Record<string, unknown>) });
-        return;
-      }
-      throw new RequestError(400, { error: `part ${JSON.stringify(name)} is not a part of a run batch (post.<id>, patch.<id>, post.<id>.<field>, attachment.<id>.<name>, feedback.<id>); nothing was published` });
     };
-    busboy.on("field", (name, value, _nameTruncated, valueTruncated, _encoding, mimeType) => {
+    body.on("data", onData);
+    body.on("end", () => {
       if (failed) return;
       try {
-        if (valueTruncated) throw tooLarge(maxBytes);
-        onPart(name, Buffer.from(value, "utf8"), mimeType || "text/plain");
+        parser.finish();
+        resolve(parts);
       } catch (error) {
         fail(error);
       }
     });
-    // A part with a filename: an attachment, or a run or feedback part sent as a file (FormData
-    // with a Blob), read like a field. Every part is within the body's cap, counted as it flows.
-    busboy.on("file", (name, stream, _filename, _encoding, mimeType) => {
-      const chunks: Buffer[] = [];
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-      stream.on("limit", () => fail(tooLarge(maxBytes)));
-      stream.on("end", () => {
-        if (failed) return;
-        try {
-          onPart(name, Buffer.concat(chunks), mimeType || "application/octet-stream");
-        } catch (error) {
-          fail(error);
-        }
-      });
-    });
-    busboy.on("error", (error) => fail(new RequestError(400, { error: `the multipart body is malformed: ${(error as Error).message}; nothing was published` })));
-    busboy.on("finish", () => !failed && resolve(parts));
-    let seen = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        seen += chunk.length;
-        if (seen > maxBytes) return done(tooLarge(maxBytes));
-        done(null, chunk);
-      },
-    });
-    counter.on("error", fail);
     body.on("error", (error) => fail((error as { statusCode?: number }).statusCode ? error : new RequestError(400, { error: `the body could not be read: ${(error as Error).message}` })));
-    body.pipe(counter).pipe(busboy);
   });
+}
+
+/** The parser's refusals as the API's sentences: sizes are 413, the rest malformed (400). */
+function asRequestError(error: unknown, maxBytes: number): unknown {
+  if (error instanceof RequestError || (error as { statusCode?: number }).statusCode) return error;
+  if (error instanceof MaxFileSizeExceededError || error instanceof MaxTotalSizeExceededError) return tooLarge(maxBytes);
+  if (error instanceof MaxHeaderSizeExceededError) return new RequestError(400, { error: "a part's headers are longer than 8 KiB; nothing was published" });
+  if (error instanceof MultipartParseError) return new RequestError(400, { error: `the multipart body is malformed: ${error.message}; nothing was published` });
+  return error;
+}
+
+/** One part, by its name (see langsmith-sdk.md): merged into its run, or feedback, or an attachment. */
+function onPart(parts: RunParts, name: string | undefined, content: Buffer, contentType: string): void {
+  const size = content.length;
+  if (!name) throw new RequestError(400, { error: "a part has no name (parts are post.<run id>, patch.<run id>, post.<run id>.<field>, attachment.<run id>.<name>, feedback.<id>); nothing was published" });
+  const [kind, id, field, ...rest] = name.split(".");
+  if (kind === "attachment" && id && field) {
+    parts.attachmentBytes.set(id, (parts.attachmentBytes.get(id) ?? 0) + size);
+    const files = parts.attachments.get(id) ?? [];
+    files.push({ name: [field, ...rest].join("."), content_type: contentType, size, content_base64: content.toString("base64") });
+    parts.attachments.set(id, files);
+    return;
+  }
+  const text = content.toString("utf8");
+  if ((kind === "post" || kind === "patch") && id && rest.length === 0) {
+    const runs = kind === "post" ? parts.posts : parts.patches;
+    if (field === undefined) {
+      const run = json(name, text);
+      if (typeof run !== "object" || run === null || Array.isArray(run)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (a run); nothing was published` });
+      // Fields sent as parts of their own win over the same fields inside the run's part.
+      runs.set(id, Object.assign(run as Record<string, unknown>, runs.get(id), { id }));
+      return;
+    }
+    if (RUN_FIELDS.has(field)) {
+      const run = runs.get(id);
+      if (run) run[field] = json(name, text);
+      else runs.set(id, { id, [field]: json(name, text) });
+      return;
+    }
+  }
+  if (kind === "feedback" && id && field === undefined) {
+    const fb = json(name, text);
+    if (typeof fb !== "object" || fb === null || Array.isArray(fb)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (feedback); nothing was published` });
+    parts.feedback.push({ id, ...(fb as Record<string, unknown>) });
+    return;
+  }
+  throw new RequestError(400, { error: `part ${JSON.stringify(name)} is not a part of a run batch (post.<id>, patch.<id>, post.<id>.<field>, attachment.<id>.<name>, feedback.<id>); nothing was published` });
 }
