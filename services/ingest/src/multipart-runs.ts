@@ -58,8 +58,10 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
         seen += chunk.length;
         if (seen > maxBytes) throw tooLarge(maxBytes);
         for (const part of parser.write(chunk)) {
-          const bytes = part.bytes;
-          onPart(parts, part.name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), part.mediaType ?? (part.isFile ? "application/octet-stream" : "text/plain"));
+          const headers = part.headers;
+          const content = part.content.length === 1 ? Buffer.from(part.content[0]!.buffer, part.content[0]!.byteOffset, part.content[0]!.byteLength) : Buffer.concat(part.content);
+          const disposition = headers["content-disposition"] ?? "";
+          onPart(parts, partName(disposition), content, mediaTypeOf(headers["content-type"]) ?? (FILENAME.test(disposition) ? "application/octet-stream" : "text/plain"));
         }
       } catch (error) {
         fail(error);
@@ -78,6 +80,21 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
     body.on("error", (error) => fail((error as { statusCode?: number }).statusCode ? error : new RequestError(400, { error: `the body could not be read: ${(error as Error).message}` })));
   });
 }
+
+/**
+ * The `name` parameter of a part's Content-Disposition (RFC 7578: a quoted string, else a
+ * token). Read here rather than through the parser's `name`, which builds a full
+ * Content-Disposition object per part: a tenth of the ingest thread's time with the SDK's
+ * thousand-part bodies.
+ */
+const NAME = /;\s*name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i;
+const FILENAME = /;\s*filename\*?\s*=/i;
+export function partName(disposition: string): string | undefined {
+  const m = NAME.exec(disposition);
+  if (!m) return undefined;
+  return m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : m[2];
+}
+const mediaTypeOf = (contentType: string | undefined) => contentType?.split(";", 1)[0]!.trim().toLowerCase() || undefined;
 
 /** The parser's refusals as the API's sentences: sizes are 413, the rest malformed (400). */
 function asRequestError(error: unknown, maxBytes: number): unknown {
