@@ -46,6 +46,17 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
     const parser = new MultipartParser(boundary, { maxHeaderSize: 8 * 1024, maxFileSize: maxBytes, maxTotalSize: maxBytes, maxParts: Number.MAX_SAFE_INTEGER });
     let seen = 0;
     let failed = false;
+    let closed = false;
+    // The parser refuses any byte after the close delimiter, which an epilogue (or just the
+    // CRLF after it, when it arrives in the next chunk) is; RFC 2046 says to ignore it.
+    function* write(chunk: Buffer) {
+      try {
+        yield* parser.write(chunk);
+      } catch (error) {
+        if (!(error instanceof MultipartParseError && /after end of stream/.test(error.message))) throw error;
+        closed = true;
+      }
+    }
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
@@ -57,7 +68,8 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
       try {
         seen += chunk.length;
         if (seen > maxBytes) throw tooLarge(maxBytes);
-        for (const part of parser.write(chunk)) {
+        if (closed) return; // the epilogue after the close delimiter: ignored (RFC 2046 §5.1.1)
+        for (const part of write(chunk)) {
           const headers = part.headers;
           const content = part.content.length === 1 ? Buffer.from(part.content[0]!.buffer, part.content[0]!.byteOffset, part.content[0]!.byteLength) : Buffer.concat(part.content);
           const disposition = headers["content-disposition"] ?? "";

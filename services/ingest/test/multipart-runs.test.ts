@@ -1,0 +1,47 @@
+import fc from "fast-check";
+import { expect, test } from "vitest";
+import { Readable } from "node:stream";
+import { partName, readRunParts } from "../src/multipart-runs";
+
+test("a part's name is read from its Content-Disposition as RFC 7578 writes it", () => {
+  expect(partName('form-data; name="post.abc"; filename="blob"')).toBe("post.abc");
+  expect(partName('form-data; filename="name.txt"; name="attachment.r1.name.txt"')).toBe("attachment.r1.name.txt");
+  expect(partName("form-data; name=post.r2")).toBe("post.r2");
+  expect(partName('form-data;name="x.y"')).toBe("x.y");
+  expect(partName('form-data; name="a\\"b"')).toBe('a"b');
+  expect(partName("form-data")).toBeUndefined();
+  expect(partName('form-data; filename="only-a-file"')).toBeUndefined();
+});
+
+test("property: any name the SDK's FormData writes (quotes escaped) is read back", () => {
+  fc.assert(
+    fc.property(fc.string({ minLength: 1 }).filter((s) => !/[\r\n]/.test(s)), fc.boolean(), (name, withFile) => {
+      const quoted = name.replace(/["\\]/g, (c) => `\\${c}`);
+      const disposition = withFile ? `form-data; name="${quoted}"; filename="blob"` : `form-data; name="${quoted}"`;
+      expect(partName(disposition)).toBe(name);
+    }),
+  );
+});
+
+const B = "zz";
+const body = (parts: [string, string][], epilogue = "\r\n") => `${parts.map(([n, v]) => `--${B}\r\nContent-Disposition: form-data; name="${n}"; filename="blob"\r\nContent-Type: application/json\r\n\r\n${v}\r\n`).join("")}--${B}--${epilogue}`;
+const read = (chunks: string[], max = 1_000_000) => readRunParts(Readable.from(chunks.map((c) => Buffer.from(c))), { "content-type": `multipart/form-data; boundary=${B}` }, max);
+
+test("property: however the body is cut into chunks, the same runs come out; an epilogue is ignored", async () => {
+  const text = body([["post.r1", '{"id":"r1","name":"a","run_type":"chain"}'], ["post.r1.inputs", '{"q":"x"}'], ["feedback.f1", '{"run_id":"r1","key":"k"}']]);
+  await fc.assert(
+    fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: text.length - 1 }), { maxLength: 8 }), fc.constantFrom("", "\r\n", "\r\nsome epilogue\r\n"), async (cuts, epilogue) => {
+      const full = text.slice(0, -2) + epilogue;
+      const at = [0, ...cuts.filter((c) => c < full.length).sort((a, b) => a - b), full.length];
+      const parts = await read(at.slice(1).map((end, i) => full.slice(at[i], end)));
+      expect(parts.posts.get("r1")).toEqual({ id: "r1", name: "a", run_type: "chain", inputs: { q: "x" } });
+      expect(parts.feedback).toEqual([{ id: "f1", run_id: "r1", key: "k" }]);
+    }),
+  );
+});
+
+test("a body without its close delimiter, or larger than the cap, is refused with a sentence", async () => {
+  await expect(read([body([["post.r1", "{}"]]).slice(0, -8)])).rejects.toMatchObject({ status: 400 });
+  await expect(read([body([["post.r1", JSON.stringify({ id: "r1", inputs: "x".repeat(500) })]])], 300)).rejects.toMatchObject({ status: 413 });
+  await expect(readRunParts(Readable.from([Buffer.from("{}")]), { "content-type": "application/json" }, 1000)).rejects.toMatchObject({ status: 400 });
+});
