@@ -71,7 +71,7 @@ test("a base trace of 15 days ago is gone, an upgraded one of the same age is se
   expect((await send("/runs/fresh", JSON.stringify({ trace_id: "fresh", end_time: iso(now + 5), outputs: { a: 42 } }), key, "PATCH")).status).toBe(202);
   expect((await send("/feedback", JSON.stringify({ id: "fb-1", run_id: "old-upgraded-child", key: "score", score: 1, created_at: iso(old + DAY) }))).status).toBe(200);
   await stack.waitUntilDrained();
-  await stack.keepUpgradedRuns(); // it also runs every few seconds by itself
+  await stack.keepUpgradedRuns(); // it also runs every 30 s by itself
 
   // Served: the fresh run with its update laid over it and its attachment, the upgraded and the
   // extended-by-project traces; not served: the expired base trace, nor any run to another workspace.

@@ -7,8 +7,13 @@ export const sinkConfigSchema = z
     /** How long a batch waits for other partitions' batches to share its insert. */
     LEDGER_SINK_LINGER_MS: envInt(20, 0, 10_000),
     LEDGER_SINK_MAX_INSERT_ROWS: envInt(50_000, 1),
-    /** How often runs of upgraded traces are given their 400-day copies (§9). */
-    LEDGER_SINK_RUN_RETENTION_MS: envInt(5_000, 100, 3_600_000),
+    /**
+     * How often runs of upgraded traces are given their 400-day copies (§9). Each pass re-reads
+     * the last 60 s of runs (rows that became visible late), so a shorter interval reads the same
+     * rows more often: every 5 s cost the embedded engine a tenth of the LangSmith path's CPU.
+     * Runs stay at least a day after they arrive, so a pass coming late still finds them.
+     */
+    LEDGER_SINK_RUN_RETENTION_MS: envInt(30_000, 100, 3_600_000),
   })
   .transform((e) => ({
     concurrency: e.LEDGER_SINK_CONCURRENCY,
