@@ -221,12 +221,23 @@ describe("Redis", () => {
     for (let i = 0; i < 10; i++) await batch(i);
     await redis.stop();
     for (let i = 10; i < 20; i++) await batch(i); // Redis away: fail open, ClickHouse counts
+    // The LangSmith API cannot fail open: a run's trace is known only through Redis' run index.
+    // It answers 503 with Retry-After (which the SDK retries), a sentence, and publishes nothing.
+    const wsKey = (await api.key("redis", "ls")).key; // another workspace: prod's limit stays exact
+    const run = { id: "ls-root", trace_id: "ls-root", name: "agent", run_type: "chain", start_time: now(), session_name: "p" };
+    const before = await publishedCount(stack);
+    const away = await api.call("POST", "/runs/batch", wsKey, { post: [run] });
+    expect(away.status).toBe(503);
+    expect(away.headers.get("retry-after")).toBe("1");
+    expect(away.body.error).toMatch(/^Redis did not answer: .*; retry later/);
+    expect(await publishedCount(stack)).toBe(before);
     const metrics = await (await fetch(`${stack.url}/metrics`)).text();
     expect(Number(/^ledger_limits_fail_open_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(10);
     expect(metrics).toMatch(/^ledger_limits_redis_up 0$/m);
     expect((await fetch(`${stack.url}/readyz`)).status).toBe(200);
     redis = await startRedisServer({ dir: redisDir }); // empty: counters are rebuilt
     await stack.waitUntilDrained();
+    expect((await api.call("POST", "/runs/batch", wsKey, { post: [run] })).status).toBe(202); // the retry
     for (let i = 20; i < 40; i++) await batch(i);
     expect(statuses.every((s) => s === 202)).toBe(true);
     expect(sent).toBe(2_000);
@@ -235,8 +246,11 @@ describe("Redis", () => {
     expect(over.body).toMatchObject({ limit: "workspace:all_traces", current: 2_000 });
     await stack.waitUntilDrained();
     // The monthly counter agrees with the ledger's own metric.
-    const [row] = await queryUsage(stack.clickhouse, { org: "redis", by: "workspace" });
-    expect(row).toMatchObject({ period: "2030-03", base_traces: 2_000 });
+    const rows = await queryUsage(stack.clickhouse, { org: "redis", by: "workspace" });
+    expect(rows.map((r) => [r.workspace_id, r.period, r.base_traces])).toEqual([
+      ["ls", "2030-03", 1], // the LangSmith trace, once
+      ["prod", "2030-03", 2_000],
+    ]);
     expect((await api.limits("redis", "prod")).find((l) => l.limit === "workspace:all_traces")).toMatchObject({ current: 2_000 });
   });
 });

@@ -89,7 +89,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   app.addContentTypeParser(["application/json", "application/x-ndjson"], { parseAs: "string" }, (_req, body, done) =>
     done(null, body),
   );
-  // Multipart run batches are parsed as a stream by their route (busboy), never buffered whole.
+  // Multipart run batches are parsed as a stream by their route (multipart-runs.ts), never buffered whole.
   app.addContentTypeParser("multipart/form-data", (_req, payload, done) => done(null, payload));
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
@@ -112,6 +112,12 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     }
     if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
       return reply.code(415).send({ error: "Content-Type must be application/json (an array) or application/x-ndjson" });
+    }
+    // An engine that did not answer in time (Redis' run index, say): the client's retry helps
+    // (the SDK retries 503), and every effect of a request is idempotent, so a retry is safe.
+    if ((error as { retriable?: unknown }).retriable === true) {
+      metrics.refused.inc({ reason: "unavailable" });
+      return reply.code(503).header("retry-after", "1").send({ error: `${error.message}; retry later (a retried request counts once)` });
     }
     const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
     return reply.code(status).send({ error: error.message });
