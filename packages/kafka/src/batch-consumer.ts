@@ -27,8 +27,8 @@ export interface BatchConsumerOptions {
   /** Called after every (re)join with the partitions now assigned to this member. */
   onAssignment?: (assignment: Record<string, number[]>) => void;
   /**
-   * At most this many messages (and `maxMergeBytes`) are handled as one batch; fetched batches
-   * wait while a partition holds twice that, unhandled.
+   * At most this many messages (and `maxMergeBytes`) are handled as one batch; fetching waits
+   * while a partition holds twice either, unhandled (memory stays bounded with large messages).
    */
   maxMergeMessages?: number;
   maxMergeBytes?: number;
@@ -45,8 +45,9 @@ const sizeOf = (m: KafkaMessage) => (m.value?.length ?? 0) + (m.key?.length ?? 0
  * sends at most 100 runs per request).
  */
 class PartitionLane {
-  private queue: KafkaMessage[][] = [];
+  private queue: { messages: KafkaMessage[]; bytes: number }[] = [];
   private queuedMessages = 0;
+  private queuedBytes = 0;
   private waiting: (() => void)[] = [];
   private running: Promise<void> | null = null;
   /** The offset after the last batch handled and committed: where a retry starts. */
@@ -67,16 +68,19 @@ class PartitionLane {
   /** Queues a fetched batch; resolves once the lane has room for more (backpressure on fetching). */
   async add(messages: KafkaMessage[]): Promise<void> {
     if (this.committed === null) this.committed = messages[0]!.offset;
-    this.queue.push(messages);
+    const bytes = messages.reduce((s, m) => s + sizeOf(m), 0);
+    this.queue.push({ messages, bytes });
     this.queuedMessages += messages.length;
+    this.queuedBytes += bytes;
     this.running ??= this.drain();
-    while (this.queuedMessages >= 2 * this.limits.messages) await new Promise<void>((r) => this.waiting.push(r));
+    while (this.queuedMessages >= 2 * this.limits.messages || this.queuedBytes >= 2 * this.limits.bytes) await new Promise<void>((r) => this.waiting.push(r));
   }
 
   /** Drops what is queued (a rebalance, a retry from the committed offset, a stop). */
   clear(): void {
     this.queue = [];
     this.queuedMessages = 0;
+    this.queuedBytes = 0;
     this.release();
   }
 
@@ -93,12 +97,12 @@ class PartitionLane {
     let bytes = 0;
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
-      const size = next.reduce((s, m) => s + sizeOf(m), 0);
-      if (out.length > 0 && (out.length + next.length > this.limits.messages || bytes + size > this.limits.bytes)) break;
+      if (out.length > 0 && (out.length + next.messages.length > this.limits.messages || bytes + next.bytes > this.limits.bytes)) break;
       this.queue.shift();
-      this.queuedMessages -= next.length;
-      bytes += size;
-      for (const m of next) out.push(m);
+      this.queuedMessages -= next.messages.length;
+      this.queuedBytes -= next.bytes;
+      bytes += next.bytes;
+      for (const m of next.messages) out.push(m);
     }
     this.release();
     return out;
