@@ -7,10 +7,19 @@
 export class Coalescer<T, R> {
   private pending: { items: T[]; settle: { resolve: (r: R) => void; reject: (e: unknown) => void }[] } | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
 
+  /**
+   * `lingerMs`: how long the first item waits for others. `minIntervalMs`: flushes start at
+   * least this far apart (a full batch excepted), so a steady trickle of small batches becomes
+   * a few larger ones while an idle caller still waits only `lingerMs`. Every ClickHouse insert
+   * makes a part in its table and in each materialized view's, and every part is merged later:
+   * at a few hundred rows per insert, inserting and merging cost the embedded engine more than
+   * the rows did.
+   */
   constructor(
     private readonly flush: (items: T[]) => Promise<R>,
-    private readonly options: { lingerMs: number; maxItems: number },
+    private readonly options: { lingerMs: number; maxItems: number; minIntervalMs?: number },
   ) {}
 
   add(items: readonly T[]): Promise<R> {
@@ -19,13 +28,14 @@ export class Coalescer<T, R> {
       for (const item of items) this.pending.items.push(item);
       this.pending.settle.push({ resolve, reject });
       if (this.pending.items.length >= this.options.maxItems) this.flushNow();
-      else this.timer ??= setTimeout(() => this.flushNow(), this.options.lingerMs);
+      else this.timer ??= setTimeout(() => this.flushNow(), Math.max(this.options.lingerMs, this.lastFlushAt + (this.options.minIntervalMs ?? 0) - Date.now()));
     });
   }
 
   private flushNow(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.lastFlushAt = Date.now();
     const batch = this.pending;
     this.pending = null;
     if (!batch) return;

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { Coalescer } from "../src";
 
 describe("Coalescer", () => {
@@ -26,5 +26,31 @@ describe("Coalescer", () => {
     await expect(a).rejects.toThrow("insert failed");
     await expect(Promise.all([b, d])).resolves.toEqual([["y", "z"], ["y", "z"]]);
     expect(n).toBe(2);
+  });
+
+  test("flushes start at least minIntervalMs apart; the first waits only lingerMs; a full batch does not wait", async () => {
+    vi.useFakeTimers();
+    try {
+      const starts: { at: number; items: number[] }[] = [];
+      const t0 = Date.now();
+      const c = new Coalescer(async (items: number[]) => {
+        starts.push({ at: Date.now() - t0, items });
+      }, { lingerMs: 5, maxItems: 3, minIntervalMs: 200 });
+      const first = c.add([1]);
+      await vi.advanceTimersByTimeAsync(5);
+      await first;
+      expect(starts).toEqual([{ at: 5, items: [1] }]);
+      const second = c.add([2]);
+      await vi.advanceTimersByTimeAsync(20);
+      const third = c.add([3]);
+      await vi.advanceTimersByTimeAsync(200);
+      await Promise.all([second, third]);
+      // The trickle waited for the interval, and went together.
+      expect(starts[1]).toEqual({ at: 205, items: [2, 3] });
+      await c.add([4, 5, 6]); // full: at once, interval or not
+      expect(starts[2]).toEqual({ at: 225, items: [4, 5, 6] });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

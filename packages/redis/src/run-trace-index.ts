@@ -1,5 +1,10 @@
+import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { CounterStoreUnavailableError } from "./limit-counters";
+
+const REMEMBER_LUA = readFileSync(new URL("./remember.lua", import.meta.url), "utf8");
+const REMEMBER_SLICE = 4_000;
+type RememberCommand = (numKeys: number, ...args: (string | number)[]) => Promise<number>;
 
 /** How long a run's trace is remembered: the longest retention (400 days) and a margin. */
 const TTL_SECONDS = 401 * 86_400;
@@ -21,10 +26,15 @@ export interface RunTrace {
  * workspace a trace belongs to, so a run cannot join another workspace's trace.
  */
 export class RunTraceIndex {
+  private readonly rememberCommand: RememberCommand;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    if (!(redis as unknown as Record<string, unknown>).ledgerRemember) redis.defineCommand("ledgerRemember", { lua: REMEMBER_LUA });
+    this.rememberCommand = (redis as unknown as { ledgerRemember: RememberCommand }).ledgerRemember.bind(redis);
+  }
 
   private runKey = (orgId: string, runId: string) => `${this.prefix}:run:${orgId}:${runId}`;
   private traceKey = (orgId: string, traceId: string) => `${this.prefix}:trace:${orgId}:${traceId}`;
@@ -79,16 +89,26 @@ export class RunTraceIndex {
    */
   async remember(orgId: string, entries: readonly ({ runId: string } & RunTrace)[], anchors: readonly { traceId: string; anchor: TraceAnchor; root: boolean }[] = []): Promise<void> {
     if (entries.length === 0 && anchors.length === 0) return;
-    const multi = this.redis.multi();
+    // Keys set only if absent first (the script's contract), each trace's owner once.
+    const ifAbsent = new Map<string, string>();
+    const always = new Map<string, string>();
     for (const e of entries) {
-      multi.set(this.traceKey(orgId, e.traceId), e.workspaceId, "EX", TTL_SECONDS, "NX");
-      multi.set(this.runKey(orgId, e.runId), `${e.workspaceId}/${e.traceId}`, "EX", TTL_SECONDS);
+      const owner = this.traceKey(orgId, e.traceId);
+      if (!ifAbsent.has(owner)) ifAbsent.set(owner, e.workspaceId);
+      always.set(this.runKey(orgId, e.runId), `${e.workspaceId}/${e.traceId}`);
     }
     for (const a of anchors) {
       const value = `${a.anchor.createdAtMs}/${a.anchor.retention}`;
-      if (a.root) multi.set(this.anchorKey(orgId, a.traceId), value, "EX", TTL_SECONDS);
-      else multi.set(this.anchorKey(orgId, a.traceId), value, "EX", TTL_SECONDS, "NX");
+      if (a.root) always.set(this.anchorKey(orgId, a.traceId), value);
+      else if (!ifAbsent.has(this.anchorKey(orgId, a.traceId))) ifAbsent.set(this.anchorKey(orgId, a.traceId), value);
     }
-    await this.call(() => multi.exec());
+    // In slices, so that no call spreads more arguments than a stack holds (a 5 MB body of
+    // tiny runs has tens of thousands); each SET stands alone and a retry repeats it harmlessly.
+    const sets: [string, string, boolean][] = [...[...ifAbsent].map(([k, v]): [string, string, boolean] => [k, v, true]), ...[...always].map(([k, v]): [string, string, boolean] => [k, v, false])];
+    for (let i = 0; i < sets.length; i += REMEMBER_SLICE) {
+      const slice = sets.slice(i, i + REMEMBER_SLICE);
+      const nx = slice.filter((s) => s[2]).length; // the if-absent ones come first in every slice
+      await this.call(() => this.rememberCommand(slice.length, ...slice.map((s) => s[0]), TTL_SECONDS, nx, ...slice.map((s) => s[1])));
+    }
   }
 }

@@ -53,6 +53,7 @@ export class Sink {
       }, {
         lingerMs: deps.config.lingerMs,
         maxItems: deps.config.maxInsertRows,
+        minIntervalMs: deps.config.minInsertIntervalMs,
       }),
     });
     this.marks = new PeriodMarks(deps.clickhouse, MARK_CONSUMERS.sink);

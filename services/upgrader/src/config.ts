@@ -8,11 +8,14 @@ export const upgraderConfigSchema = z
     LEDGER_UPGRADER_CONCURRENCY: envInt(4, 1, 64),
     /** How long a batch waits for other partitions' batches to share its state query/insert. */
     LEDGER_UPGRADER_LINGER_MS: envInt(10, 0, 10_000),
+    /** State inserts start at least this far apart (see LEDGER_SINK_MIN_INSERT_INTERVAL_MS). */
+    LEDGER_UPGRADER_MIN_SAVE_INTERVAL_MS: envInt(250, 0, 10_000),
   })
   .transform((e) => ({
     cachePerPartition: e.LEDGER_UPGRADER_CACHE_PER_PARTITION,
     concurrency: e.LEDGER_UPGRADER_CONCURRENCY,
     lingerMs: e.LEDGER_UPGRADER_LINGER_MS,
+    minSaveIntervalMs: e.LEDGER_UPGRADER_MIN_SAVE_INTERVAL_MS,
   }));
 
 export type UpgraderConfig = z.output<typeof upgraderConfigSchema>;

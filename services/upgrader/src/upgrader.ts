@@ -69,7 +69,7 @@ export class Upgrader {
     });
     const linger = { lingerMs: deps.config.lingerMs, maxItems: 50_000 };
     this.stateLoads = new Coalescer((keys) => loadTraceStates(deps.clickhouse, keys), linger);
-    this.stateSaves = new Coalescer((states) => saveTraceStates(deps.clickhouse, states), linger);
+    this.stateSaves = new Coalescer((states) => saveTraceStates(deps.clickhouse, states), { ...linger, minIntervalMs: deps.config.minSaveIntervalMs });
     this.marks = new PeriodMarks(deps.clickhouse, MARK_CONSUMERS.upgrader);
     this.stepSeconds = new Histogram({
       name: "ledger_upgrader_step_seconds",
