@@ -38,21 +38,41 @@ export const storedRunPart = z.strictObject({
 export type StoredRunPart = z.output<typeof storedRunPart>;
 
 /**
- * One message of the runs topic: the parts of one trace in one request (a root and its children
- * usually travel together), so a run costs the broker a share of a message, not one each.
+ * The runs topic's first message format, still read: the parts of one trace as one JSON object.
+ * Written by ingest before the row lines below (a run stored twice over in JSON: escaped in its
+ * part, parsed, checked and serialized again by the sink).
  */
 export const storedRunBundle = z.strictObject({ parts: z.array(storedRunPart).min(1) });
 
-/** The request's parts, one bundle per trace, keyed by the trace (its partition, as its events). */
-export function runBundlesOf(parts: readonly StoredRunPart[]): { orgId: string; traceId: string; value: string }[] {
-  const byTrace = new Map<string, StoredRunPart[]>();
+/**
+ * A line of the runs topic's messages: a `runs_v1` row as ClickHouse's JSONEachRow reads it,
+ * the run and its attachments as JSON values (ClickHouse keeps an object's text as the string
+ * column's value), so the sink appends the lines as they are.
+ */
+export const storedRunLine = storedRunPart.extend({
+  run: z.record(z.string(), z.unknown()),
+  attachments: z.array(storedAttachment),
+  received_at: z.string(),
+});
+
+/**
+ * One message of the runs topic per trace in a request (a root and its children usually travel
+ * together, so a run costs the broker a share of a message): its rows, one JSON line each,
+ * keyed by the trace (its partition, as its events). `receivedAtMs`: when ingest received them.
+ */
+export function runMessagesOf(parts: readonly StoredRunPart[], receivedAtMs: number): { orgId: string; traceId: string; value: string }[] {
+  const receivedAt = new Date(receivedAtMs).toISOString();
+  const byTrace = new Map<string, { orgId: string; traceId: string; lines: string[] }>();
   for (const p of parts) {
     const k = `${p.org_id}\u0000${p.trace_id}`;
-    const list = byTrace.get(k);
-    if (list) list.push(p);
-    else byTrace.set(k, [p]);
+    // `run` and `attachments` are JSON texts already: spliced in, not escaped a second time.
+    const { run, attachments, ...head } = p;
+    const line = `${JSON.stringify({ ...head, received_at: receivedAt }).slice(0, -1)},"run":${run},"attachments":${attachments}}`;
+    const entry = byTrace.get(k);
+    if (entry) entry.lines.push(line);
+    else byTrace.set(k, { orgId: p.org_id, traceId: p.trace_id, lines: [line] });
   }
-  return [...byTrace.values()].map((list) => ({ orgId: list[0]!.org_id, traceId: list[0]!.trace_id, value: JSON.stringify({ parts: list }) }));
+  return [...byTrace.values()].map((t) => ({ orgId: t.orgId, traceId: t.traceId, value: t.lines.join("\n") }));
 }
 
 /** Where a run's trace started and how it was retained at creation, as the ledger knows it. */

@@ -9,7 +9,7 @@ import {
   queueAddedOf,
   queueRunKeys,
   rootAnchorOf,
-  runBundlesOf,
+  runMessagesOf,
   runCharge,
   runCreate,
   servedRunOf,
@@ -154,7 +154,7 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
     const known = await runIndex.anchors(ctx.orgId, named.filter((t) => !roots.has(t)));
     const anchorOf = (traceId: string): TraceAnchor | undefined => roots.get(traceId) ?? known.get(traceId);
     const { parts, standIns } = storedRunPartsOf(posts, patches, attachments, ctx, traceOfRun, anchorOf);
-    const runs = runBundlesOf(parts).map((b) => ({ key: traceKey(b.orgId, b.traceId), value: b.value, headers: { [RECEIVED_AT_HEADER]: String(receivedAt) } }));
+    const runs = runMessagesOf(parts, receivedAt).map((b) => ({ key: traceKey(b.orgId, b.traceId), value: b.value, headers: { [RECEIVED_AT_HEADER]: String(receivedAt) } }));
     if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt, runs }))) return reply;
     const anchors = [
       ...[...roots].map(([traceId, anchor]) => ({ traceId, anchor, root: true })),

@@ -2,7 +2,7 @@ import type { KafkaMessage } from "kafkajs";
 import { bookingPeriod, CANONICAL_INSTANT, isPeriodKey, periodKeyOf } from "@ledger/billing";
 import { ACCOUNT_EVENTS, billingEvent, BOOKED_PERIOD_HEADER, internalEvent, internalRejection, internalUpgrade, periodClosed, RECEIVED_AT_HEADER, validateOf } from "@ledger/events";
 import { headerString } from "@ledger/kafka";
-import { storedRunBundle } from "@ledger/langsmith";
+import { storedRunBundle, storedRunLine } from "@ledger/langsmith";
 
 /** "2024-06-30T23:59:59.999Z" → "2024-06-30 23:59:59.999", what DateTime64(3, 'UTC') reads. */
 const toDateTime64 = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
@@ -139,6 +139,8 @@ export function traceEventLine(message: KafkaMessage, partition: number, receive
 
 /** Rows of `runs_v1`, one per stored part of a run (§9) in the message, expiry decided by ingest. */
 export function runRows(message: KafkaMessage): RowResult {
+  const text = message.value?.toString() ?? "";
+  if (!text.startsWith(BUNDLE)) return runLineRows(text);
   const json = parse(message);
   if (!json.ok) return json;
   const r = storedRunBundle.safeParse(json.value);
@@ -150,6 +152,46 @@ export function runRows(message: KafkaMessage): RowResult {
     rows.push({ ...p, trace_created_at: toDateTime64(p.trace_created_at), expires_at: toDateTime64(p.expires_at), received_at: received });
   }
   return { ok: true, rows };
+}
+
+const INSTANT = String.raw`"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"`;
+/** Every field before the run, in `runMessagesOf`'s order; the run and attachments ClickHouse reads. */
+const LINE_HEAD = new RegExp(String.raw`^\{"org_id":"[^"\\]+","workspace_id":"[^"\\]+","trace_id":"[^"\\]+","run_id":"[^"\\]+","part":"(?:post|patch:[0-9a-f]{16})","trace_created_at":${INSTANT},"expires_at":${INSTANT},"received_at":${INSTANT},"run":\{`);
+
+/** The runs topic's first format (`storedRunBundle`); every other message is row lines. */
+const BUNDLE = '{"parts":';
+
+/** A message of row lines (`runMessagesOf`), each checked: what a refused insert falls back to. */
+function runLineRows(text: string): RowResult {
+  const rows: Record<string, unknown>[] = [];
+  for (const [i, line] of text.split("\n").entries()) {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return { ok: false, reason: `line ${i + 1} is not JSON` };
+    }
+    const r = storedRunLine.safeParse(value);
+    if (!r.success) return { ok: false, reason: `line ${i + 1}: ${r.error.issues.map((x) => `${x.path.join(".")} ${x.message}`).join("; ")}` };
+    const p = r.data;
+    if (![p.trace_created_at, p.expires_at, p.received_at].every((t) => CANONICAL_INSTANT.test(t))) return { ok: false, reason: `line ${i + 1}: trace_created_at, expires_at and received_at must be canonical UTC instants` };
+    rows.push({ ...p, run: JSON.stringify(p.run), attachments: JSON.stringify(p.attachments), trace_created_at: toDateTime64(p.trace_created_at), expires_at: toDateTime64(p.expires_at), received_at: toDateTime64(p.received_at) });
+  }
+  return { ok: true, rows };
+}
+
+/**
+ * A runs message's lines as they are, for an insert without parsing: null when it is not made
+ * of lines that look like `runMessagesOf`'s (the first format, or anything else), which the
+ * sink then reads with `runRows`. ClickHouse refuses a line with a field it does not know or a
+ * value it cannot read; the sink then checks every message of the batch with `runRows`.
+ */
+export function runLines(message: KafkaMessage): string[] | null {
+  const text = message.value?.toString() ?? "";
+  if (text.length === 0 || text.startsWith(BUNDLE)) return null;
+  const lines = text.split("\n");
+  for (const line of lines) if (!LINE_HEAD.test(line) || !line.endsWith("]}")) return null;
+  return lines;
 }
 
 /** The `trace_events_v1` row of a seat or deployment-run event (§10.2), with its booking (C2). */

@@ -6,7 +6,7 @@ import { FAMILY_HEADER, RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
 import type { SinkConfig } from "./config";
 import { RunRetention } from "./run-retention";
-import { accountRow, billingEventRow, markerPeriod, rejectionRow, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
+import { accountRow, billingEventRow, markerPeriod, rejectionRow, runLines, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
 export interface SinkDeps {
   kafka: Kafka;
@@ -132,6 +132,7 @@ export class Sink {
     // Trace and billing events alike: one row each in trace_events_v1 (billing events reach
     // billing_events_v1 by a materialized view), so a batch is one insert whatever it holds.
     const traces: { message: KafkaMessage; closed: string | null; billing: boolean }[] = [];
+    const runs: KafkaMessage[] = [];
     const lines: string[] = [];
     for (const message of batch.messages) {
       const family = tracksCloses ? headerString(message, FAMILY_HEADER) : undefined;
@@ -144,6 +145,8 @@ export class Sink {
         }
       } else if (topic === this.deps.topics.events) {
         traces.push({ message, closed, billing: family === "billing" });
+      } else if (topic === this.deps.topics.runs) {
+        runs.push(message);
       } else {
         const r = route.row(message, partition);
         if (r.ok && "rows" in r) for (const row of r.rows) lines.push(JSON.stringify(row));
@@ -156,6 +159,13 @@ export class Sink {
         const r = t.billing ? billingEventRow(t.message, partition, t.closed) : traceEventRow(t.message, partition, t.closed);
         if (r.ok && "row" in r) lines.push(JSON.stringify(r.row));
         else deadLetter(t.message, `sink.${route.table}`, r.ok ? "not one row" : r.reason);
+      }
+    }
+    if (runs.length > 0 && !(await this.insertRunsFast(runs, route.writer))) {
+      for (const message of runs) {
+        const r = runRows(message);
+        if (r.ok && "rows" in r) for (const row of r.rows) lines.push(JSON.stringify(row));
+        else deadLetter(message, `sink.${route.table}`, r.ok ? "not rows" : r.reason);
       }
     }
     await Promise.all([
@@ -193,6 +203,27 @@ export class Sink {
     }
   }
 
+  /**
+   * Runs as the lines ingest wrote (`runMessagesOf`), appended without parsing: the run data is
+   * most of what the LangSmith API writes. False as `insertEventsFast`: a message in another
+   * form, or a refused insert with an invalid message among them.
+   */
+  private async insertRunsFast(messages: KafkaMessage[], writer: Coalescer<string, void>): Promise<boolean> {
+    const lines: string[] = [];
+    for (const message of messages) {
+      const own = runLines(message);
+      if (own === null) return false;
+      for (const line of own) lines.push(line);
+    }
+    try {
+      await writer.add(lines);
+      return true;
+    } catch (error) {
+      if (messages.every((m) => runRows(m).ok)) throw error;
+      return false;
+    }
+  }
+
   private observeVisible(batch: PartitionBatch, table: string): void {
     // Events of one request share a received_at header: observe per distinct value, weighted.
     const visibleAt = Date.now();
@@ -219,7 +250,7 @@ export class Sink {
     // Unknown fields must fail the insert (ClickHouse skips them by default), so nothing that
     // is not an event is stored as one.
     await this.deps.clickhouse.client.command({
-      query: `INSERT INTO ${this.deps.clickhouse.table(table)} SETTINGS date_time_input_format = 'best_effort', input_format_skip_unknown_fields = 0 FORMAT JSONEachRow\n${lines.join("\n")}`,
+      query: `INSERT INTO ${this.deps.clickhouse.table(table)} SETTINGS date_time_input_format = 'best_effort', input_format_skip_unknown_fields = 0, input_format_json_read_objects_as_strings = 1, input_format_json_read_arrays_as_strings = 1 FORMAT JSONEachRow\n${lines.join("\n")}`,
     });
     stopTimer();
     this.batchRows.observe({ table }, lines.length);

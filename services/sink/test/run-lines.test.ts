@@ -1,0 +1,65 @@
+import fc from "fast-check";
+import type { KafkaMessage } from "kafkajs";
+import { expect, test } from "vitest";
+import { runMessagesOf, type StoredRunPart } from "@ledger/langsmith";
+import { runLines, runRows } from "../src/sink-rows";
+
+const message = (value: string): KafkaMessage => ({ key: null, value: Buffer.from(value), timestamp: "0", attributes: 0, offset: "0", headers: {}, size: 0 });
+const RECEIVED = Date.parse("2024-06-30T23:59:59.123Z");
+const part = (over: Partial<StoredRunPart> = {}): StoredRunPart => ({
+  org_id: "org-1",
+  workspace_id: "ws-1",
+  trace_id: "t-1",
+  run_id: "r-1",
+  part: "post",
+  trace_created_at: "2024-06-30T23:59:58.000Z",
+  expires_at: "2024-07-14T23:59:58.000Z",
+  run: JSON.stringify({ id: "r-1", inputs: { q: 'say "hi"\n' }, n: 2.5 }),
+  attachments: JSON.stringify([{ name: "f.txt", content_type: "text/plain", size: 3, content_base64: "YWJj" }]),
+  ...over,
+});
+
+test("ingest's run messages are one message per trace, one line per part, read alike fast and checked", () => {
+  const parts = [part(), part({ run_id: "r-2", run: JSON.stringify({ id: "r-2" }), attachments: "[]" }), part({ trace_id: "t-2", run_id: "r-3" })];
+  const messages = runMessagesOf(parts, RECEIVED);
+  expect(messages.map((m) => [m.traceId, m.value.split("\n").length])).toEqual([["t-1", 2], ["t-2", 1]]);
+  for (const m of messages) {
+    const fast = runLines(message(m.value));
+    expect(fast).not.toBeNull();
+    const checked = runRows(message(m.value));
+    expect(checked.ok).toBe(true);
+    // The checked reading is the row ClickHouse makes of the line: run and attachments as their text.
+    const rows = (checked as { rows: Record<string, unknown>[] }).rows;
+    expect(rows.map((r) => JSON.parse(String(r.run)))).toEqual(fast!.map((l) => JSON.parse(l).run));
+    expect(rows[0]).toMatchObject({ received_at: "2024-06-30 23:59:59.123", trace_created_at: "2024-06-30 23:59:58.000" });
+  }
+});
+
+test("property: any run and attachments survive the line format unchanged", () => {
+  fc.assert(
+    fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.array(fc.record({ name: fc.string(), content_type: fc.string(), size: fc.nat(), content_base64: fc.base64String() })), (run, files) => {
+      const [m] = runMessagesOf([part({ run: JSON.stringify(run), attachments: JSON.stringify(files) })], RECEIVED);
+      expect(runLines(message(m!.value))).toHaveLength(1);
+      const r = runRows(message(m!.value));
+      expect(r.ok).toBe(true);
+      const row = (r as { rows: Record<string, unknown>[] }).rows[0]!;
+      expect(JSON.parse(String(row.run))).toEqual(JSON.parse(JSON.stringify(run)));
+      expect(JSON.parse(String(row.attachments))).toEqual(files);
+    }),
+  );
+});
+
+test("a message that is not ingest's lines is not appended as it is, and a bad one is refused with its line", () => {
+  const good = runMessagesOf([part()], RECEIVED)[0]!.value;
+  expect(runLines(message(good.replace('"org_id"', '"org"')))).toBeNull();
+  expect(runLines(message(good.replace('"part":"post"', '"part":"x"')))).toBeNull();
+  expect(runLines(message(`${good}\n{"org_id":"o"}`))).toBeNull();
+  expect(runLines(message(""))).toBeNull();
+  const missing = runRows(message(`${good}\n${good.replace(/"expires_at":"[^"]+",/, "")}`));
+  expect(missing).toEqual({ ok: false, reason: expect.stringMatching(/^line 2: expires_at/) });
+  expect(runRows(message(`${good}\nnot json`))).toEqual({ ok: false, reason: "line 2 is not JSON" });
+  // The first format is still read.
+  const bundle = runRows(message(JSON.stringify({ parts: [part()] })));
+  expect(bundle.ok).toBe(true);
+  expect(runLines(message(JSON.stringify({ parts: [part()] })))).toBeNull();
+});
