@@ -16,9 +16,16 @@ export interface ServeProcess {
   exited: Promise<number | null>;
 }
 
+/**
+ * V8's flags for `ledger serve`, as `pnpm ledger` sets them (README, "Running it"): young
+ * generations of 64 MB semi-spaces, so that the consumers' short-lived objects (decoded
+ * messages, rows) die young instead of being copied and promoted at every 16 MB.
+ */
+export const SERVE_NODE_FLAGS = ["--max-semi-space-size=64"];
+
 /** `ledger serve` (or another long-running command, such as `ingest`) as its own process, the way an operator runs it. */
 export async function startServe(env: Record<string, string>, timeoutMs = 60_000, args = ["serve", "--port", "0"]): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [...(process.env.LEDGER_SERVE_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", "packages/cli/src/main.ts", ...args], {
+  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(process.env.LEDGER_SERVE_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", "packages/cli/src/main.ts", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
