@@ -1,5 +1,6 @@
 import { afterAll, expect, test } from "vitest";
-import { consumerLag, createKafka, createProducer, LagGovernor, LagTimeoutError, ledgerTopics, publish } from "@ledger/kafka";
+import fc from "fast-check";
+import { ByteBudgetBound, consumerLag, createKafka, createProducer, LagGovernor, LagTimeoutError, ledgerTopics, publish, runLagBound } from "@ledger/kafka";
 import { freshEngines } from "../support/engines";
 
 // The backpressure bound with a topic of its own bound (the runs topic): its lag is scaled, so
@@ -38,4 +39,56 @@ test("a topic with its own bound fills the governor's window sooner, in proporti
   await expect(plain.waitForRoom(500)).resolves.toBeUndefined();
   const tight = new LagGovernor(admin, watches, 1_000, { [topics.runs]: Number(worstOf(topics.runs)) - 1 });
   await expect(tight.waitForRoom(500)).rejects.toBeInstanceOf(LagTimeoutError);
+});
+
+test("requests admitted on one lag figure count against the bound together", async () => {
+  const engines = await freshEngines("lagadmit");
+  const topics = ledgerTopics(engines.kafka.topicPrefix);
+  const kafka = createKafka(engines.kafka.brokers!, "lag-admit-test");
+  const producer = createProducer(kafka);
+  const admin = kafka.admin();
+  await Promise.all([producer.connect(), admin.connect()]);
+  cleanups.push(() => producer.disconnect(), () => admin.disconnect());
+  await publish(producer, topics.events, Array.from({ length: 40 }, (_, i) => ({ key: `org/t-${i}`, value: `{"i":${i}}` })));
+  const watches = [{ groupId: `${engines.kafka.topicPrefix}.nobody`, topics: [topics.events] }];
+  const worst = (await consumerLag(admin, watches[0]!.groupId, watches[0]!.topics)).reduce((m, l) => (l.lag > m ? l.lag : m), 0n);
+  expect(worst).toBeGreaterThan(0n);
+
+  // A figure that is not read again for a minute: what the governor admits meanwhile adds up.
+  const governor = new LagGovernor(admin, watches, 1_000, {}, 60_000);
+  const room = 1_000 - Number(worst);
+  await expect(governor.waitForRoom(300, room - 10)).resolves.toBeUndefined();
+  await expect(governor.waitForRoom(300, 10)).resolves.toBeUndefined();
+  // The window is full: one more message waits, and gives up with a retriable error.
+  await expect(governor.waitForRoom(300, 1)).rejects.toBeInstanceOf(LagTimeoutError);
+});
+
+test("a byte budget turns into a bound in messages that follows what is published", () => {
+  // Before anything is published: 10 KB a message assumed.
+  const bound = runLagBound(2_500_000, 8_000);
+  expect(bound.messages).toBe(250);
+  // Small runs: the bound rises slowly (a moving mean), never past the events' bound.
+  for (let i = 0; i < 200; i++) bound.note(Array.from({ length: 30 }, () => 1_800));
+  expect(bound.messages).toBeGreaterThan(1_300);
+  expect(bound.messages).toBeLessThanOrEqual(Math.floor(2_500_000 / 1_800));
+  // One batch of large messages lowers it at once.
+  bound.note([500_000, 500_000]);
+  expect(bound.messages).toBe(10); // 2.5 MB / 500 KB = 5, and never below 10
+  // Tiny messages: capped at the events' bound.
+  const tiny = new ByteBudgetBound(2_500_000, 10, 8_000);
+  expect(tiny.messages).toBe(8_000);
+});
+
+test("property: while sizes are steady the bound keeps a partition's unread bytes within the budget", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 100_000, max: 10_000_000 }), fc.integer({ min: 1, max: 2_000_000 }), fc.integer({ min: 1, max: 100 }), (budget, size, batches) => {
+      const bound = new ByteBudgetBound(budget, size, 1_000_000);
+      for (let i = 0; i < batches; i++) bound.note([size, size]);
+      const n = bound.messages;
+      // As many messages as the budget holds, unless held at the floor (10) or the cap.
+      if (n === 10 && size * 10 > budget) return true;
+      if (n === 1_000_000) return n * size <= budget;
+      return n * size <= budget && (n + 1) * size > budget;
+    }),
+  );
 });

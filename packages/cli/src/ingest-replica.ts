@@ -4,7 +4,7 @@ import type { CatalogueVersionJson, InvoiceDocument, UsageRow } from "@ledger/bi
 import type { AccountEvent } from "@ledger/events";
 import type { DailyUsage, RetainedRunPart } from "@ledger/clickhouse";
 import { IngestRuntime, type ClosedPeriod, type HostAnswer, type LineSources, type OrgPeriod } from "@ledger/ingest";
-import { createKafka, createProducer, LagGovernor, ledgerGroups, ledgerTopics, ledgerWatches } from "@ledger/kafka";
+import { createKafka, createProducer, LagGovernor, ledgerGroups, ledgerTopics, ledgerWatches, runLagBound } from "@ledger/kafka";
 import { callLedger } from "./admin-client";
 import { configFromEnv } from "./engines-from-env";
 import { clientPlatformKey } from "./platform-key";
@@ -37,7 +37,7 @@ export async function ingestReplica(options: { primary: string; port?: number; h
     producer,
     topics,
     registry: new Registry(),
-    governor: new LagGovernor(admin, ledgerWatches(topics, ledgerGroups(engines.kafka.topicPrefix)), engines.kafka.maxLagPerPartition, { [topics.runs]: engines.kafka.maxRunLagPerPartition }),
+    governor: new LagGovernor(admin, ledgerWatches(topics, ledgerGroups(engines.kafka.topicPrefix)), engines.kafka.maxLagPerPartition, { [topics.runs]: runLagBound(engines.kafka.maxRunLagBytesPerPartition, engines.kafka.maxLagPerPartition) }),
     host: {
       usage: async (query) => {
         const q = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));

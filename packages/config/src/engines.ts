@@ -36,8 +36,13 @@ export const engineConfigSchema = z
     LEDGER_KAFKA_SESSION_TIMEOUT_MS: envInt(30_000, 6_000, 300_000),
     /** Per partition; keeps producers within the test broker's 5 MB window (see README). */
     LEDGER_MAX_LAG_PER_PARTITION: envInt(8_000, 100),
-    /** The same for the runs topic, whose messages are a trace's runs (kilobytes, not bytes). */
-    LEDGER_MAX_RUN_LAG_PER_PARTITION: envInt(250, 10),
+    /**
+     * The same for the runs topic in bytes, whose messages are a trace's runs (a kilobyte to
+     * megabytes): the bound in messages is this over the mean size of the runs published lately
+     * (10 KB assumed before any), so a partition's unread runs stay within half the test
+     * broker's 5 MB window whatever their size.
+     */
+    LEDGER_MAX_RUN_LAG_BYTES_PER_PARTITION: envInt(2_500_000, 10_000),
   })
   .transform((e) => ({
     kafka: {
@@ -47,7 +52,7 @@ export const engineConfigSchema = z
       replicationFactor: e.LEDGER_KAFKA_REPLICATION_FACTOR,
       topicPrefix: e.LEDGER_TOPIC_PREFIX,
       maxLagPerPartition: e.LEDGER_MAX_LAG_PER_PARTITION,
-      maxRunLagPerPartition: e.LEDGER_MAX_RUN_LAG_PER_PARTITION,
+      maxRunLagBytesPerPartition: e.LEDGER_MAX_RUN_LAG_BYTES_PER_PARTITION,
       sessionTimeoutMs: e.LEDGER_KAFKA_SESSION_TIMEOUT_MS,
     },
     clickhouse: {

@@ -58,26 +58,73 @@ export interface LagWatch {
  * messages behind on any partition. On the test broker a partition keeps only its last 5 MB,
  * so a producer that ran further ahead would delete messages before they were read.
  */
+/**
+ * A topic's lag bound in messages, from a byte budget and the size of the messages published to
+ * it lately: the test broker's window is bytes (5 MB a partition), and the runs topic's messages
+ * range from a kilobyte (a trace's three small runs) to megabytes (attachments). A bound fixed in
+ * messages had to assume large ones and throttled ingest of small ones long before the window
+ * was at risk. The size is a moving mean of batches, and a batch larger than it counts at once:
+ * the bound falls as soon as large messages arrive, and rises slowly after them.
+ */
+export class ByteBudgetBound {
+  private meanBytes: number;
+  private lastBatchBytes: number;
+
+  constructor(
+    private readonly budgetBytes: number,
+    /** The size assumed before anything was published. */
+    assumedMessageBytes: number,
+    private readonly maxMessages: number,
+  ) {
+    this.meanBytes = this.lastBatchBytes = assumedMessageBytes;
+  }
+
+  /** The sizes of one batch of messages as published (bytes of each value). */
+  note(messageBytes: readonly number[]): void {
+    if (messageBytes.length === 0) return;
+    const batch = messageBytes.reduce((s, b) => s + b, 0) / messageBytes.length;
+    this.lastBatchBytes = batch;
+    this.meanBytes += (batch - this.meanBytes) * 0.1;
+  }
+
+  /** Messages a partition may lag before ingest waits: at least 10, at most `maxMessages`. */
+  get messages(): number {
+    const size = Math.max(1, this.meanBytes, this.lastBatchBytes);
+    return Math.min(this.maxMessages, Math.max(10, Math.floor(this.budgetBytes / size)));
+  }
+}
+
+/** The runs topic's bound: `budgetBytes` a partition, 10 KB a message assumed until runs are published. */
+export const runLagBound = (budgetBytes: number, maxLag: number) => new ByteBudgetBound(budgetBytes, 10_000, maxLag);
+
 /** How many polls old a lag figure may be and still be answered without waiting. */
 const STALE_POLLS = 5;
 
 export class LagGovernor {
   private last: { at: number; worst: bigint } | null = null;
+  /** Messages admitted by waitForRoom that the last figure may not include yet. */
+  private admitted = 0;
   private inflight: Promise<bigint> | null = null;
 
   /**
-   * `topicBounds` gives topics of large messages a lower bound of their own (the runs topic: a
-   * message holds a trace's runs with their inputs and outputs, and the test broker's window is
-   * bytes, not messages). Their lag is scaled to `maxLag`, so one figure says how full the
-   * fullest partition is.
+   * `topicBounds` gives topics of large messages a lower bound of their own, fixed or from a byte
+   * budget (the runs topic: a message holds a trace's runs with their inputs and outputs, and the
+   * test broker's window is bytes, not messages). Their lag is scaled to `maxLag`, so one figure
+   * says how full the fullest partition is.
    */
   constructor(
     private readonly admin: Admin,
     private readonly watches: LagWatch[],
     private readonly maxLag: number,
-    private readonly topicBounds: Readonly<Record<string, number>> = {},
+    private readonly topicBounds: Readonly<Record<string, number | ByteBudgetBound>> = {},
     private readonly pollMs = 50,
   ) {}
+
+  /** Tells a topic with a byte budget the sizes of messages just published to it. */
+  noteMessages(topic: string, values: readonly string[]): void {
+    const bound = this.topicBounds[topic];
+    if (bound instanceof ByteBudgetBound) bound.note(values.map((v) => Buffer.byteLength(v)));
+  }
 
   /**
    * The largest partition lag over all watches (scaled, for topics with their own bound),
@@ -100,6 +147,9 @@ export class LagGovernor {
 
   private refresh(): Promise<bigint> {
     return (this.inflight ??= (async () => {
+      // What was admitted before this read began is published by the time it answers (a
+      // request publishes right after its admission), so the new figure includes it.
+      const admittedBefore = this.admitted;
       try {
         let lags: PartitionLag[];
         try {
@@ -108,11 +158,13 @@ export class LagGovernor {
           throw new KafkaUnavailableError(`cannot read consumer lag: ${(error as Error).message}`, { cause: error });
         }
         const worst = lags.reduce((m, l) => {
-          const bound = this.topicBounds[l.topic];
+          const given = this.topicBounds[l.topic];
+          const bound = given instanceof ByteBudgetBound ? given.messages : given;
           const scaled = bound === undefined ? l.lag : (l.lag * BigInt(this.maxLag)) / BigInt(bound);
           return scaled > m ? scaled : m;
         }, 0n);
         this.last = { at: Date.now(), worst };
+        this.admitted -= admittedBefore;
         return worst;
       } finally {
         this.inflight = null;
@@ -120,14 +172,22 @@ export class LagGovernor {
     })());
   }
 
-  /** Resolves once lag is within the bound, or rejects after `timeoutMs`. */
+  /**
+   * Resolves once lag is within the bound, or rejects after `timeoutMs`. `incoming` messages are
+   * about to be published: they count against the bound, and so do those admitted since the
+   * figure was read. Without the second, concurrent requests of thousands of events each (the
+   * SDK's feedback, late in a log) all passed on one figure and together ran past the test
+   * broker's window (seen once: the consumers stopped on data loss).
+   */
   async waitForRoom(timeoutMs = Number.POSITIVE_INFINITY, incoming = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const bound = BigInt(Math.max(0, this.maxLag - incoming));
-    while ((await this.worstLag()) > bound) {
+    for (;;) {
+      const worst = await this.worstLag();
+      if (worst <= BigInt(Math.max(0, this.maxLag - incoming - this.admitted))) break;
       if (Date.now() >= deadline) throw new LagTimeoutError(this.maxLag, timeoutMs);
       await new Promise((r) => setTimeout(r, this.pollMs));
     }
+    this.admitted += incoming;
   }
 }
 

@@ -9,6 +9,7 @@ import {
   createProducer,
   ensureTopics,
   LagGovernor,
+  runLagBound,
   ledgerTopics,
   startMockCluster,
   waitForDrain,
@@ -167,7 +168,7 @@ export class LedgerStack {
     });
     this.sealer.start();
 
-    this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition, { [this.topics.runs]: engines.kafka.maxRunLagPerPartition });
+    this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition, { [this.topics.runs]: runLagBound(engines.kafka.maxRunLagBytesPerPartition, engines.kafka.maxLagPerPartition) });
     this.registerLagGauge();
 
     if (this.options.ingest) await this.startIngest(this.options.ingest);

@@ -65,7 +65,10 @@ export class IngestRuntime {
       const server = buildIngestServer({
         config: o.config,
         publisher: o.publisher ?? new EventPublisher(o.producer, o.topics.events, { lingerMs: o.config.lingerMs, maxMessages: 20_000 }),
-        publishRuns: (messages) => publish(o.producer, o.topics.runs, [...messages]),
+        publishRuns: (messages) => {
+          o.governor?.noteMessages(o.topics.runs, messages.map((m) => m.value));
+          return publish(o.producer, o.topics.runs, [...messages]);
+        },
         retainedRunParts: o.host.retainedRunParts,
         analystQuery: o.host.analystQuery,
         invoices: o.host.invoices,

@@ -2,7 +2,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Registry } from "prom-client";
 import type { UsageRow } from "@ledger/billing";
 import type { AccountEvent } from "@ledger/events";
-import { createKafka, createProducer, LagGovernor } from "@ledger/kafka";
+import { createKafka, createProducer, LagGovernor, runLagBound } from "@ledger/kafka";
 import type { SeedQuery } from "@ledger/limits";
 import type { DailyUsage, RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import type { HostCall, IngestThreadData } from "./ingest-thread";
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     producer,
     topics: data.topics,
     registry: new Registry(),
-    governor: new LagGovernor(admin, data.watches, data.kafka.maxLagPerPartition, { [data.topics.runs]: data.kafka.maxRunLagPerPartition }),
+    governor: new LagGovernor(admin, data.watches, data.kafka.maxLagPerPartition, { [data.topics.runs]: runLagBound(data.kafka.maxRunLagBytesPerPartition, data.kafka.maxLagPerPartition) }),
     host: {
       usage: (query) => call<UsageRow[]>("usage", query),
       dailyUsage: (query) => call<DailyUsage>("dailyUsage", query),

@@ -53,7 +53,7 @@ export class Sink {
       }, {
         lingerMs: deps.config.lingerMs,
         maxItems: deps.config.maxInsertRows,
-        minIntervalMs: deps.config.minInsertIntervalMs,
+        minIntervalMs: table === "runs_v1" ? deps.config.minRunInsertIntervalMs : deps.config.minInsertIntervalMs,
       }),
     });
     this.marks = new PeriodMarks(deps.clickhouse, MARK_CONSUMERS.sink);
