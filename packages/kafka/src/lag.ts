@@ -185,7 +185,7 @@ export class LagGovernor {
       const worst = await this.worstLag();
       if (worst <= BigInt(Math.max(0, this.maxLag - incoming - this.admitted))) break;
       if (Date.now() >= deadline) throw new LagTimeoutError(this.maxLag, timeoutMs);
-      await new Promise((r) => setTimeout(r, this.pollMs));
+      await new Promise((r) => setTimeout(r, Math.min(this.pollMs, Math.max(1, deadline - Date.now()))));
     }
     this.admitted += incoming;
   }
