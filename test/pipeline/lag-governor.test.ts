@@ -10,14 +10,19 @@ afterAll(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-test("a topic with its own bound fills the governor's window sooner, in proportion", async () => {
-  const engines = await freshEngines("lag");
-  const topics = ledgerTopics(engines.kafka.topicPrefix);
-  const kafka = createKafka(engines.kafka.brokers!, "lag-test");
+/** A fresh broker's topics with a connected producer and admin, disconnected after the file. */
+async function freshKafka(label: string) {
+  const engines = await freshEngines(label);
+  const kafka = createKafka(engines.kafka.brokers!, `${label}-test`);
   const producer = createProducer(kafka);
   const admin = kafka.admin();
   await Promise.all([producer.connect(), admin.connect()]);
   cleanups.push(() => producer.disconnect(), () => admin.disconnect());
+  return { engines, topics: ledgerTopics(engines.kafka.topicPrefix), producer, admin };
+}
+
+test("a topic with its own bound fills the governor's window sooner, in proportion", async () => {
+  const { engines, topics, producer, admin } = await freshKafka("lag");
   const messages = (label: string, n: number) => Array.from({ length: n }, (_, i) => ({ key: `org/${label}-${i}`, value: `{"i":${i}}` }));
   await publish(producer, topics.events, messages("e", 200));
   await publish(producer, topics.runs, messages("r", 200));
@@ -42,13 +47,7 @@ test("a topic with its own bound fills the governor's window sooner, in proporti
 });
 
 test("requests admitted on one lag figure count against the bound together", async () => {
-  const engines = await freshEngines("lagadmit");
-  const topics = ledgerTopics(engines.kafka.topicPrefix);
-  const kafka = createKafka(engines.kafka.brokers!, "lag-admit-test");
-  const producer = createProducer(kafka);
-  const admin = kafka.admin();
-  await Promise.all([producer.connect(), admin.connect()]);
-  cleanups.push(() => producer.disconnect(), () => admin.disconnect());
+  const { engines, topics, producer, admin } = await freshKafka("lagadmit");
   await publish(producer, topics.events, Array.from({ length: 40 }, (_, i) => ({ key: `org/t-${i}`, value: `{"i":${i}}` })));
   const watches = [{ groupId: `${engines.kafka.topicPrefix}.nobody`, topics: [topics.events] }];
   const worst = (await consumerLag(admin, watches[0]!.groupId, watches[0]!.topics)).reduce((m, l) => (l.lag > m ? l.lag : m), 0n);
