@@ -175,7 +175,9 @@ function runLineRows(text: string): RowResult {
     if (!r.success) return { ok: false, reason: `line ${i + 1}: ${r.error.issues.map((x) => `${x.path.join(".")} ${x.message}`).join("; ")}` };
     const p = r.data;
     if (![p.trace_created_at, p.expires_at, p.received_at].every((t) => CANONICAL_INSTANT.test(t))) return { ok: false, reason: `line ${i + 1}: trace_created_at, expires_at and received_at must be canonical UTC instants` };
-    rows.push({ ...p, run: JSON.stringify(p.run), attachments: JSON.stringify(p.attachments), trace_created_at: toDateTime64(p.trace_created_at), expires_at: toDateTime64(p.expires_at), received_at: toDateTime64(p.received_at) });
+    // The run as it was sent, not zod's copy: a copy loses a key named "__proto__" (assigning it
+    // sets the prototype), which JSON.parse keeps as a key (found by the line-format property).
+    rows.push({ ...p, run: JSON.stringify((value as { run: unknown }).run), attachments: JSON.stringify(p.attachments), trace_created_at: toDateTime64(p.trace_created_at), expires_at: toDateTime64(p.expires_at), received_at: toDateTime64(p.received_at) });
   }
   return { ok: true, rows };
 }

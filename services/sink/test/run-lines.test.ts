@@ -35,6 +35,13 @@ test("ingest's run messages are one message per trace, one line per part, read a
   }
 });
 
+test("a run key named __proto__ survives the checked reading (seed 2035113559 found it)", () => {
+  const run = '{"__proto__":[1],"a":1}';
+  const r = runRows(message(runMessagesOf([part({ run })], RECEIVED)[0]!.value));
+  expect(r.ok).toBe(true);
+  expect(String((r as { rows: Record<string, unknown>[] }).rows[0]!.run)).toBe(run);
+});
+
 test("property: any run and attachments survive the line format unchanged", () => {
   fc.assert(
     fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.array(fc.record({ name: fc.string(), content_type: fc.string(), size: fc.nat(), content_base64: fc.base64String() })), (run, files) => {
