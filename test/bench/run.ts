@@ -183,6 +183,25 @@ const bar = new cliProgress.SingleBar(
 );
 let sent = 0;
 let retries = 0;
+let reconnects = 0;
+/**
+ * fetch, sent again on a fresh connection when the server had already closed the idle one it
+ * went out on ("other side closed"): the client builds the workload for many seconds before the
+ * clock starts, longer than the server keeps an idle connection, and a busy event loop may pick
+ * the dead socket before it sees the close. Sending again is safe: ingest's effects are
+ * idempotent (deterministic ids), which is what the SDK's own retries rely on too.
+ */
+async function post(url: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      const code = ((error as Error).cause as { code?: string } | undefined)?.code;
+      if (attempt >= 3 || (code !== "UND_ERR_SOCKET" && code !== "ECONNRESET")) throw error;
+      reconnects++;
+    }
+  }
+}
 const total = ledgerEvents.length + billing.length;
 bar.start(total, 0, { stage: "sending" });
 const start = performance.now();
@@ -196,7 +215,7 @@ const closeHalfWay = () => {
 const sendRuns = (stream: { org: string; workspace: string; events: number; body: Uint8Array<ArrayBuffer> }[]) => async () => {
   for (const r of stream) {
     for (;;) {
-      const res = await fetch(`${serve.url}/runs/multipart`, {
+      const res = await post(`${serve.url}/runs/multipart`, {
         method: "POST",
         headers: { "x-api-key": keys.get(`${r.org}/${r.workspace}`)!, "content-type": `multipart/form-data; boundary=${BOUNDARY}` },
         body: r.body,
@@ -219,7 +238,7 @@ await Promise.all(
   ls ? multipartStreams.map((stream) => sendRuns(stream)()) : streams.map(async (bodies) => {
     for (const body of bodies) {
       for (;;) {
-        const res = await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body });
+        const res = await post(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body });
         if (res.status === 202) {
           sent += ((await res.json()) as { accepted: number }).accepted;
           bar.update(sent);
@@ -314,6 +333,7 @@ const result = {
   peak_rss_mb: rss,
   cpu_s: cpu,
   http_503_retries: retries,
+  reconnects,
   bill_matches_reference: correct,
   ...(billing.length > 0 ? { billing_events: billing.length, late_adjusted_effects: lateAdjustments, invoices_match_reference: invoicesCorrect } : {}),
 };
