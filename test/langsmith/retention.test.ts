@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { queryUsage } from "@ledger/clickhouse";
 import { ManualClock } from "@ledger/limits";
 import type { LedgerStack } from "@ledger/stack";
+import { RunRetention } from "@ledger/sink";
 import { freshStack, TEST_PLATFORM_KEY } from "../support/engines";
 import { ledgerApi } from "../support/ledger-api";
 
@@ -14,7 +15,8 @@ const DAY = 86_400_000;
 // The ledger's clock: the runs of the first test arrive 15 days ago, as they would have.
 const clock = new ManualClock(Date.now());
 beforeAll(async () => {
-  stack = await freshStack({ label: "retain", ingest: true, clock });
+  // The tests run the retention pass themselves, over everything written before it.
+  stack = await freshStack({ label: "retain", ingest: true, clock, sink: { runRetentionMs: 3_600_000, runRetentionSettleMs: 0 } });
   const api = ledgerApi(stack.url!, TEST_PLATFORM_KEY);
   await api.org("keep", { plan: "plus", payment_method: true });
   await api.admin("PUT", "/v1/admin/orgs/keep/workspaces/w/projects/forever", { default_retention: "extended" });
@@ -71,7 +73,7 @@ test("a base trace of 15 days ago is gone, an upgraded one of the same age is se
   expect((await send("/runs/fresh", JSON.stringify({ trace_id: "fresh", end_time: iso(now + 5), outputs: { a: 42 } }), key, "PATCH")).status).toBe(202);
   expect((await send("/feedback", JSON.stringify({ id: "fb-1", run_id: "old-upgraded-child", key: "score", score: 1, created_at: iso(old + DAY) }))).status).toBe(200);
   await stack.waitUntilDrained();
-  await stack.keepUpgradedRuns(); // it also runs every 30 s by itself
+  await stack.keepUpgradedRuns(); // it also runs every 30 s by itself (not in these tests)
 
   // Served: the fresh run with its update laid over it and its attachment, the upgraded and the
   // extended-by-project traces; not served: the expired base trace, nor any run to another workspace.
@@ -124,4 +126,46 @@ test("an upgrade arriving after the runs, and runs arriving after the upgrade, a
   for (const r of await rows("late")) latest.set(r.run_id, Math.max(latest.get(r.run_id) ?? 0, Date.parse(`${r.expires_at.replace(" ", "T")}Z`)));
   expect(Object.fromEntries(latest)).toEqual({ late: start + 400 * DAY, "late-child": start + 400 * DAY });
   expect((await getRun("late-child")).body.retained_until).toBe(iso(start + 400 * DAY));
+});
+
+test("each run of an upgraded trace is copied once, and only after its window has settled", async () => {
+  const table = stack.clickhouse.table("runs_v1");
+  // Copies of one run replace each other when their parts merge: without merges, every copy
+  // made stays countable.
+  await stack.clickhouse.client.command({ query: `SYSTEM STOP MERGES ${table}` });
+  try {
+    const start = Date.now() - DAY;
+    const run = (id: string, parent?: string) => ({ id, trace_id: "once", ...(parent ? { parent_run_id: parent } : {}), name: "r", run_type: "chain", start_time: iso(start), session_name: "p" });
+    /** Rows per run expiring 400 days after the trace's creation (its base rows expire after 14). */
+    const copies = async () => {
+      const counts: Record<string, number> = {};
+      for (const r of await rows("once")) {
+        counts[r.run_id] ??= 0;
+        if (Date.parse(`${r.expires_at.replace(" ", "T")}Z`) === start + 400 * DAY) counts[r.run_id]!++;
+      }
+      return counts;
+    };
+    // The runs and their trace's upgrade land in the same window of the pass.
+    expect((await send("/runs/batch", JSON.stringify({ post: [run("once"), run("once-child", "once")] }))).status).toBe(202);
+    expect((await send("/feedback", JSON.stringify({ id: "fb-once", run_id: "once-child" }))).status).toBe(200);
+    await stack.waitUntilDrained();
+    // A pass looks only at rows older than its settle time: these are not, so nothing is copied.
+    const unsettled = new RunRetention(stack.clickhouse, { intervalMs: 3_600_000, settleMs: 3_600_000 }, (error) => {
+      throw error;
+    });
+    await unsettled.passNow();
+    expect(await copies()).toEqual({ once: 0, "once-child": 0 });
+    await stack.keepUpgradedRuns();
+    expect(await copies()).toEqual({ once: 1, "once-child": 1 });
+    // A run of the trace arriving after the upgrade's window: copied by the window that holds it.
+    expect((await send("/runs/batch", JSON.stringify({ post: [run("once-late", "once")] }))).status).toBe(202);
+    await stack.waitUntilDrained();
+    await stack.keepUpgradedRuns();
+    await stack.keepUpgradedRuns();
+    await unsettled.passNow();
+    expect(await copies()).toEqual({ once: 1, "once-child": 1, "once-late": 1 });
+    expect((await getRun("once-late")).body.retained_until).toBe(iso(start + 400 * DAY));
+  } finally {
+    await stack.clickhouse.client.command({ query: `SYSTEM START MERGES ${table}` });
+  }
 });

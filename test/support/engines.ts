@@ -7,7 +7,7 @@ import { engineConfigFromEnv, type EngineConfig } from "@ledger/config";
 import { LedgerStack } from "@ledger/stack";
 import { ingestConfigFromEnv, type IngestConfig } from "@ledger/ingest";
 import { upgraderConfigFromEnv } from "@ledger/upgrader";
-import { sinkConfigFromEnv } from "@ledger/sink";
+import { sinkConfigFromEnv, type SinkConfig } from "@ledger/sink";
 import { startMockCluster, type MockCluster } from "@ledger/kafka";
 import { externalEngines } from "./containers";
 import type { Clock } from "@ledger/limits";
@@ -56,14 +56,14 @@ export async function freshEngines(label = "t"): Promise<EngineConfig> {
 
 export const TEST_PLATFORM_KEY = `lsv2_sk_platform_test_${randomBytes(24).toString("hex")}`;
 
-export async function freshStack(options: { label?: string; ingest?: boolean | Partial<IngestConfig>; clock?: Clock; engines?: Partial<EngineConfig>; sealer?: SealerConfig } = {}): Promise<LedgerStack> {
+export async function freshStack(options: { label?: string; ingest?: boolean | Partial<IngestConfig>; clock?: Clock; engines?: Partial<EngineConfig>; sealer?: SealerConfig; sink?: Partial<SinkConfig> } = {}): Promise<LedgerStack> {
   const ingest: IngestConfig | undefined = options.ingest
     ? { ...ingestConfigFromEnv(), port: 0, ...(typeof options.ingest === "object" ? options.ingest : {}) }
     : undefined;
   return LedgerStack.start({
     engines: { ...(await freshEngines(options.label)), ...options.engines },
     upgrader: upgraderConfigFromEnv(),
-    sink: sinkConfigFromEnv(),
+    sink: { ...sinkConfigFromEnv(), ...options.sink },
     ingest,
     platformKey: TEST_PLATFORM_KEY,
     ...(options.clock ? { clock: options.clock } : {}),

@@ -47,21 +47,24 @@ const COPY = (runs: string) => `INSERT INTO ${runs} (org_id, workspace_id, trace
   FROM ${runs}`;
 
 /**
- * R1's upgrade, for rows the sink wrote in [fromMs, toMs): the runs of every trace upgraded in
- * that window, and the runs written in that window of every trace that has an upgrade, get a
- * copy expiring 400 days after the trace's creation, written by ClickHouse itself (INSERT …
- * SELECT). Whichever of a run and its trace's upgrade was written second, the window that holds
- * it sees the other. A copy made twice has the same key and version and replaces itself; the
- * earlier row expires on its own.
+ * R1's upgrade for the window [fromMs, toMs) of the sink's writes: the runs of every trace
+ * upgraded in the window (written before its end), and the runs written in the window of every
+ * trace upgraded before it, get a copy expiring 400 days after the trace's creation, written by
+ * ClickHouse itself (INSERT … SELECT). Windows that follow each other copy each run once:
+ * whichever of a run and its trace's upgrade was written second, the window that holds it copies
+ * the run, and only that window. A copy made twice (an upgrade delivered twice) has the same key
+ * and version and replaces itself; the earlier row expires on its own.
  */
 export async function keepUpgradedRunsExtended(ch: LedgerClickHouse, fromMs: number, toMs: number): Promise<void> {
   const runs = ch.table("runs_v1");
   const upgrades = ch.table("retention_upgrades_v1");
-  const window = `ingested_at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND ingested_at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')`;
+  const from = `fromUnixTimestamp64Milli({from:Int64}, 'UTC')`;
+  const to = `fromUnixTimestamp64Milli({to:Int64}, 'UTC')`;
+  const window = `ingested_at >= ${from} AND ingested_at < ${to}`;
   const params = { from: fromMs, to: toMs };
   await ch.client.command({
     query: `${COPY(runs)}
-            WHERE expires_at < trace_created_at + INTERVAL 400 DAY
+            WHERE expires_at < trace_created_at + INTERVAL 400 DAY AND ingested_at < ${to}
               AND (org_id, trace_id) IN (SELECT org_id, trace_id FROM ${upgrades} WHERE ${window})`,
     query_params: params,
     query_id: queryId("runs.extend.upgraded"),
@@ -71,10 +74,17 @@ export async function keepUpgradedRunsExtended(ch: LedgerClickHouse, fromMs: num
             WHERE ${window} AND expires_at < trace_created_at + INTERVAL 400 DAY
               AND (org_id, ${UPGRADE_ID}) IN (
                 SELECT org_id, id FROM ${upgrades}
-                WHERE (org_id, id) IN (SELECT org_id, ${UPGRADE_ID} FROM ${runs} WHERE ${window}))`,
+                WHERE ingested_at < ${from} AND (org_id, id) IN (SELECT org_id, ${UPGRADE_ID} FROM ${runs} WHERE ${window}))`,
     query_params: params,
     query_id: queryId("runs.extend.runs"),
   });
+}
+
+/** ClickHouse's clock (`now64(3)`, what `ingested_at` defaults to), in epoch milliseconds. */
+export async function clickhouseNowMs(ch: LedgerClickHouse): Promise<number> {
+  const rs = await ch.client.query({ query: "SELECT toUnixTimestamp64Milli(now64(3)) AS ms", format: "JSONEachRow", query_id: queryId("clickhouse.now") });
+  const [row] = (await rs.json()) as { ms: string | number }[];
+  return Number(row!.ms);
 }
 
 /**

@@ -23,12 +23,20 @@ export const sinkConfigSchema = z
      */
     LEDGER_SINK_RUN_MIN_INSERT_INTERVAL_MS: envInt(250, 0, 10_000),
     /**
-     * How often runs of upgraded traces are given their 400-day copies (§9). Each pass re-reads
-     * the last 60 s of runs (rows that became visible late), so a shorter interval reads the same
-     * rows more often: every 5 s cost the embedded engine a tenth of the LangSmith path's CPU.
-     * Runs stay at least a day after they arrive, so a pass coming late still finds them.
+     * How often runs of upgraded traces are given their 400-day copies (§9). Each pass reads the
+     * runs of the traces upgraded in its window, wherever they are in `runs_v1`: every 5 s cost
+     * the embedded engine a tenth of the LangSmith path's CPU. Runs stay at least a day after
+     * they arrive, so a pass coming late still finds them.
      */
     LEDGER_SINK_RUN_RETENTION_MS: envInt(30_000, 100, 3_600_000),
+    /**
+     * A pass looks only at rows written at least this long ago, so that no insert still under
+     * way when it reads can have a row in its window (an insert's `ingested_at` is taken when
+     * it starts): inserts must take less than this. Runs of an upgraded trace get their copy
+     * this much (plus up to an interval) after the upgrade; until then they are served by their
+     * base expiry, at least 14 days ahead.
+     */
+    LEDGER_SINK_RUN_RETENTION_SETTLE_MS: envInt(60_000, 0, 3_600_000),
   })
   .transform((e) => ({
     concurrency: e.LEDGER_SINK_CONCURRENCY,
@@ -37,6 +45,7 @@ export const sinkConfigSchema = z
     minInsertIntervalMs: e.LEDGER_SINK_MIN_INSERT_INTERVAL_MS,
     minRunInsertIntervalMs: e.LEDGER_SINK_RUN_MIN_INSERT_INTERVAL_MS,
     runRetentionMs: e.LEDGER_SINK_RUN_RETENTION_MS,
+    runRetentionSettleMs: e.LEDGER_SINK_RUN_RETENTION_SETTLE_MS,
   }));
 
 export type SinkConfig = z.output<typeof sinkConfigSchema>;

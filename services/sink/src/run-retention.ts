@@ -1,16 +1,27 @@
-import { anyRunsStored, checkpointOf, keepUpgradedRunsExtended, saveCheckpoint, type LedgerClickHouse } from "@ledger/clickhouse";
+import { anyRunsStored, checkpointOf, clickhouseNowMs, keepUpgradedRunsExtended, saveCheckpoint, type LedgerClickHouse } from "@ledger/clickhouse";
 
-/** Windows overlap by this much: a row written just before a pass may become visible after it. */
-const OVERLAP_MS = 60_000;
-const CHECKPOINT = "run-retention";
+/** Where the pass got to: the end of the last window it copied (rows written before it were looked at). */
+const CHECKPOINT = "run-retention-settled";
+/**
+ * The checkpoint of the earlier passes, whose windows overlapped by 60 s because they reached up
+ * to the present: a sink upgraded from them starts its first window that much before it.
+ */
+const OVERLAPPING_CHECKPOINT = "run-retention";
+const OVERLAPPING_MS = 60_000;
 
 /**
- * R1's upgrade for stored runs, as a pass every `intervalMs`: the runs of traces upgraded since
- * the last pass, and the runs written since then whose trace has an upgrade, get their 400-day
- * copies (keepUpgradedRunsExtended). A few statements per pass, whatever the load: asking per
- * batch cost the embedded engine more than the runs themselves. Where the pass got to is kept
- * in ClickHouse, so a restarted sink continues from there; rows are kept at least a day after
- * they were written (runs_v1's TTL), so a pass that comes late still finds them.
+ * R1's upgrade for stored runs, as a pass every `intervalMs`: the runs of traces upgraded in the
+ * pass's window, and the runs written in it whose trace was upgraded before it, get their
+ * 400-day copies (keepUpgradedRunsExtended). A few statements per pass, whatever the load:
+ * asking per batch cost the embedded engine more than the runs themselves.
+ *
+ * A window ends `settleMs` before ClickHouse's present, so every row written in it is visible
+ * when the pass reads it (an insert's `ingested_at` is taken when it starts), and windows follow
+ * each other without overlapping: each run is copied once. Overlapping windows (the earlier
+ * design) copied every upgraded run about three times, as many rows again as the runs
+ * themselves under `pnpm bench --langsmith`. Where the pass got to is kept in ClickHouse, so a
+ * restarted sink continues from there; rows are kept at least a day after they were written
+ * (runs_v1's TTL), so a pass that comes late still finds them.
  */
 export class RunRetention {
   private timer: NodeJS.Timeout | null = null;
@@ -18,13 +29,13 @@ export class RunRetention {
 
   constructor(
     private readonly ch: LedgerClickHouse,
-    private readonly intervalMs: number,
+    private readonly options: { intervalMs: number; settleMs: number },
     private readonly onError: (error: Error) => void,
   ) {}
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.passNow().catch((error: Error) => this.onError(error)), this.intervalMs);
+    this.timer = setInterval(() => void this.passNow().catch((error: Error) => this.onError(error)), this.options.intervalMs);
     this.timer.unref();
   }
 
@@ -41,13 +52,21 @@ export class RunRetention {
   }
 
   private async pass(): Promise<void> {
-    const done = await checkpointOf(this.ch, CHECKPOINT);
-    const to = Date.now();
-    // The first pass ever looks back as far as runs can still be stored (400 days).
-    const from = done === 0 ? to - 401 * 86_400_000 : done - OVERLAP_MS;
+    // ClickHouse's clock, not this process's: `ingested_at` is ClickHouse's.
+    const to = (await clickhouseNowMs(this.ch)) - this.options.settleMs;
+    const from = await this.windowStart(to);
+    if (to <= from) return;
     // No runs stored, nothing to extend; the window still counts as done, as upgrades written in
-    // it can only concern runs written later, which the later window's second copy finds.
+    // it can only concern runs written later, which a later window's second copy finds.
     if (await anyRunsStored(this.ch)) await keepUpgradedRunsExtended(this.ch, from, to);
     await saveCheckpoint(this.ch, CHECKPOINT, to);
+  }
+
+  private async windowStart(to: number): Promise<number> {
+    const done = await checkpointOf(this.ch, CHECKPOINT);
+    if (done > 0) return done;
+    const overlapping = await checkpointOf(this.ch, OVERLAPPING_CHECKPOINT);
+    // The first pass ever looks back as far as runs can still be stored (400 days).
+    return overlapping > 0 ? overlapping - OVERLAPPING_MS : to - 401 * 86_400_000;
   }
 }
