@@ -32,7 +32,7 @@ export class Sink {
   private readonly insertSeconds: Histogram<"table">;
   private readonly deadLetters: Counter;
   private readonly visibleSeconds: Histogram<"table">;
-  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<string, void> }>;
+  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<string | Uint8Array, void> }>;
 
   private readonly runRetention: RunRetention;
   private readonly runRetentionFailures: Counter;
@@ -42,15 +42,11 @@ export class Sink {
     const { topics } = deps;
     // A failed pass is counted; the next one covers its window (its checkpoint was not saved).
     this.runRetention = new RunRetention(deps.clickhouse, { intervalMs: deps.config.runRetentionMs, settleMs: deps.config.runRetentionSettleMs }, () => this.runRetentionFailures.inc());
-    const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult, afterInsert?: (lines: string[]) => Promise<void>) => ({
+    const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult) => ({
       table,
       row,
-      // Batches of all partitions arriving together become one insert (group commit); a step
-      // that depends on the rows (extending upgraded runs) follows it before offsets commit.
-      writer: new Coalescer<string, void>(async (lines) => {
-        await this.insertLines(table, lines);
-        await afterInsert?.(lines);
-      }, {
+      // Batches of all partitions arriving together become one insert (group commit).
+      writer: new Coalescer<string | Uint8Array, void>((lines) => this.insertLines(table, lines), {
         lingerMs: deps.config.lingerMs,
         maxItems: deps.config.maxInsertRows,
         minIntervalMs: table === "runs_v1" ? deps.config.minRunInsertIntervalMs : deps.config.minInsertIntervalMs,
@@ -186,7 +182,7 @@ export class Sink {
    * dead-letters the bad ones and inserts the rest. A failure with all messages valid is thrown
    * (retried, offsets not committed).
    */
-  private async insertEventsFast(traces: { message: KafkaMessage; closed: string | null; billing: boolean }[], partition: number, writer: Coalescer<string, void>): Promise<boolean> {
+  private async insertEventsFast(traces: { message: KafkaMessage; closed: string | null; billing: boolean }[], partition: number, writer: Coalescer<string | Uint8Array, void>): Promise<boolean> {
     const cache = new Map<string, string>();
     const lines: string[] = [];
     for (const { message, closed } of traces) {
@@ -204,12 +200,13 @@ export class Sink {
   }
 
   /**
-   * Runs as the lines ingest wrote (`runMessagesOf`), appended without parsing: the run data is
-   * most of what the LangSmith API writes. False as `insertEventsFast`: a message in another
-   * form, or a refused insert with an invalid message among them.
+   * Runs as the lines ingest wrote (`runMessagesOf`), appended as the messages' bytes, neither
+   * decoded nor parsed: the run data is most of what the LangSmith API writes. False as
+   * `insertEventsFast`: a message in another form, or a refused insert with an invalid message
+   * among them.
    */
-  private async insertRunsFast(messages: KafkaMessage[], writer: Coalescer<string, void>): Promise<boolean> {
-    const lines: string[] = [];
+  private async insertRunsFast(messages: KafkaMessage[], writer: Coalescer<string | Uint8Array, void>): Promise<boolean> {
+    const lines: Uint8Array[] = [];
     for (const message of messages) {
       const own = runLines(message);
       if (own === null) return false;
@@ -245,14 +242,19 @@ export class Sink {
     return work().then(() => void stopTimer());
   }
 
-  private async insertLines(table: string, lines: string[]): Promise<void> {
+  private async insertLines(table: string, lines: (string | Uint8Array)[]): Promise<void> {
     const stopTimer = this.insertSeconds.startTimer({ table });
     // Unknown fields must fail the insert (ClickHouse skips them by default), so nothing that
     // is not an event is stored as one.
-    await this.deps.clickhouse.client.command({
-      query: `INSERT INTO ${this.deps.clickhouse.table(table)} SETTINGS date_time_input_format = 'best_effort', input_format_skip_unknown_fields = 0, input_format_json_read_objects_as_strings = 1, input_format_json_read_arrays_as_strings = 1 FORMAT JSONEachRow\n${lines.join("\n")}`,
-    });
+    await this.deps.clickhouse.insertJsonLines(table, lines, INSERT_SETTINGS);
     stopTimer();
     this.batchRows.observe({ table }, lines.length);
   }
 }
+
+const INSERT_SETTINGS = {
+  date_time_input_format: "best_effort",
+  input_format_skip_unknown_fields: 0,
+  input_format_json_read_objects_as_strings: 1,
+  input_format_json_read_arrays_as_strings: 1,
+};

@@ -30,9 +30,18 @@ test("ingest's run messages are one message per trace, one line per part, read a
     expect(checked.ok).toBe(true);
     // The checked reading is the row ClickHouse makes of the line: run and attachments as their text.
     const rows = (checked as { rows: Record<string, unknown>[] }).rows;
-    expect(rows.map((r) => JSON.parse(String(r.run)))).toEqual(fast!.map((l) => JSON.parse(l).run));
+    expect(rows.map((r) => JSON.parse(String(r.run)))).toEqual(fast!.map((l) => JSON.parse(l.toString("utf8")).run));
+    // The fast reading hands on the message's own bytes, line by line.
+    expect(fast!.map((l) => l.toString("utf8"))).toEqual(m.value.split("\n"));
     expect(rows[0]).toMatchObject({ received_at: "2024-06-30 23:59:59.123", trace_created_at: "2024-06-30 23:59:58.000" });
   }
+});
+
+test("the fast reading checks the head of a line by its bytes: non-ASCII ids pass, a quote in the bytes does not", () => {
+  const value = runMessagesOf([part({ org_id: "örg-日本", trace_id: "t-é", run_id: "r-🙂" })], RECEIVED)[0]!.value;
+  expect(runLines(message(value))!.map((l) => l.toString("utf8"))).toEqual([value]);
+  expect(runLines(message(value.replace("t-é", 't-\\"')))).toBeNull();
+  expect(runLines(message(`${value}\n`))).toBeNull();
 });
 
 test("a run key named __proto__ survives the checked reading (seed 2035113559 found it)", () => {
