@@ -282,7 +282,7 @@ bar.stop();
 
 const metrics = await (await fetch(`${serve.url}/metrics`)).text();
 // Where the serve process spent its time, from its own histograms (sum of seconds per step).
-for (const m of metrics.matchAll(/^(ledger_upgrader_step_seconds|ledger_sink_insert_seconds)_(sum|count)\{(\w+)="([^"]+)"\} ([\d.e+-]+)$/gm)) {
+for (const m of metrics.matchAll(/^(ledger_upgrader_step_seconds|ledger_sink_insert_seconds|ledger_ingest_step_seconds)_(sum|count)\{(\w+)="([^"]+)"\} ([\d.e+-]+)$/gm)) {
   say(`  ${m[1]} ${m[3]}=${m[4]} ${m[2]} ${Number(m[5]).toFixed(m[2] === "sum" ? 1 : 0)}`);
 }
 const p99 = histogramQuantile(metrics, "ledger_event_visible_seconds", 'table="trace_events_v1"', 0.99) * 1000;

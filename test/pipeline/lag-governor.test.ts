@@ -1,5 +1,6 @@
 import { afterAll, expect, test } from "vitest";
 import fc from "fast-check";
+import { Partitioners, type PartitionMetadata } from "kafkajs";
 import { ByteBudgetBound, consumerLag, createKafka, createProducer, LagGovernor, LagTimeoutError, ledgerTopics, publish, runLagBound } from "@ledger/kafka";
 import { freshEngines } from "../support/engines";
 
@@ -60,6 +61,44 @@ test("requests admitted on one lag figure count against the bound together", asy
   await expect(governor.waitForRoom(300, 10)).resolves.toBeUndefined();
   // The window is full: one more message waits, and gives up with a retriable error.
   await expect(governor.waitForRoom(300, 1)).rejects.toBeInstanceOf(LagTimeoutError);
+});
+
+test("keyed messages count on the partitions the producer sends them to, not all on the fullest", async () => {
+  const { engines, topics, producer, admin } = await freshKafka("lagkeys");
+  await publish(producer, topics.events, Array.from({ length: 8 }, (_, i) => ({ key: `org/seed-${i}`, value: "{}" })));
+  const watches = [{ groupId: `${engines.kafka.topicPrefix}.nobody`, topics: [topics.events] }];
+  const before = await consumerLag(admin, watches[0]!.groupId, watches[0]!.topics);
+  const partitions = before.length;
+  expect(partitions).toBeGreaterThan(1);
+  const held = Number(before.find((l) => l.partition === 0)!.lag);
+  // Keys by the partition kafkajs' default partitioner (the producer's) gives them.
+  const place = Partitioners.DefaultPartitioner();
+  const metadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0 })) as PartitionMetadata[];
+  const keysOn = (partition: number, n: number, tag: string) => {
+    const keys: string[] = [];
+    for (let i = 0; keys.length < n; i++) {
+      const key = `org/${tag}-${i}`;
+      if (place({ topic: topics.events, partitionMetadata: metadata, message: { key, value: null } }) === partition) keys.push(key);
+    }
+    return keys;
+  };
+  const governor = new LagGovernor(admin, watches, 1_000, {}, 5_000);
+  const spread = Array.from({ length: partitions }, (_, p) => keysOn(p, 200, `spread${p}`)).flat();
+  // Requests of 800 messages over every partition: as a count each would fill the window alone.
+  await expect(governor.waitForRoom(300, [{ topic: topics.events, keys: spread }])).resolves.toBeUndefined();
+  await expect(governor.waitForRoom(300, [{ topic: topics.events, keys: spread }])).resolves.toBeUndefined();
+  await expect(governor.waitForRoom(300, spread.length)).rejects.toBeInstanceOf(LagTimeoutError);
+  // Partition 0 filled by keys that all land on it: it is full, the others are not.
+  const crowded = keysOn(0, 1_000 - 400 - held, "crowded");
+  await expect(governor.waitForRoom(300, [{ topic: topics.events, keys: crowded }])).resolves.toBeUndefined();
+  await expect(governor.waitForRoom(300, [{ topic: topics.events, keys: keysOn(0, 1, "more") }])).rejects.toBeInstanceOf(LagTimeoutError);
+  await expect(governor.waitForRoom(300, [{ topic: topics.events, keys: keysOn(1, 100, "other") }])).resolves.toBeUndefined();
+  // And the producer puts them where the governor counted them.
+  await publish(producer, topics.events, crowded.map((key) => ({ key, value: "{}" })));
+  const after = await consumerLag(admin, watches[0]!.groupId, watches[0]!.topics);
+  const grew = (p: number) => Number(after.find((l) => l.partition === p)!.lag - before.find((l) => l.partition === p)!.lag);
+  expect(grew(0)).toBe(crowded.length);
+  for (let p = 1; p < partitions; p++) expect(grew(p)).toBe(0);
 });
 
 test("a byte budget turns into a bound in messages that follows what is published", () => {

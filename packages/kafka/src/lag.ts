@@ -1,5 +1,5 @@
 import { KafkaUnavailableError } from "./errors";
-import type { Admin } from "kafkajs";
+import { Partitioners, type Admin, type PartitionMetadata } from "kafkajs";
 
 export interface PartitionLag {
   groupId: string;
@@ -100,11 +100,37 @@ export const runLagBound = (budgetBytes: number, maxLag: number) => new ByteBudg
 /** How many polls old a lag figure may be and still be answered without waiting. */
 const STALE_POLLS = 5;
 
+/**
+ * Messages about to be published to `topic`, by key: each lands on the partition the producer's
+ * own partitioner gives its key, and counts there.
+ */
+export interface IncomingMessages {
+  topic: string;
+  keys: readonly string[];
+}
+
+/** What the last lag figure says, per partition: `topic:partition` → lag scaled to `maxLag`. */
+interface LagFigure {
+  at: number;
+  lags: Map<string, number>;
+  partitions: Map<string, number>;
+  worst: bigint;
+}
+
+const tp = (topic: string, partition: number) => `${topic}:${partition}`;
+
 export class LagGovernor {
-  private last: { at: number; worst: bigint } | null = null;
-  /** Messages admitted by waitForRoom that the last figure may not include yet. */
-  private admitted = 0;
-  private inflight: Promise<bigint> | null = null;
+  private last: LagFigure | null = null;
+  /**
+   * Messages admitted by waitForRoom that the last figure may not include yet (scaled like lags):
+   * per partition where their keys were given, and on every partition where only a count was.
+   */
+  private admitted = new Map<string, number>();
+  private admittedAnywhere = 0;
+  private inflight: Promise<LagFigure> | null = null;
+  /** The producer's default partitioner (kafkajs' murmur2, as Java's client), to place keys. */
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+  private readonly metadata = new Map<number, PartitionMetadata[]>();
 
   /**
    * `topicBounds` gives topics of large messages a lower bound of their own, fixed or from a byte
@@ -135,21 +161,33 @@ export class LagGovernor {
    * Kafka gone), callers wait for the answer and see its error.
    */
   async worstLag(): Promise<bigint> {
+    return (await this.figure()).worst;
+  }
+
+  private async figure(): Promise<LagFigure> {
     const age = this.last ? Date.now() - this.last.at : Number.POSITIVE_INFINITY;
-    if (age < this.pollMs) return this.last!.worst;
+    if (age < this.pollMs) return this.last!;
     const refresh = this.refresh();
     if (age < this.pollMs * STALE_POLLS) {
       refresh.catch(() => {}); // seen by the next caller, which finds the figure too old
-      return this.last!.worst;
+      return this.last!;
     }
     return refresh;
   }
 
-  private refresh(): Promise<bigint> {
+  /** A message of `topic` weighs this much against `maxLag` (more for a topic with a lower bound). */
+  private weight(topic: string): number {
+    const given = this.topicBounds[topic];
+    const bound = given instanceof ByteBudgetBound ? given.messages : given;
+    return bound === undefined ? 1 : this.maxLag / bound;
+  }
+
+  private refresh(): Promise<LagFigure> {
     return (this.inflight ??= (async () => {
       // What was admitted before this read began is published by the time it answers (a
       // request publishes right after its admission), so the new figure includes it.
-      const admittedBefore = this.admitted;
+      const admittedBefore = new Map(this.admitted);
+      const anywhereBefore = this.admittedAnywhere;
       try {
         let lags: PartitionLag[];
         try {
@@ -157,19 +195,65 @@ export class LagGovernor {
         } catch (error) {
           throw new KafkaUnavailableError(`cannot read consumer lag: ${(error as Error).message}`, { cause: error });
         }
-        const worst = lags.reduce((m, l) => {
+        const figure: LagFigure = { at: Date.now(), lags: new Map(), partitions: new Map(), worst: 0n };
+        for (const l of lags) {
           const given = this.topicBounds[l.topic];
           const bound = given instanceof ByteBudgetBound ? given.messages : given;
           const scaled = bound === undefined ? l.lag : (l.lag * BigInt(this.maxLag)) / BigInt(bound);
-          return scaled > m ? scaled : m;
-        }, 0n);
-        this.last = { at: Date.now(), worst };
-        this.admitted -= admittedBefore;
-        return worst;
+          if (scaled > figure.worst) figure.worst = scaled;
+          const key = tp(l.topic, l.partition);
+          // Several groups read a topic: the partition is as full as its slowest reader leaves it.
+          figure.lags.set(key, Math.max(figure.lags.get(key) ?? 0, Number(scaled)));
+          figure.partitions.set(l.topic, Math.max(figure.partitions.get(l.topic) ?? 0, l.partition + 1));
+        }
+        this.last = figure;
+        for (const [key, n] of admittedBefore) {
+          const left = (this.admitted.get(key) ?? 0) - n;
+          if (left > 1e-9) this.admitted.set(key, left);
+          else this.admitted.delete(key);
+        }
+        this.admittedAnywhere -= anywhereBefore;
+        return figure;
       } finally {
         this.inflight = null;
       }
     })());
+  }
+
+  /** Where incoming messages land: scaled counts per partition, and those whose partition is not known. */
+  private demandOf(figure: LagFigure, incoming: number | readonly IncomingMessages[]): { placed: Map<string, number>; anywhere: number } {
+    if (typeof incoming === "number") return { placed: new Map(), anywhere: incoming };
+    const placed = new Map<string, number>();
+    let anywhere = 0;
+    for (const { topic, keys } of incoming) {
+      const weight = this.weight(topic);
+      const count = figure.partitions.get(topic);
+      if (count === undefined) {
+        anywhere += keys.length * weight;
+        continue;
+      }
+      let metadata = this.metadata.get(count);
+      if (!metadata) this.metadata.set(count, (metadata = Array.from({ length: count }, (_, i) => ({ partitionId: i, leader: 0 }) as PartitionMetadata)));
+      for (const key of keys) {
+        const at = tp(topic, this.partitioner({ topic, partitionMetadata: metadata, message: { key, value: null } }));
+        placed.set(at, (placed.get(at) ?? 0) + weight);
+      }
+    }
+    return { placed, anywhere };
+  }
+
+  /**
+   * Whether every partition stays within the bound with what was admitted and what comes now. A
+   * demand larger than the bound by itself passes once its partitions are otherwise empty, as
+   * anything must pass some time.
+   */
+  private fits(figure: LagFigure, demand: { placed: Map<string, number>; anywhere: number }): boolean {
+    const room = this.maxLag - this.admittedAnywhere - demand.anywhere;
+    for (const key of new Set([...figure.lags.keys(), ...this.admitted.keys(), ...demand.placed.keys()])) {
+      const held = (figure.lags.get(key) ?? 0) + (this.admitted.get(key) ?? 0);
+      if (held > Math.max(0, room - (demand.placed.get(key) ?? 0))) return false;
+    }
+    return true;
   }
 
   /**
@@ -177,17 +261,24 @@ export class LagGovernor {
    * about to be published: they count against the bound, and so do those admitted since the
    * figure was read. Without the second, concurrent requests of thousands of events each (the
    * SDK's feedback, late in a log) all passed on one figure and together ran past the test
-   * broker's window (seen once: the consumers stopped on data loss).
+   * broker's window (seen once: the consumers stopped on data loss). Given by key, they count on
+   * the partitions they will land on; given as a count, on every partition (a request of 1,000
+   * events spread over four partitions would otherwise weigh as if all were on the fullest one,
+   * and eight such requests in flight held ingest back with the consumers far from the bound).
    */
-  async waitForRoom(timeoutMs = Number.POSITIVE_INFINITY, incoming = 0): Promise<void> {
+  async waitForRoom(timeoutMs = Number.POSITIVE_INFINITY, incoming: number | readonly IncomingMessages[] = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const worst = await this.worstLag();
-      if (worst <= BigInt(Math.max(0, this.maxLag - incoming - this.admitted))) break;
+      const figure = await this.figure();
+      const demand = this.demandOf(figure, incoming);
+      if (this.fits(figure, demand)) {
+        for (const [key, n] of demand.placed) this.admitted.set(key, (this.admitted.get(key) ?? 0) + n);
+        this.admittedAnywhere += demand.anywhere;
+        return;
+      }
       if (Date.now() >= deadline) throw new LagTimeoutError(this.maxLag, timeoutMs);
       await new Promise((r) => setTimeout(r, Math.min(this.pollMs, Math.max(1, deadline - Date.now()))));
     }
-    this.admitted += incoming;
   }
 }
 

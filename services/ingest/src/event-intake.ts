@@ -4,7 +4,7 @@ import { isRetriable, type KeyedMessage, type LagGovernor } from "@ledger/kafka"
 import { refusalBody, type Clock, type EventCharge, type RateClass } from "@ledger/limits";
 import type { Admission } from "./admission";
 import type { Principal } from "./authentication";
-import type { EventPublisher } from "./event-publisher";
+import { messageKeyOf, type EventPublisher } from "./event-publisher";
 import type { IngestMetrics } from "./ingest-metrics";
 
 /**
@@ -19,6 +19,7 @@ export class EventIntake {
       publisher: EventPublisher;
       /** Run data (§9) to the runs topic, acknowledged by Kafka. */
       publishRuns: (messages: readonly KeyedMessage[]) => Promise<void>;
+      runsTopic: string;
       governor?: LagGovernor;
       clock: Clock;
       metrics: IngestMetrics;
@@ -41,7 +42,7 @@ export class EventIntake {
     },
   ): Promise<boolean> {
     const { metrics } = this.deps;
-    const decision = await this.deps.admission.admit(request.principal, request.rateClass, request.charges);
+    const decision = await metrics.timed("limits", () => this.deps.admission.admit(request.principal, request.rateClass, request.charges));
     if (!decision.admitted) {
       metrics.refused.inc({ reason: "limited" }, request.events.length);
       const body = refusalBody(decision.refusal, this.deps.clock.now());
@@ -51,9 +52,14 @@ export class EventIntake {
     const runs = request.runs ?? [];
     if (request.events.length === 0 && runs.length === 0) return true;
     try {
-      await this.deps.governor?.waitForRoom(this.deps.backpressureMs, request.events.length);
+      // Each message counts on the partition its key sends it to (the runs topic's weigh more).
+      const incoming = [
+        { topic: this.deps.publisher.topic, keys: request.events.map(messageKeyOf) },
+        { topic: this.deps.runsTopic, keys: runs.map((m) => m.key) },
+      ];
+      if (this.deps.governor) await metrics.timed("backpressure", () => this.deps.governor!.waitForRoom(this.deps.backpressureMs, incoming));
       // Both or a retry: a client retrying after a 503 re-sends both, and both are idempotent.
-      await Promise.all([this.deps.publisher.publish(request.events, request.receivedAt, request.values), runs.length > 0 ? this.deps.publishRuns(runs) : undefined]);
+      await metrics.timed("publish", () => Promise.all([this.deps.publisher.publish(request.events, request.receivedAt, request.values), runs.length > 0 ? this.deps.publishRuns(runs) : undefined]));
     } catch (error) {
       if (!isRetriable(error)) throw error;
       metrics.refused.inc({ reason: "unavailable" }, request.events.length);

@@ -19,7 +19,7 @@ export class EventPublisher {
 
   constructor(
     producer: Producer,
-    topic: string,
+    readonly topic: string,
     options: { lingerMs: number; maxMessages: number } = { lingerMs: 0, maxMessages: 1 },
   ) {
     this.sends = new Coalescer((messages) => publish(producer, topic, messages), {
@@ -33,9 +33,14 @@ export class EventPublisher {
     const receivedAt = String(receivedAtMs);
     const messages = events.map((event, i): KeyedMessage => {
       const value = values?.[i] ?? JSON.stringify(event);
-      if (isBillingEvent(event)) return { key: billingKey(event), value, headers: { [RECEIVED_AT_HEADER]: receivedAt, [FAMILY_HEADER]: "billing" } };
-      return { key: traceKey(event.org_id, event.trace_id), value, headers: { [RECEIVED_AT_HEADER]: receivedAt } };
+      const headers: Record<string, string> = isBillingEvent(event) ? { [RECEIVED_AT_HEADER]: receivedAt, [FAMILY_HEADER]: "billing" } : { [RECEIVED_AT_HEADER]: receivedAt };
+      return { key: messageKeyOf(event), value, headers };
     });
     await this.sends.add(messages);
   }
+}
+
+/** The key an event is published under (and so its partition): its trace's, or its billing key. */
+export function messageKeyOf(event: LedgerEvent): string {
+  return isBillingEvent(event) ? billingKey(event) : traceKey(event.org_id, event.trace_id);
 }

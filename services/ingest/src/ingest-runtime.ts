@@ -69,6 +69,7 @@ export class IngestRuntime {
           o.governor?.noteMessages(o.topics.runs, messages.map((m) => m.value));
           return publish(o.producer, o.topics.runs, [...messages]);
         },
+        runsTopic: o.topics.runs,
         retainedRunParts: o.host.retainedRunParts,
         analystQuery: o.host.analystQuery,
         invoices: o.host.invoices,

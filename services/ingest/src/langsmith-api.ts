@@ -27,6 +27,7 @@ import {
 import type { RunTraceIndex } from "@ledger/redis";
 import { AccessError, type Principal } from "./authentication";
 import type { EventIntake } from "./event-intake";
+import type { IngestMetrics } from "./ingest-metrics";
 import { RequestError } from "./request-error";
 import { readRunParts } from "./multipart-runs";
 import type { Readable } from "node:stream";
@@ -69,7 +70,15 @@ function validated(events: Record<string, unknown>[]): InputEvent[] {
  * entries become trace events (L1–L3) with ids derived from the client's (L5), counted and
  * limited as §6.2 says (L4), published like `POST /v1/events`.
  */
-export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, intake: EventIntake, runIndex: RunTraceIndex, principalOf: (req: Req) => Promise<Principal>): void {
+export function registerLangSmithRoutes(
+  app: FastifyInstance,
+  deps: IngestDeps,
+  intake: EventIntake,
+  runIndex: RunTraceIndex,
+  principalOf: (req: Req) => Promise<Principal>,
+  metrics: IngestMetrics,
+): void {
+  const indexed = <T>(work: () => Promise<T>) => metrics.timed("run_index", work);
   const workspaceKey = async (req: Req) => {
     const principal = await principalOf(req);
     if (principal.kind !== "key") throw new AccessError(403, "the LangSmith API takes a workspace API key in x-api-key (the platform key names no workspace)");
@@ -92,7 +101,7 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
   /** The trace of each run: given, else as the ledger knows it; unknown runs are 404 (L2, L3). */
   const tracesOf = async (orgId: string, runIds: string[], given: Map<string, string>) => {
     const missing = runIds.filter((r) => !given.has(r));
-    const known = await runIndex.runs(orgId, missing);
+    const known = await indexed(() => runIndex.runs(orgId, missing));
     const unknown = missing.filter((r) => !known.has(r));
     if (unknown.length > 0) throw new RequestError(404, { error: `run_id ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ""}: no such run is known to the ledger; nothing was published` });
     return (runId: string) => given.get(runId) ?? known.get(runId)!.traceId;
@@ -134,7 +143,7 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
       const trace = traceOf(run);
       return trace ? [{ runId: run.id, traceId: trace }] : [];
     });
-    const owners = await runIndex.traceOwners(ctx.orgId, traces.map((t) => t.traceId));
+    const owners = await indexed(() => runIndex.traceOwners(ctx.orgId, traces.map((t) => t.traceId)));
     for (const t of traces) {
       const owner = owners.get(t.traceId);
       if (owner !== undefined && owner !== ctx.workspaceId) {
@@ -148,10 +157,10 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
       return anchor ? [[run.id, anchor] as const] : [];
     }));
     const unplaced = patches.filter((p) => traceOf(p) === undefined).map((p) => p.id);
-    const placed = await runIndex.runs(ctx.orgId, unplaced);
+    const placed = await indexed(() => runIndex.runs(ctx.orgId, unplaced));
     const traceOfRun = (runId: string) => placed.get(runId)?.traceId;
     const named = [...new Set([...traces.map((t) => t.traceId), ...[...placed.values()].map((p) => p.traceId)])];
-    const known = await runIndex.anchors(ctx.orgId, named.filter((t) => !roots.has(t)));
+    const known = await indexed(() => runIndex.anchors(ctx.orgId, named.filter((t) => !roots.has(t))));
     const anchorOf = (traceId: string): TraceAnchor | undefined => roots.get(traceId) ?? known.get(traceId);
     const { parts, standIns } = storedRunPartsOf(posts, patches, attachments, ctx, traceOfRun, anchorOf);
     const runs = runMessagesOf(parts, receivedAt).map((b) => ({ key: traceKey(b.orgId, b.traceId), value: b.value, headers: { [RECEIVED_AT_HEADER]: String(receivedAt) } }));
@@ -160,7 +169,7 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
       ...[...roots].map(([traceId, anchor]) => ({ traceId, anchor, root: true })),
       ...[...standIns].map(([traceId, anchor]) => ({ traceId, anchor, root: false })),
     ];
-    await runIndex.remember(ctx.orgId, traces.map((t) => ({ ...t, workspaceId: ctx.workspaceId })), anchors);
+    await indexed(() => runIndex.remember(ctx.orgId, traces.map((t) => ({ ...t, workspaceId: ctx.workspaceId })), anchors));
     return reply.code(202).send({ message: "Runs batch ingested" });
   };
 
@@ -189,7 +198,7 @@ export function registerLangSmithRoutes(app: FastifyInstance, deps: IngestDeps, 
   for (const path of both("/runs/multipart")) {
     app.post(path, async (req: Req, reply) => {
       await workspaceKey(req); // before reading a byte of the body
-      const parts = await readRunParts(req.body as Readable, req.headers, deps.config.maxBytes);
+      const parts = await metrics.timed("read_body", () => readRunParts(req.body as Readable, req.headers, deps.config.maxBytes));
       const posts = [...parts.posts.values()].map((r) => parse(runCreate, r, `post.${String(r.id)}`));
       const patches = [...parts.patches.values()].map((r) => ({ ...parse(runUpdate, r, `patch.${String(r.id)}`), id: String(r.id) }));
       const feedback = parts.feedback.map((f) => parse(feedbackCreate, f, `feedback.${String(f.id)}`));

@@ -26,6 +26,8 @@ export interface IngestDeps {
   publisher: EventPublisher;
   /** Run data of the LangSmith API (§9) to the runs topic, acknowledged by Kafka. */
   publishRuns: (messages: readonly KeyedMessage[]) => Promise<void>;
+  /** The topic publishRuns writes to (backpressure counts its messages there). */
+  runsTopic: string;
   /** `GET /runs/{id}`: the retained parts of a run (§9). */
   retainedRunParts: (lookup: RunLookup) => Promise<RetainedRunPart[]>;
   registry: Registry;
@@ -123,7 +125,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     return reply.code(status).send({ error: error.message });
   });
 
-  const intake = new EventIntake({ admission: deps.admission, publisher: deps.publisher, publishRuns: deps.publishRuns, governor: deps.governor, clock: deps.clock, metrics, backpressureMs: config.backpressureMs });
+  const intake = new EventIntake({ admission: deps.admission, publisher: deps.publisher, publishRuns: deps.publishRuns, runsTopic: deps.runsTopic, governor: deps.governor, clock: deps.clock, metrics, backpressureMs: config.backpressureMs });
   const principalOf = (req: { headers: Record<string, string | string[] | undefined> }) => authenticate(req.headers, deps.accounts, deps.platformKey);
 
   app.post("/v1/events", async (req, reply) => {
@@ -176,7 +178,7 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   registerAdminRoutes(app, deps, principalOf);
   registerInvoiceRoutes(app, deps, principalOf);
   registerUsageRoutes(app, deps, principalOf);
-  registerLangSmithRoutes(app, deps, intake, deps.runIndex, principalOf);
+  registerLangSmithRoutes(app, deps, intake, deps.runIndex, principalOf, metrics);
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
