@@ -1,4 +1,4 @@
-import { CompressionTypes, Kafka, logLevel, type Producer } from "kafkajs";
+import { Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaUnavailableError } from "./errors";
 
 export function createKafka(brokers: string[], clientId: string): Kafka {
@@ -33,14 +33,11 @@ export interface KeyedMessage {
   partition?: number;
 }
 
-/**
- * Sends and waits for every broker acknowledgement (acks = -1), or throws a retriable error.
- * `gzip`: record batches compressed (see compression.ts), for topics of large text messages.
- */
-export async function publish(producer: Producer, topic: string, messages: KeyedMessage[], options: { gzip?: boolean } = {}): Promise<void> {
+/** Sends and waits for every broker acknowledgement (acks = -1), or throws a retriable error. */
+export async function publish(producer: Producer, topic: string, messages: KeyedMessage[]): Promise<void> {
   if (messages.length === 0) return;
   try {
-    await producer.send({ topic, acks: -1, messages, ...(options.gzip ? { compression: CompressionTypes.GZIP } : {}) });
+    await producer.send({ topic, acks: -1, messages });
   } catch (error) {
     throw new KafkaUnavailableError(`Kafka did not acknowledge ${messages.length} message(s) on ${topic}: ${(error as Error).message}`, {
       cause: error,

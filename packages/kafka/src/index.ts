@@ -5,4 +5,3 @@ export * from "./connect";
 export * from "./lag";
 export * from "./batch-consumer";
 export * from "./dead-letter";
-export * from "./compression";

@@ -153,13 +153,10 @@ export class LagGovernor {
     private readonly pollMs = 50,
   ) {}
 
-  /**
-   * Tells a topic with a byte budget the sizes of messages just published to it; `ratio`: what
-   * compression leaves of them on the broker (1 when not compressed).
-   */
-  noteMessages(topic: string, values: readonly string[], ratio = 1): void {
+  /** Tells a topic with a byte budget the sizes of messages just published to it. */
+  noteMessages(topic: string, values: readonly string[]): void {
     const bound = this.topicBounds[topic];
-    if (bound instanceof ByteBudgetBound) bound.note(values.map((v) => Buffer.byteLength(v) * ratio));
+    if (bound instanceof ByteBudgetBound) bound.note(values.map((v) => Buffer.byteLength(v)));
   }
 
   /**

@@ -5,7 +5,7 @@ import type { Registry } from "prom-client";
 import type { UsageRow } from "@ledger/billing";
 import type { DailyUsage, RetainedRunPart, RunLookup } from "@ledger/clickhouse";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
-import { gzipRatio, publish, type LagGovernor, type LedgerTopics } from "@ledger/kafka";
+import { publish, type LagGovernor, type LedgerTopics } from "@ledger/kafka";
 import { systemClock, type Clock, type SeedQuery } from "@ledger/limits";
 import { connectRedis, LimitCounters, RunTraceIndex } from "@ledger/redis";
 import { AccountCache } from "./account-cache";
@@ -66,9 +66,8 @@ export class IngestRuntime {
         config: o.config,
         publisher: o.publisher ?? new EventPublisher(o.producer, o.topics.events, { lingerMs: o.config.lingerMs, maxMessages: 20_000 }),
         publishRuns: (messages) => {
-          // Runs are JSON text: gzipped batches take about a fifth of the broker's window.
-          o.governor?.noteMessages(o.topics.runs, messages.map((m) => m.value), gzipRatio.current);
-          return publish(o.producer, o.topics.runs, [...messages], { gzip: true });
+          o.governor?.noteMessages(o.topics.runs, messages.map((m) => m.value));
+          return publish(o.producer, o.topics.runs, [...messages]);
         },
         runsTopic: o.topics.runs,
         retainedRunParts: o.host.retainedRunParts,
