@@ -23,11 +23,14 @@ export interface ServeProcess {
  */
 export const SERVE_NODE_FLAGS = ["--max-semi-space-size=64"];
 
+/** libuv's thread pool as `pnpm ledger` sizes it (README, "Configuration"), unless the caller's environment says otherwise. */
+export const SERVE_THREAD_POOL = { UV_THREADPOOL_SIZE: "8" };
+
 /** `ledger serve` (or another long-running command, such as `ingest`) as its own process, the way an operator runs it. */
 export async function startServe(env: Record<string, string>, timeoutMs = 60_000, args = ["serve", "--port", "0"]): Promise<ServeProcess> {
   const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(process.env.LEDGER_SERVE_NODE_ARGS?.split(" ").filter(Boolean) ?? []), "--import", "tsx", "packages/cli/src/main.ts", ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...SERVE_THREAD_POOL, ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
