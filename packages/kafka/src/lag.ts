@@ -182,10 +182,15 @@ export class LagGovernor {
     return refresh;
   }
 
+  /** A topic's own bound in messages, if it has one. */
+  private boundOf(topic: string): number | undefined {
+    const given = this.topicBounds[topic];
+    return given instanceof ByteBudgetBound ? given.messages : given;
+  }
+
   /** A message of `topic` weighs this much against `maxLag` (more for a topic with a lower bound). */
   private weight(topic: string): number {
-    const given = this.topicBounds[topic];
-    const bound = given instanceof ByteBudgetBound ? given.messages : given;
+    const bound = this.boundOf(topic);
     return bound === undefined ? 1 : this.maxLag / bound;
   }
 
@@ -204,8 +209,7 @@ export class LagGovernor {
         }
         const figure: LagFigure = { at: Date.now(), lags: new Map(), partitions: new Map(), worst: 0n };
         for (const l of lags) {
-          const given = this.topicBounds[l.topic];
-          const bound = given instanceof ByteBudgetBound ? given.messages : given;
+          const bound = this.boundOf(l.topic);
           const scaled = bound === undefined ? l.lag : (l.lag * BigInt(this.maxLag)) / BigInt(bound);
           if (scaled > figure.worst) figure.worst = scaled;
           const key = tp(l.topic, l.partition);

@@ -8,6 +8,9 @@ import type { SinkConfig } from "./config";
 import { RunRetention } from "./run-retention";
 import { accountRow, billingEventRow, markerPeriod, rejectionRow, runLines, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
+/** Merges the lines of concurrent batches for one table into one insert: text, or bytes as they came from Kafka. */
+type LineWriter = Coalescer<string | Uint8Array, void>;
+
 export interface SinkDeps {
   kafka: Kafka;
   admin: Admin;
@@ -32,7 +35,7 @@ export class Sink {
   private readonly insertSeconds: Histogram<"table">;
   private readonly deadLetters: Counter;
   private readonly visibleSeconds: Histogram<"table">;
-  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: Coalescer<string | Uint8Array, void> }>;
+  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: LineWriter }>;
 
   private readonly runRetention: RunRetention;
   private readonly runRetentionFailures: Counter;
@@ -182,7 +185,7 @@ export class Sink {
    * dead-letters the bad ones and inserts the rest. A failure with all messages valid is thrown
    * (retried, offsets not committed).
    */
-  private async insertEventsFast(traces: { message: KafkaMessage; closed: string | null; billing: boolean }[], partition: number, writer: Coalescer<string | Uint8Array, void>): Promise<boolean> {
+  private async insertEventsFast(traces: { message: KafkaMessage; closed: string | null; billing: boolean }[], partition: number, writer: LineWriter): Promise<boolean> {
     const cache = new Map<string, string>();
     const lines: string[] = [];
     for (const { message, closed } of traces) {
@@ -205,7 +208,7 @@ export class Sink {
    * `insertEventsFast`: a message in another form, or a refused insert with an invalid message
    * among them.
    */
-  private async insertRunsFast(messages: KafkaMessage[], writer: Coalescer<string | Uint8Array, void>): Promise<boolean> {
+  private async insertRunsFast(messages: KafkaMessage[], writer: LineWriter): Promise<boolean> {
     const lines: Uint8Array[] = [];
     for (const message of messages) {
       const own = runLines(message);
