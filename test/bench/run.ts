@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
@@ -64,10 +64,41 @@ function histogramQuantile(text: string, name: string, labels: string, q: number
   return NaN;
 }
 
+const cpuOfStat = (stat: string) => {
+  const fields = stat.replace(/^.*\) /s, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+};
+
 /** CPU seconds a process has used so far (user + system, all its threads), from /proc. */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  return cpuOfStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
+}
+
+/**
+ * CPU seconds of a process's threads so far, by thread name (ClickHouse names its pools:
+ * ThreadPool, MergeMutate, …; Node's threads are all "node", so those are listed by size).
+ */
+function threadCpuSeconds(pid: number): Map<string, number> {
+  const byThread = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = /\((.*)\)/s.exec(stat)![1]!;
+      byThread.set(`${name}/${tid}`, cpuOfStat(stat));
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return byThread;
+}
+
+/** The timed part's CPU by thread group: the two busiest Node threads by themselves (the ingest thread and the main thread), the rest of Node's (libuv's pool, V8's), ClickHouse's pools by name. */
+function threadGroups(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const used = [...after].map(([k, v]) => [k.slice(0, k.lastIndexOf("/")), v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+  const node = used.filter(([name]) => name === "node").map(([, v]) => v).sort((a, b) => b - a);
+  const groups: Record<string, number> = { node_busiest: node[0] ?? 0, node_second: node[1] ?? 0, node_other: node.slice(2).reduce((a, b) => a + b, 0) };
+  for (const [name, v] of used) if (name !== "node") groups[name] = (groups[name] ?? 0) + v;
+  return Object.fromEntries(Object.entries(groups).filter(([, v]) => v >= 0.5).map(([k, v]) => [k, Math.round(v * 10) / 10]).sort((a, b) => (b[1] as number) - (a[1] as number)));
 }
 
 function peakRssMb(pid: number): number {
@@ -222,6 +253,7 @@ const total = ledgerEvents.length + billing.length;
 bar.start(total, 0, { stage: "sending" });
 const start = performance.now();
 const cpuAtStart = { serve: cpuSeconds(serve.child.pid!), broker: cpuSeconds(broker.pid), bench: cpuSeconds(process.pid) };
+const threadsAtStart = threadCpuSeconds(serve.child.pid!);
 // C1 by command, half way through: markers land between the clients' requests.
 let closing: Promise<Response> | null = null;
 const closeHalfWay = () => {
@@ -278,6 +310,7 @@ const cpu = {
   broker: Math.round(cpuSeconds(broker.pid) - cpuAtStart.broker),
   bench: Math.round(cpuSeconds(process.pid) - cpuAtStart.bench),
 };
+const serveThreads = threadGroups(threadsAtStart, threadCpuSeconds(serve.child.pid!));
 bar.stop();
 
 const metrics = await (await fetch(`${serve.url}/metrics`)).text();
@@ -344,6 +377,7 @@ const result = {
   p99_visible_ms: Math.round(p99),
   peak_rss_mb: rss,
   cpu_s: cpu,
+  serve_threads_cpu_s: serveThreads,
   http_503_retries: retries,
   reconnects,
   bill_matches_reference: correct,
