@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaUnavailableError } from "./errors";
+import { LedgerPartitioner } from "./partitioner";
 
 export function createKafka(brokers: string[], clientId: string): Kafka {
   return new Kafka({
@@ -19,10 +20,11 @@ export function createKafka(brokers: string[], clientId: string): Kafka {
 /**
  * acks = all producer. Not `idempotent: true`: kafkajs asks the controller for a producer id,
  * which the test broker cannot give; duplicates from producer retries are harmless anyway
- * because every sink row has a deterministic id (D1).
+ * because every sink row has a deterministic id (D1). Keys are placed as kafkajs's default
+ * partitioner places them (LedgerPartitioner, the same murmur2 computed without 64-bit objects).
  */
 export function createProducer(kafka: Kafka): Producer {
-  return kafka.producer({ allowAutoTopicCreation: true, retry: { retries: 5 } });
+  return kafka.producer({ allowAutoTopicCreation: true, retry: { retries: 5 }, createPartitioner: LedgerPartitioner });
 }
 
 export interface KeyedMessage {

@@ -5,3 +5,4 @@ export * from "./connect";
 export * from "./lag";
 export * from "./batch-consumer";
 export * from "./dead-letter";
+export * from "./partitioner";

@@ -1,5 +1,6 @@
 import { KafkaUnavailableError } from "./errors";
-import { Partitioners, type Admin, type PartitionMetadata } from "kafkajs";
+import type { Admin } from "kafkajs";
+import { partitionOfKey } from "./partitioner";
 
 export interface PartitionLag {
   groupId: string;
@@ -135,9 +136,6 @@ export class LagGovernor {
   private admitted = new Map<string, number>();
   private admittedAnywhere = 0;
   private inflight: Promise<LagFigure> | null = null;
-  /** The producer's default partitioner (kafkajs' murmur2, as Java's client), to place keys. */
-  private readonly partitioner = Partitioners.DefaultPartitioner();
-  private readonly metadata = new Map<number, PartitionMetadata[]>();
 
   /**
    * `topicBounds` gives topics of large messages a lower bound of their own, fixed or from a byte
@@ -243,10 +241,9 @@ export class LagGovernor {
         anywhere += keys.length * weight;
         continue;
       }
-      let metadata = this.metadata.get(count);
-      if (!metadata) this.metadata.set(count, (metadata = Array.from({ length: count }, (_, i) => ({ partitionId: i, leader: 0 }) as PartitionMetadata)));
+      // Where the producer's partitioner (LedgerPartitioner) will put each key.
       for (const key of keys) {
-        const at = tp(topic, this.partitioner({ topic, partitionMetadata: metadata, message: { key, value: null } }));
+        const at = tp(topic, partitionOfKey(key, count));
         placed.set(at, (placed.get(at) ?? 0) + weight);
       }
     }
