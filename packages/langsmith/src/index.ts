@@ -1,3 +1,4 @@
 export * from "./run";
 export * from "./mapping";
 export * from "./stored-run";
+export * from "./sent-run";

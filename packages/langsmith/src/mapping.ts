@@ -1,6 +1,7 @@
 import type { Retention } from "@ledger/events";
 import type { EventCharge } from "@ledger/limits";
 import type { FeedbackCreate, RunCreate, RunUpdate } from "./run";
+import { CHARGED_FIELDS } from "./sent-run";
 
 /** Where a request comes from: the key's organization and workspace (§8, L1). */
 export interface RunContext {
@@ -44,16 +45,19 @@ const sizeOf = (value: unknown) => (value === undefined || value === null ? 0 : 
 /**
  * L4, §6.2: every creation and update of a run is one event, idempotent by run id and kind
  * (a retried request counts once); its bytes are those of `inputs`, `outputs` and `extra` as
- * sent, plus its attachments.
+ * sent, plus its attachments. A field sent as a multipart part of its own counts that part's
+ * bytes (`sentBytes`); one inside a JSON run, its JSON text.
  */
-export function runCharge(run: RunCreate | RunUpdate, kind: "post" | "patch", runId: string, ctx: RunContext, attachmentBytes = 0): EventCharge {
+export function runCharge(run: RunCreate | RunUpdate, kind: "post" | "patch", runId: string, ctx: RunContext, attachmentBytes = 0, sentBytes?: ReadonlyMap<string, number>): EventCharge {
   const trace = traceOf(run);
   const creates = kind === "post" && !run.parent_run_id && (run.trace_id === undefined || run.trace_id === runId);
+  let bytes = attachmentBytes;
+  for (const field of CHARGED_FIELDS) bytes += sentBytes?.get(field) ?? sizeOf(run[field]);
   return {
     orgId: ctx.orgId,
     workspaceId: ctx.workspaceId,
     eventId: `${kind}:${runId}`,
-    bytes: sizeOf(run.inputs) + sizeOf(run.outputs) + sizeOf(run.extra) + attachmentBytes,
+    bytes,
     ...(creates && trace ? { createsTrace: trace } : {}),
   };
 }

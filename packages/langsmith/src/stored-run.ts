@@ -99,6 +99,8 @@ export function rootAnchorOf(run: RunCreate, ctx: RunContext): TraceAnchor | nul
  * knows it (the root run of this request or of an earlier one); a trace whose root is not known
  * yet is anchored at the start of its first run here, with that run's project's retention: a
  * stand-in, returned so that later runs of the trace use the same one until the root arrives.
+ * `textOf` gives a run's JSON text as the client sent it, where known (multipart bodies): stored
+ * as it is instead of serializing the run again.
  */
 export function storedRunPartsOf(
   posts: readonly RunCreate[],
@@ -107,16 +109,24 @@ export function storedRunPartsOf(
   ctx: RunContext,
   traceOfRun: (runId: string) => string | undefined,
   anchorOf: (traceId: string) => TraceAnchor | undefined,
+  textOf: (kind: "post" | "patch", runId: string) => string | undefined = () => undefined,
 ): { parts: StoredRunPart[]; standIns: Map<string, TraceAnchor> } {
   const rows: StoredRunPart[] = [];
   const standIns = new Map<string, TraceAnchor>();
-  const add = (run: RunCreate | (RunUpdate & { id: string }), part: string, files: readonly StoredAttachment[]) => {
+  // The two instants of a trace's rows, written once per trace rather than once per run.
+  const instants = new Map<string, { createdAt: string; expiresAt: string }>();
+  const add = (run: RunCreate | (RunUpdate & { id: string }), kind: "post" | "patch", part: string, files: readonly StoredAttachment[]) => {
     const traceId = traceOf(run) ?? traceOfRun(run.id);
     if (traceId === undefined) return; // an update of a run the ledger never saw: nothing to keep it with
-    let anchor = anchorOf(traceId) ?? standIns.get(traceId);
-    if (anchor === undefined) {
-      anchor = { createdAtMs: msOf(instantOf(run.start_time, ctx.receivedAt)), retention: ctx.retentionFor(run.session_name ?? run.session_id ?? "default") };
-      standIns.set(traceId, anchor);
+    let at = instants.get(traceId);
+    if (at === undefined) {
+      let anchor = anchorOf(traceId) ?? standIns.get(traceId);
+      if (anchor === undefined) {
+        anchor = { createdAtMs: msOf(instantOf(run.start_time, ctx.receivedAt)), retention: ctx.retentionFor(run.session_name ?? run.session_id ?? "default") };
+        standIns.set(traceId, anchor);
+      }
+      at = { createdAt: new Date(anchor.createdAtMs).toISOString(), expiresAt: new Date(expiresAtMs(anchor.createdAtMs, anchor.retention)).toISOString() };
+      instants.set(traceId, at);
     }
     rows.push({
       org_id: ctx.orgId,
@@ -124,17 +134,17 @@ export function storedRunPartsOf(
       trace_id: traceId,
       run_id: run.id,
       part,
-      trace_created_at: new Date(anchor.createdAtMs).toISOString(),
-      expires_at: new Date(expiresAtMs(anchor.createdAtMs, anchor.retention)).toISOString(),
-      run: JSON.stringify(run),
-      attachments: JSON.stringify(files),
+      trace_created_at: at.createdAt,
+      expires_at: at.expiresAt,
+      run: textOf(kind, run.id) ?? JSON.stringify(run),
+      attachments: files.length === 0 ? "[]" : JSON.stringify(files),
     });
   };
   const posted = new Set(posts.map((p) => p.id));
-  for (const run of posts) add(run, "post", attachments.get(run.id) ?? []);
+  for (const run of posts) add(run, "post", "post", attachments.get(run.id) ?? []);
   for (const run of patches) {
     const files = posted.has(run.id) ? [] : (attachments.get(run.id) ?? []);
-    add(run, `patch:${digest({ run, files: files.map((f) => [f.name, f.size]) })}`, files);
+    add(run, "patch", `patch:${digest({ run, files: files.map((f) => [f.name, f.size]) })}`, files);
   }
   return { parts: rows, standIns };
 }

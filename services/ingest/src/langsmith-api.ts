@@ -17,6 +17,8 @@ import {
   type StoredAttachment,
   type TraceAnchor,
   runUpdate,
+  sentRunText,
+  type SentRun,
   traceCreatedOf,
   traceOf,
   type RunContext,
@@ -116,6 +118,7 @@ export function registerLangSmithRoutes(
     feedback: FeedbackCreate[] = [],
     attachmentBytes: Map<string, number> = new Map(),
     attachments: Map<string, StoredAttachment[]> = new Map(),
+    sent: ReadonlyMap<string, SentRun> = new Map(),
   ) => {
     const principal = await workspaceKey(req);
     const ctx = contextOf(principal);
@@ -130,12 +133,13 @@ export function registerLangSmithRoutes(
     wire.push(...feedback.map((f) => feedbackAddedOf(f, trace(f.run_id), ctx)));
     const events = validated(wire);
     const extended = new Set(events.flatMap((e) => (e.type === "trace-created" && e.retention === "extended" ? [e.trace_id] : [])));
+    const posted = new Set(posts.map((p) => p.id));
     const charges: EventCharge[] = [
       ...posts.map((run) => {
-        const charge = runCharge(run, "post", run.id, ctx, attachmentBytes.get(run.id) ?? 0);
+        const charge = runCharge(run, "post", run.id, ctx, attachmentBytes.get(run.id) ?? 0, sent.get(`post.${run.id}`)?.fieldBytes);
         return charge.createsTrace && extended.has(charge.createsTrace) ? { ...charge, extendsTrace: charge.createsTrace } : charge;
       }),
-      ...patches.map((run) => runCharge(run, "patch", run.id, ctx, posts.some((p) => p.id === run.id) ? 0 : (attachmentBytes.get(run.id) ?? 0))),
+      ...patches.map((run) => runCharge(run, "patch", run.id, ctx, posted.has(run.id) ? 0 : (attachmentBytes.get(run.id) ?? 0), sent.get(`patch.${run.id}`)?.fieldBytes)),
       ...events.flatMap((e) => (e.type === "feedback-added" ? [{ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }] : [])),
     ];
     // A run may not join a trace of another workspace (§7: a key writes its own workspace only).
@@ -162,7 +166,11 @@ export function registerLangSmithRoutes(
     const named = [...new Set([...traces.map((t) => t.traceId), ...[...placed.values()].map((p) => p.traceId)])];
     const known = await indexed(() => runIndex.anchors(ctx.orgId, named.filter((t) => !roots.has(t))));
     const anchorOf = (traceId: string): TraceAnchor | undefined => roots.get(traceId) ?? known.get(traceId);
-    const { parts, standIns } = storedRunPartsOf(posts, patches, attachments, ctx, traceOfRun, anchorOf);
+    const textOf = (kind: "post" | "patch", runId: string) => {
+      const as = sent.get(`${kind}.${runId}`);
+      return as ? sentRunText(runId, as) : undefined;
+    };
+    const { parts, standIns } = storedRunPartsOf(posts, patches, attachments, ctx, traceOfRun, anchorOf, textOf);
     const runs = runMessagesOf(parts, receivedAt).map((b) => ({ key: traceKey(b.orgId, b.traceId), value: b.value, headers: { [RECEIVED_AT_HEADER]: String(receivedAt) } }));
     if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt, runs }))) return reply;
     const anchors = [
@@ -202,7 +210,7 @@ export function registerLangSmithRoutes(
       const posts = [...parts.posts.values()].map((r) => parse(runCreate, r, `post.${String(r.id)}`));
       const patches = [...parts.patches.values()].map((r) => ({ ...parse(runUpdate, r, `patch.${String(r.id)}`), id: String(r.id) }));
       const feedback = parts.feedback.map((f) => parse(feedbackCreate, f, `feedback.${String(f.id)}`));
-      return ingestRuns(req, reply, posts, patches, feedback, parts.attachmentBytes, parts.attachments);
+      return ingestRuns(req, reply, posts, patches, feedback, parts.attachmentBytes, parts.attachments, parts.sent);
     });
   }
   for (const path of both("/runs/batch")) {

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { getMultipartBoundary, MaxFileSizeExceededError, MaxHeaderSizeExceededError, MaxTotalSizeExceededError, MultipartParseError, MultipartParser } from "@remix-run/multipart-parser/node";
-import type { StoredAttachment } from "@ledger/langsmith";
+import type { SentRun, StoredAttachment } from "@ledger/langsmith";
 import { RequestError } from "./request-error";
 
 /** What one `POST /runs/multipart` body holds, parts merged per run (see langsmith-sdk.md). */
@@ -12,6 +12,8 @@ export interface RunParts {
   attachmentBytes: Map<string, number>;
   /** Each run's attachments, kept with the run (§8 item 4). */
   attachments: Map<string, StoredAttachment[]>;
+  /** How each run was sent (`post.<id>`, `patch.<id>`): its texts and the bytes of its fields' parts. */
+  sent: Map<string, SentRun>;
 }
 
 const RUN_FIELDS = new Set(["inputs", "outputs", "events", "extra", "error", "serialized"]);
@@ -34,7 +36,7 @@ function json(name: string, text: string): unknown {
  */
 export function readRunParts(body: Readable, headers: Record<string, string | string[] | undefined>, maxBytes: number): Promise<RunParts> {
   return new Promise<RunParts>((resolve, reject) => {
-    const parts: RunParts = { posts: new Map(), patches: new Map(), feedback: [], attachmentBytes: new Map(), attachments: new Map() };
+    const parts: RunParts = { posts: new Map(), patches: new Map(), feedback: [], attachmentBytes: new Map(), attachments: new Map(), sent: new Map() };
     const contentType = String(headers["content-type"] ?? "");
     const boundary = /^multipart\//i.test(contentType) ? getMultipartBoundary(contentType) : null;
     if (!boundary) {
@@ -117,6 +119,12 @@ function asRequestError(error: unknown, maxBytes: number): unknown {
   return error;
 }
 
+function sentRunOf(parts: RunParts, key: string): SentRun {
+  let sent = parts.sent.get(key);
+  if (!sent) parts.sent.set(key, (sent = { overlaps: false, headIdMatches: false, fields: new Map(), fieldBytes: new Map() }));
+  return sent;
+}
+
 /** One part, by its name (see langsmith-sdk.md): merged into its run, or feedback, or an attachment. */
 function onPart(parts: RunParts, name: string | undefined, content: Buffer, contentType: string): void {
   const size = content.length;
@@ -132,17 +140,28 @@ function onPart(parts: RunParts, name: string | undefined, content: Buffer, cont
   const text = content.toString("utf8");
   if ((kind === "post" || kind === "patch") && id && rest.length === 0) {
     const runs = kind === "post" ? parts.posts : parts.patches;
+    const sent = sentRunOf(parts, `${kind}.${id}`);
     if (field === undefined) {
       const run = json(name, text);
       if (typeof run !== "object" || run === null || Array.isArray(run)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (a run); nothing was published` });
+      const own = run as Record<string, unknown>;
+      // A second part for the same run replaces the first's text; the merged run keeps both (below).
+      if (sent.head !== undefined) sent.overlaps = true;
+      sent.head = text;
+      sent.headIdMatches = own.id === id;
+      for (const f of sent.fields.keys()) if (f in own) sent.overlaps = true;
       // Fields sent as parts of their own win over the same fields inside the run's part.
-      runs.set(id, Object.assign(run as Record<string, unknown>, runs.get(id), { id }));
+      runs.set(id, Object.assign(own, runs.get(id), { id }));
       return;
     }
     if (RUN_FIELDS.has(field)) {
+      const value = json(name, text);
       const run = runs.get(id);
-      if (run) run[field] = json(name, text);
-      else runs.set(id, { id, [field]: json(name, text) });
+      if (sent.head !== undefined && run !== undefined && field in run && !sent.fields.has(field)) sent.overlaps = true;
+      sent.fields.set(field, text);
+      sent.fieldBytes.set(field, size);
+      if (run) run[field] = value;
+      else runs.set(id, { id, [field]: value });
       return;
     }
   }

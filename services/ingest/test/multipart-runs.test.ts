@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { expect, test } from "vitest";
 import { Readable } from "node:stream";
+import { sentRunText } from "@ledger/langsmith";
 import { partName, readRunParts } from "../src/multipart-runs";
 
 test("a part's name is read from its Content-Disposition as RFC 7578 writes it", () => {
@@ -44,4 +45,43 @@ test("a body without its close delimiter, or larger than the cap, is refused wit
   await expect(read([body([["post.r1", "{}"]]).slice(0, -8)])).rejects.toMatchObject({ status: 400 });
   await expect(read([body([["post.r1", JSON.stringify({ id: "r1", inputs: "x".repeat(500) })]])], 300)).rejects.toMatchObject({ status: 413 });
   await expect(readRunParts(Readable.from([Buffer.from("{}")]), { "content-type": "application/json" }, 1000)).rejects.toMatchObject({ status: 400 });
+});
+
+const FIELDS = ["inputs", "outputs", "extra", "events", "error", "serialized"] as const;
+const jsonValue = fc.jsonValue({ maxDepth: 2 });
+
+test("property: a run's text as sent, where kept, parses to the run the parts merge to; its fields' bytes are their parts'", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({
+        headFields: fc.dictionary(fc.constantFrom("name", "run_type", "trace_id", ...FIELDS), jsonValue, { maxKeys: 4 }),
+        headId: fc.constantFrom("r1", "r2", undefined),
+        withHead: fc.boolean(),
+        pretty: fc.boolean(),
+        fieldParts: fc.array(fc.tuple(fc.constantFrom(...FIELDS), jsonValue, fc.constantFrom("", " ", "  ")), { maxLength: 4 }),
+        headFirst: fc.boolean(),
+      }),
+      async ({ headFields, headId, withHead, pretty, fieldParts, headFirst }) => {
+        if (!withHead && fieldParts.length === 0) return; // no run at all
+        const head = { ...(headId ? { id: headId } : {}), ...headFields };
+        const headPart: [string, string][] = withHead ? [["post.r1", JSON.stringify(head, null, pretty ? 1 : undefined)]] : [];
+        const fieldPartsText: [string, string][] = fieldParts.map(([f, v, pad]) => [`post.r1.${f}`, `${pad}${JSON.stringify(v)}${pad}`]);
+        const parts = await read([body(headFirst ? [...headPart, ...fieldPartsText] : [...fieldPartsText, ...headPart])]);
+        const merged = parts.posts.get("r1");
+        const sent = parts.sent.get("post.r1")!;
+        const text = sentRunText("r1", sent);
+        if (text !== undefined) expect(JSON.parse(text)).toEqual(merged);
+        // Kept in the usual case: a compact run part with its own id, fields as parts of their own.
+        const overlapping = fieldParts.some(([f]) => f in head);
+        if ((!withHead || (headId === "r1" && !pretty)) && !overlapping) expect(text).toBeDefined();
+        // Never a key twice (a reader taking the first of two would see the run part's value).
+        if (withHead && overlapping) expect(text).toBeUndefined();
+        for (const [f, v, pad] of fieldParts.filter(([f], i) => !fieldParts.slice(i + 1).some(([g]) => g === f))) {
+          expect(sent.fieldBytes.get(f)).toBe(Buffer.byteLength(`${pad}${JSON.stringify(v)}${pad}`));
+          expect(merged![f]).toEqual(JSON.parse(JSON.stringify(v)));
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
