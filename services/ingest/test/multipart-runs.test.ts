@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { expect, test } from "vitest";
 import { Readable } from "node:stream";
+import { MultipartParser } from "@remix-run/multipart-parser/node";
 import { sentRunText } from "@ledger/langsmith";
 import { partName, readRunParts } from "../src/multipart-runs";
 
@@ -83,5 +84,35 @@ test("property: a run's text as sent, where kept, parses to the run the parts me
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+/** The parser's own reading of a part's headers before the ledger's patch (patches/@remix-run__multipart-parser@0.16.3.patch). */
+function referenceHeaders(raw: string): Record<string, string> {
+  const headers: Record<string, string> = Object.create(null);
+  for (const line of raw.split("\r\n")) {
+    const match = line.match(/^([^:]+):(.*)/);
+    if (match) {
+      const name = match[1]!.trim().toLowerCase();
+      const value = match[2]!.trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+  }
+  return headers;
+}
+
+test("property: the patched multipart parser reads a part's headers as the unpatched one did", () => {
+  const piece = fc.string({ unit: fc.constantFrom("a", "B", "-", ":", " ", "\t", "\n", "\r", "\u2028", "é", '"', ";", "="), maxLength: 12 });
+  fc.assert(
+    fc.property(fc.array(piece, { minLength: 1, maxLength: 5 }), (lines) => {
+      // A header block never holds CRLF within a line, nor the blank line that ends it.
+      const raw = lines.map((l) => l.replace(/\r(?=\n)|\r$/g, "")).filter((l) => l.length > 0).join("\r\n");
+      fc.pre(raw.length > 0 && !raw.includes("\r\n\r\n") && !raw.endsWith("\r"));
+      const parser = new MultipartParser("zz");
+      const parts = [...parser.write(Buffer.from(`--zz\r\n${raw}\r\n\r\nbody\r\n--zz--\r\n`))];
+      expect(parts).toHaveLength(1);
+      expect({ ...parts[0]!.headers }).toEqual({ ...referenceHeaders(raw) });
+    }),
+    { numRuns: 2_000 },
   );
 });
