@@ -44,7 +44,7 @@ export class Sink {
   constructor(private readonly deps: SinkDeps) {
     const { topics } = deps;
     // A failed pass is counted; the next one covers its window (its checkpoint was not saved).
-    this.runRetention = new RunRetention(deps.clickhouse, { intervalMs: deps.config.runRetentionMs, settleMs: deps.config.runRetentionSettleMs }, () => this.runRetentionFailures.inc());
+    this.runRetention = new RunRetention(deps.clickhouse, { intervalMs: deps.config.runRetentionMs, settleMs: deps.config.runRetentionSettleMs }, () => this.runRetentionFailures.inc(), (work) => this.timed("runs_v1.retention_pass", work));
     const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult) => ({
       table,
       row,
