@@ -199,13 +199,16 @@ export function runLines(message: KafkaMessage): Buffer[] | null {
     // The head is ASCII but for the ids, whose UTF-8 bytes read as Latin-1 are never `"` or `\`:
     // the pattern matches the bytes read so exactly when it matches the text.
     if (line.length < 2 || line[line.length - 2] !== CLOSE_BRACKET || line[line.length - 1] !== CLOSE_BRACE) return null;
-    if (!LINE_HEAD.test(line.toString("latin1", 0, Math.min(line.length, HEAD_BYTES)))) return null;
+    // Only the head is decoded: it ends at the first `"run":{` (no identifier holds a quote).
+    const run = line.indexOf(RUN_FIELD);
+    if (run < 0 || run > HEAD_BYTES || !LINE_HEAD.test(line.toString("latin1", 0, run + RUN_FIELD.length))) return null;
     lines.push(line);
     start = end + 1;
   }
   return lines;
 }
 const NEWLINE = 0x0a;
+const RUN_FIELD = Buffer.from('"run":{');
 const CLOSE_BRACKET = 0x5d;
 const CLOSE_BRACE = 0x7d;
 /** Enough for the head of any line (four identifiers, three instants, the part); longer ones take the checked reading. */
