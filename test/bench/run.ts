@@ -74,6 +74,27 @@ function cpuSeconds(pid: number): number {
   return cpuOfStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
 }
 
+/** CPU seconds of a process's child processes (serve's embedded redis-server), from /proc. */
+function childrenCpuSeconds(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let children: string[] = [];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    for (const child of children) {
+      try {
+        total += cpuSeconds(Number(child));
+      } catch {
+        // the child ended meanwhile
+      }
+    }
+  }
+  return total;
+}
+
 /**
  * CPU seconds of a process's threads so far, by thread name (ClickHouse names its pools:
  * ThreadPool, MergeMutate, …; Node's threads are all "node", so those are listed by size).
@@ -252,7 +273,7 @@ async function post(path: string, headers: Record<string, string>, body: string 
 const total = ledgerEvents.length + billing.length;
 bar.start(total, 0, { stage: "sending" });
 const start = performance.now();
-const cpuAtStart = { serve: cpuSeconds(serve.child.pid!), broker: cpuSeconds(broker.pid), bench: cpuSeconds(process.pid) };
+const cpuAtStart = { serve: cpuSeconds(serve.child.pid!), serveChildren: childrenCpuSeconds(serve.child.pid!), broker: cpuSeconds(broker.pid), bench: cpuSeconds(process.pid) };
 const threadsAtStart = threadCpuSeconds(serve.child.pid!);
 // C1 by command, half way through: markers land between the clients' requests.
 let closing: Promise<Response> | null = null;
@@ -304,9 +325,11 @@ const admin = createKafka(broker.brokers, "bench").admin();
 await admin.connect();
 await waitForDrain(admin, ledgerWatches(ledgerTopics(prefix), ledgerGroups(prefix)), { timeoutMs: 30 * 60_000 });
 const seconds = (performance.now() - start) / 1000;
-// Where the two cores went in the timed part: the ledger, the broker, and this client.
+// Where the two cores went in the timed part: the ledger, the processes it started (its embedded
+// redis-server), the broker, and this client.
 const cpu = {
   serve: Math.round(cpuSeconds(serve.child.pid!) - cpuAtStart.serve),
+  serve_children: Math.round(childrenCpuSeconds(serve.child.pid!) - cpuAtStart.serveChildren),
   broker: Math.round(cpuSeconds(broker.pid) - cpuAtStart.broker),
   bench: Math.round(cpuSeconds(process.pid) - cpuAtStart.bench),
 };
@@ -386,7 +409,7 @@ const result = {
 if (ls) say(`end to end: ${result.runs_per_s} runs/s`);
 say(`end to end: ${result.events_per_s} events/s over ${result.seconds} s; baseline ${result.baseline_events_per_s} events/s; ratio ${result.ratio}`);
 say(`p99 received → visible: ${result.p99_visible_ms} ms; peak RSS MB: serve ${rss.serve}, broker ${rss.broker}, bench ${rss.bench}`);
-say(`CPU seconds in the timed part: serve ${cpu.serve}, broker ${cpu.broker}, bench client ${cpu.bench}`);
+say(`CPU seconds in the timed part: serve ${cpu.serve} (and ${cpu.serve_children} in the processes it started: redis-server), broker ${cpu.broker}, bench client ${cpu.bench}`);
 say(`bill equals the reference ledger: ${correct}`);
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(correct && invoicesCorrect ? 0 : 1);
