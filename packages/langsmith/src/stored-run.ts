@@ -56,23 +56,44 @@ export const storedRunLine = storedRunPart.extend({
 });
 
 /**
- * One message of the runs topic per trace in a request (a root and its children usually travel
- * together, so a run costs the broker a share of a message): its rows, one JSON line each,
- * keyed by the trace (its partition, as its events). `receivedAtMs`: when ingest received them.
+ * A runs message's size beyond which the next line starts a new message: well under Kafka's
+ * default `message.max.bytes` (1 MB) and the embedded broker's per-partition room.
+ */
+export const RUN_MESSAGE_BYTES = 256 * 1024;
+
+/**
+ * The runs topic's messages for one request's rows: one JSON line per row, as many rows to a
+ * message as fit in `RUN_MESSAGE_BYTES` (a line longer than that is a message of its own). Each
+ * line names its own trace, so a message may hold several traces' rows: a record of the broker,
+ * the producer and the consumer costs per message, not per row, and a request of a hundred
+ * traces is one message instead of a hundred. Keyed by the first line's trace, so a retried
+ * request sends each message to the same partition again. `receivedAtMs`: when ingest received
+ * them.
  */
 export function runMessagesOf(parts: readonly StoredRunPart[], receivedAtMs: number): { orgId: string; traceId: string; value: string }[] {
   const receivedAt = new Date(receivedAtMs).toISOString();
-  const byTrace = new Map<string, { orgId: string; traceId: string; lines: string[] }>();
+  const messages: { orgId: string; traceId: string; value: string }[] = [];
+  let lines: string[] = [];
+  let bytes = 0;
+  let first: StoredRunPart | undefined;
+  const flush = () => {
+    if (first) messages.push({ orgId: first.org_id, traceId: first.trace_id, value: lines.join("\n") });
+    lines = [];
+    bytes = 0;
+    first = undefined;
+  };
   for (const p of parts) {
-    const k = `${p.org_id}\u0000${p.trace_id}`;
     // `run` and `attachments` are JSON texts already: spliced in, not escaped a second time.
     const { run, attachments, ...head } = p;
     const line = `${JSON.stringify({ ...head, received_at: receivedAt }).slice(0, -1)},"run":${run},"attachments":${attachments}}`;
-    const entry = byTrace.get(k);
-    if (entry) entry.lines.push(line);
-    else byTrace.set(k, { orgId: p.org_id, traceId: p.trace_id, lines: [line] });
+    const size = Buffer.byteLength(line);
+    if (first && bytes + 1 + size > RUN_MESSAGE_BYTES) flush();
+    bytes += (first ? 1 : 0) + size; // a newline before every line but the first
+    first ??= p;
+    lines.push(line);
   }
-  return [...byTrace.values()].map((t) => ({ orgId: t.orgId, traceId: t.traceId, value: t.lines.join("\n") }));
+  flush();
+  return messages;
 }
 
 /** Where a run's trace started and how it was retained at creation, as the ledger knows it. */

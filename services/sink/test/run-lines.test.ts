@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import type { KafkaMessage } from "kafkajs";
 import { expect, test } from "vitest";
-import { runMessagesOf, type StoredRunPart } from "@ledger/langsmith";
+import { RUN_MESSAGE_BYTES, runMessagesOf, type StoredRunPart } from "@ledger/langsmith";
 import { runLines, runRows } from "../src/sink-rows";
 
 const message = (value: string): KafkaMessage => ({ key: null, value: Buffer.from(value), timestamp: "0", attributes: 0, offset: "0", headers: {}, size: 0 });
@@ -19,10 +19,10 @@ const part = (over: Partial<StoredRunPart> = {}): StoredRunPart => ({
   ...over,
 });
 
-test("ingest's run messages are one message per trace, one line per part, read alike fast and checked", () => {
+test("ingest's run messages are one line per part, a request's traces together, read alike fast and checked", () => {
   const parts = [part(), part({ run_id: "r-2", run: JSON.stringify({ id: "r-2" }), attachments: "[]" }), part({ trace_id: "t-2", run_id: "r-3" })];
   const messages = runMessagesOf(parts, RECEIVED);
-  expect(messages.map((m) => [m.traceId, m.value.split("\n").length])).toEqual([["t-1", 2], ["t-2", 1]]);
+  expect(messages.map((m) => [m.traceId, m.value.split("\n").length])).toEqual([["t-1", 3]]);
   for (const m of messages) {
     const fast = runLines(message(m.value));
     expect(fast).not.toBeNull();
@@ -35,6 +35,26 @@ test("ingest's run messages are one message per trace, one line per part, read a
     expect(fast!.map((l) => l.toString("utf8"))).toEqual(m.value.split("\n"));
     expect(rows[0]).toMatchObject({ received_at: "2024-06-30 23:59:59.123", trace_created_at: "2024-06-30 23:59:58.000" });
   }
+});
+
+test("run messages hold every line once and in order, none past RUN_MESSAGE_BYTES but a line that is longer by itself", () => {
+  fc.assert(
+    // Multi-byte characters too: the bound is in bytes, not in UTF-16 units.
+    fc.property(fc.array(fc.tuple(fc.constantFrom("t-1", "t-2", "t-3"), fc.nat({ max: RUN_MESSAGE_BYTES }), fc.constantFrom("x", "é", "日")), { maxLength: 40 }), (spec) => {
+      const parts = spec.map(([trace, size, char], i) => part({ trace_id: trace, run_id: `r-${i}`, run: JSON.stringify({ id: `r-${i}`, pad: char.repeat(size) }) }));
+      const messages = runMessagesOf(parts, RECEIVED);
+      const lines = messages.flatMap((m) => m.value.split("\n"));
+      expect(lines.map((l) => JSON.parse(l).run_id)).toEqual(parts.map((p) => p.run_id));
+      for (const m of messages) {
+        // Keyed by its first line's trace.
+        expect(m.traceId).toBe(JSON.parse(m.value.split("\n")[0]!).trace_id);
+        if (m.value.includes("\n")) expect(Buffer.byteLength(m.value)).toBeLessThanOrEqual(RUN_MESSAGE_BYTES);
+      }
+      // A message ends only where its next line would not have fitted.
+      for (let i = 0; i + 1 < messages.length; i++) expect(Buffer.byteLength(messages[i]!.value) + 1 + Buffer.byteLength(messages[i + 1]!.value.split("\n")[0]!)).toBeGreaterThan(RUN_MESSAGE_BYTES);
+    }),
+    { numRuns: 30 },
+  );
 });
 
 test("the fast reading checks the head of a line by its bytes: non-ASCII ids pass, a quote in the bytes does not", () => {
