@@ -3,7 +3,7 @@ import { expect, test } from "vitest";
 import { Readable } from "node:stream";
 import { MultipartParser } from "@remix-run/multipart-parser/node";
 import { sentRunText } from "@ledger/langsmith";
-import { partName, readRunParts } from "../src/multipart-runs";
+import { nameSegments, partHeading, partName, readRunParts, sdkPartHeading } from "../src/multipart-runs";
 
 test("a part's name is read from its Content-Disposition as RFC 7578 writes it", () => {
   expect(partName('form-data; name="post.abc"; filename="blob"')).toBe("post.abc");
@@ -112,6 +112,60 @@ test("property: the patched multipart parser reads a part's headers as the unpat
       const parts = [...parser.write(Buffer.from(`--zz\r\n${raw}\r\n\r\nbody\r\n--zz--\r\n`))];
       expect(parts).toHaveLength(1);
       expect({ ...parts[0]!.headers }).toEqual({ ...referenceHeaders(raw) });
+    }),
+    { numRuns: 2_000 },
+  );
+});
+
+test("the SDK's part headers are read by the fast path, others by the headers object", () => {
+  expect(sdkPartHeading('Content-Disposition: form-data; name="post.r1"; filename="blob"\r\nContent-Type: application/json; length=42')).toEqual({ name: "post.r1", mediaType: "application/json" });
+  expect(sdkPartHeading('Content-Disposition: form-data; name="attachment.r1.a.png"\r\nContent-Type: image/png')).toEqual({ name: "attachment.r1.a.png", mediaType: "image/png" });
+  expect(sdkPartHeading('content-disposition: form-data; name="post.r1"\r\nContent-Type: application/json')).toBeNull();
+  expect(sdkPartHeading('Content-Disposition: form-data; name="a\\"b"\r\nContent-Type: application/json')).toBeNull();
+  expect(sdkPartHeading('Content-Disposition: form-data; name="post.r1"')).toBeNull();
+});
+
+test("property: where the fast reading of a part's headers answers, it answers as the parser's headers object", () => {
+  // Mostly the SDK's form, each piece sometimes another: the fast path must answer often, and
+  // rightly, or leave the part to the headers object.
+  const clean = fc.constantFrom("a", "Z", "0", ".", "-", " ", ";", "=", "é", "/", "+", ":");
+  const special = fc.constantFrom('"', "\\", "\r", "\n", "\u2028");
+  const name = fc.string({ unit: fc.oneof({ arbitrary: clean, weight: 12 }, { arbitrary: special, weight: 1 }), maxLength: 10 });
+  const mostly = (usual: string, ...others: string[]) => fc.oneof({ arbitrary: fc.constant(usual), weight: 4 * others.length }, { arbitrary: fc.constantFrom(...others), weight: 1 });
+  const heading = fc.tuple(
+    mostly("Content-Disposition", "content-disposition", "Content-Type"),
+    mostly(': form-data; name="', ':form-data; name="', ': form-data; filename="x"; name="'),
+    name,
+    mostly('"', '"; filename="blob"', '"; filename="a;b"', '"; filename="a\\"b"', '" ', ""),
+    mostly("\r\nContent-Type: ", "\r\ncontent-type: ", "\r\nContent-Type:", "\r\nX-Other: 1\r\nContent-Type: "),
+    mostly("application/json", "Application/JSON", "APPLICATION/json", "image/png", "text/plain", "application", ""),
+    mostly("", "; length=5", ";x", " ;x", ";\u2028", "\n", '; a="b"'),
+  );
+  let fastAnswers = 0;
+  fc.assert(
+    fc.property(heading, (pieces) => {
+      const raw = pieces.join("");
+      fc.pre(!raw.includes("\r\n\r\n") && !raw.endsWith("\r") && !raw.endsWith("\r\n") && !raw.startsWith("\r\n"));
+      const parts = [...new MultipartParser("zz").write(Buffer.from(`--zz\r\n${raw}\r\n\r\nbody\r\n--zz--\r\n`))];
+      expect(parts).toHaveLength(1);
+      expect(parts[0]!.headerText).toBe(raw);
+      const fast = sdkPartHeading(parts[0]!.headerText);
+      if (fast === null) return;
+      fastAnswers++;
+      expect(fast).toEqual(partHeading(parts[0]!.headers));
+    }),
+    { numRuns: 3_000 },
+  );
+  expect(fastAnswers).toBeGreaterThan(500);
+});
+
+test("property: a part's name is cut at its dots as split would", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: fc.constantFrom("a", ".", "b", "é") }), (name) => {
+      const [kind, id, field, ...rest] = name.split(".");
+      const cut = nameSegments(name);
+      expect([cut.kind, cut.id, cut.field, cut.tail]).toEqual([kind, id, field, field === undefined ? undefined : [field, ...rest].join(".")]);
+      expect(cut.field === cut.tail).toBe(rest.length === 0); // no segment after the field
     }),
     { numRuns: 2_000 },
   );
