@@ -82,10 +82,12 @@ export function runMessagesOf(parts: readonly StoredRunPart[], receivedAtMs: num
     bytes = 0;
     first = undefined;
   };
+  const text = JSON.stringify;
   for (const p of parts) {
-    // `run` and `attachments` are JSON texts already: spliced in, not escaped a second time.
-    const { run, attachments, ...head } = p;
-    const line = `${JSON.stringify({ ...head, received_at: receivedAt }).slice(0, -1)},"run":${run},"attachments":${attachments}}`;
+    // The row's fields in storedRunLine's order, each string a JSON string as JSON.stringify
+    // writes it (half the time of stringifying a copy of the row's head); `run` and
+    // `attachments` are JSON texts already: spliced in, not escaped a second time.
+    const line = `{"org_id":${text(p.org_id)},"workspace_id":${text(p.workspace_id)},"trace_id":${text(p.trace_id)},"run_id":${text(p.run_id)},"part":${text(p.part)},"trace_created_at":${text(p.trace_created_at)},"expires_at":${text(p.expires_at)},"received_at":${text(receivedAt)},"run":${p.run},"attachments":${p.attachments}}`;
     const size = Buffer.byteLength(line);
     if (first && bytes + 1 + size > RUN_MESSAGE_BYTES) flush();
     bytes += (first ? 1 : 0) + size; // a newline before every line but the first

@@ -80,7 +80,20 @@ test("property: any run and attachments survive the line format unchanged", () =
       expect(r.ok).toBe(true);
       const row = (r as { rows: Record<string, unknown>[] }).rows[0]!;
       expect(JSON.parse(String(row.run))).toEqual(JSON.parse(JSON.stringify(run)));
+      // The line is the row as JSON.stringify writes it, the run and attachments as sent.
+      const { run: sentRun, attachments: sentFiles, ...head } = part({ run: JSON.stringify(run), attachments: JSON.stringify(files) });
+      expect(m!.value).toBe(`${JSON.stringify({ ...head, received_at: new Date(RECEIVED).toISOString() }).slice(0, -1)},"run":${sentRun},"attachments":${sentFiles}}`);
       expect(JSON.parse(String(row.attachments))).toEqual(files);
+    }),
+  );
+});
+
+test("property: a line is the row as JSON.stringify writes it, whatever its strings hold", () => {
+  fc.assert(
+    fc.property(fc.record({ org_id: fc.string(), workspace_id: fc.string(), trace_id: fc.string(), run_id: fc.string(), part: fc.string(), trace_created_at: fc.string(), expires_at: fc.string() }), fc.jsonValue(), (head, run) => {
+      const [m] = runMessagesOf([part({ ...head, run: JSON.stringify({ run }), attachments: "[]" })], RECEIVED);
+      expect(JSON.parse(m!.value)).toEqual({ ...head, received_at: new Date(RECEIVED).toISOString(), run: JSON.parse(JSON.stringify({ run })), attachments: [] });
+      expect(m!.value).toBe(`${JSON.stringify({ ...head, received_at: new Date(RECEIVED).toISOString() }).slice(0, -1)},"run":${JSON.stringify({ run })},"attachments":[]}`);
     }),
   );
 });
