@@ -29,7 +29,8 @@ export function createProducer(kafka: Kafka): Producer {
 
 export interface KeyedMessage {
   key: string;
-  value: string;
+  /** Text, or bytes already encoded (the runs topic's messages: copied by the producer as they are). */
+  value: string | Buffer;
   headers?: Record<string, string>;
   /** Set only where the partition is not the key's: markers, and upgrades kept in their input partition's number. */
   partition?: number;

@@ -152,9 +152,9 @@ export class LagGovernor {
   ) {}
 
   /** Tells a topic with a byte budget the sizes of messages just published to it. */
-  noteMessages(topic: string, values: readonly string[]): void {
+  noteMessages(topic: string, values: readonly (string | Buffer)[]): void {
     const bound = this.topicBounds[topic];
-    if (bound instanceof ByteBudgetBound) bound.note(values.map((v) => Buffer.byteLength(v)));
+    if (bound instanceof ByteBudgetBound) bound.note(values.map((v) => (typeof v === "string" ? Buffer.byteLength(v) : v.length)));
   }
 
   /**

@@ -68,33 +68,40 @@ export const RUN_MESSAGE_BYTES = 256 * 1024;
  * the producer and the consumer costs per message, not per row, and a request of a hundred
  * traces is one message instead of a hundred. Keyed by the first line's trace, so a retried
  * request sends each message to the same partition again. `receivedAtMs`: when ingest received
- * them.
+ * them. Each message is written as UTF-8 straight into a buffer of its size: no line or
+ * message is built as a string first, to be scanned, copied and encoded again by the producer.
  */
-export function runMessagesOf(parts: readonly StoredRunPart[], receivedAtMs: number): { orgId: string; traceId: string; value: string }[] {
-  const receivedAt = new Date(receivedAtMs).toISOString();
-  const messages: { orgId: string; traceId: string; value: string }[] = [];
-  let lines: string[] = [];
-  let bytes = 0;
-  let first: StoredRunPart | undefined;
-  const flush = () => {
-    if (first) messages.push({ orgId: first.org_id, traceId: first.trace_id, value: lines.join("\n") });
-    lines = [];
-    bytes = 0;
-    first = undefined;
-  };
+export function runMessagesOf(parts: readonly StoredRunPart[], receivedAtMs: number): { orgId: string; traceId: string; value: Buffer }[] {
+  const receivedAt = JSON.stringify(new Date(receivedAtMs).toISOString());
   const text = JSON.stringify;
-  for (const p of parts) {
-    // The row's fields in storedRunLine's order, each string a JSON string as JSON.stringify
-    // writes it (half the time of stringifying a copy of the row's head); `run` and
-    // `attachments` are JSON texts already: spliced in, not escaped a second time.
-    const line = `{"org_id":${text(p.org_id)},"workspace_id":${text(p.workspace_id)},"trace_id":${text(p.trace_id)},"run_id":${text(p.run_id)},"part":${text(p.part)},"trace_created_at":${text(p.trace_created_at)},"expires_at":${text(p.expires_at)},"received_at":${text(receivedAt)},"run":${p.run},"attachments":${p.attachments}}`;
-    const size = Buffer.byteLength(line);
-    if (first && bytes + 1 + size > RUN_MESSAGE_BYTES) flush();
-    bytes += (first ? 1 : 0) + size; // a newline before every line but the first
-    first ??= p;
-    lines.push(line);
+  // Each row's line in three pieces: the fields before the run in storedRunLine's order (each
+  // string a JSON string as JSON.stringify writes it), the run's text, and the attachments'.
+  // `run` and `attachments` are JSON texts already: spliced in, not escaped a second time.
+  const lines = parts.map((p) => {
+    const head = `{"org_id":${text(p.org_id)},"workspace_id":${text(p.workspace_id)},"trace_id":${text(p.trace_id)},"run_id":${text(p.run_id)},"part":${text(p.part)},"trace_created_at":${text(p.trace_created_at)},"expires_at":${text(p.expires_at)},"received_at":${receivedAt},"run":`;
+    const tail = `,"attachments":${p.attachments}}`;
+    return { head, run: p.run, tail, bytes: Buffer.byteLength(head) + Buffer.byteLength(p.run) + Buffer.byteLength(tail) };
+  });
+  const messages: { orgId: string; traceId: string; value: Buffer }[] = [];
+  for (let from = 0; from < lines.length; ) {
+    // As many lines as fit, a newline between each two; at least one.
+    let to = from + 1;
+    let bytes = lines[from]!.bytes;
+    while (to < lines.length && bytes + 1 + lines[to]!.bytes <= RUN_MESSAGE_BYTES) bytes += 1 + lines[to++]!.bytes;
+    const value = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (let i = from; i < to; i++) {
+      if (i > from) value[at++] = 0x0a;
+      const line = lines[i]!;
+      at += value.write(line.head, at);
+      at += value.write(line.run, at);
+      at += value.write(line.tail, at);
+    }
+    // Never a byte of the buffer left unwritten (allocUnsafe's memory is whatever was there).
+    if (at !== bytes) throw new Error(`run message: ${at} bytes written of ${bytes}`);
+    messages.push({ orgId: parts[from]!.org_id, traceId: parts[from]!.trace_id, value });
+    from = to;
   }
-  flush();
   return messages;
 }
 

@@ -5,6 +5,12 @@ import { RUN_MESSAGE_BYTES, runMessagesOf, type StoredRunPart } from "@ledger/la
 import { runLines, runRows } from "../src/sink-rows";
 
 const message = (value: string): KafkaMessage => ({ key: null, value: Buffer.from(value), timestamp: "0", attributes: 0, offset: "0", headers: {}, size: 0 });
+/** runMessagesOf's messages with their bytes as text (every byte written: the text encodes to them again). */
+const messagesOf = (parts: StoredRunPart[], receivedAtMs: number) =>
+  runMessagesOf(parts, receivedAtMs).map((m) => {
+    expect(Buffer.from(m.value.toString("utf8"))).toEqual(m.value);
+    return { ...m, value: m.value.toString("utf8") };
+  });
 const RECEIVED = Date.parse("2024-06-30T23:59:59.123Z");
 const part = (over: Partial<StoredRunPart> = {}): StoredRunPart => ({
   org_id: "org-1",
@@ -21,7 +27,7 @@ const part = (over: Partial<StoredRunPart> = {}): StoredRunPart => ({
 
 test("ingest's run messages are one line per part, a request's traces together, read alike fast and checked", () => {
   const parts = [part(), part({ run_id: "r-2", run: JSON.stringify({ id: "r-2" }), attachments: "[]" }), part({ trace_id: "t-2", run_id: "r-3" })];
-  const messages = runMessagesOf(parts, RECEIVED);
+  const messages = messagesOf(parts, RECEIVED);
   expect(messages.map((m) => [m.traceId, m.value.split("\n").length])).toEqual([["t-1", 3]]);
   for (const m of messages) {
     const fast = runLines(message(m.value));
@@ -42,7 +48,7 @@ test("run messages hold every line once and in order, none past RUN_MESSAGE_BYTE
     // Multi-byte characters too: the bound is in bytes, not in UTF-16 units.
     fc.property(fc.array(fc.tuple(fc.constantFrom("t-1", "t-2", "t-3"), fc.nat({ max: RUN_MESSAGE_BYTES }), fc.constantFrom("x", "é", "日")), { maxLength: 40 }), (spec) => {
       const parts = spec.map(([trace, size, char], i) => part({ trace_id: trace, run_id: `r-${i}`, run: JSON.stringify({ id: `r-${i}`, pad: char.repeat(size) }) }));
-      const messages = runMessagesOf(parts, RECEIVED);
+      const messages = messagesOf(parts, RECEIVED);
       const lines = messages.flatMap((m) => m.value.split("\n"));
       expect(lines.map((l) => JSON.parse(l).run_id)).toEqual(parts.map((p) => p.run_id));
       for (const m of messages) {
@@ -58,7 +64,7 @@ test("run messages hold every line once and in order, none past RUN_MESSAGE_BYTE
 });
 
 test("the fast reading checks the head of a line by its bytes: non-ASCII ids pass, a quote in the bytes does not", () => {
-  const value = runMessagesOf([part({ org_id: "örg-日本", trace_id: "t-é", run_id: "r-🙂" })], RECEIVED)[0]!.value;
+  const value = messagesOf([part({ org_id: "örg-日本", trace_id: "t-é", run_id: "r-🙂" })], RECEIVED)[0]!.value;
   expect(runLines(message(value))!.map((l) => l.toString("utf8"))).toEqual([value]);
   expect(runLines(message(value.replace("t-é", 't-\\"')))).toBeNull();
   expect(runLines(message(`${value}\n`))).toBeNull();
@@ -66,7 +72,7 @@ test("the fast reading checks the head of a line by its bytes: non-ASCII ids pas
 
 test("a run key named __proto__ survives the checked reading (seed 2035113559 found it)", () => {
   const run = '{"__proto__":[1],"a":1}';
-  const r = runRows(message(runMessagesOf([part({ run })], RECEIVED)[0]!.value));
+  const r = runRows(message(messagesOf([part({ run })], RECEIVED)[0]!.value));
   expect(r.ok).toBe(true);
   expect(String((r as { rows: Record<string, unknown>[] }).rows[0]!.run)).toBe(run);
 });
@@ -74,7 +80,7 @@ test("a run key named __proto__ survives the checked reading (seed 2035113559 fo
 test("property: any run and attachments survive the line format unchanged", () => {
   fc.assert(
     fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.array(fc.record({ name: fc.string(), content_type: fc.string(), size: fc.nat(), content_base64: fc.base64String() })), (run, files) => {
-      const [m] = runMessagesOf([part({ run: JSON.stringify(run), attachments: JSON.stringify(files) })], RECEIVED);
+      const [m] = messagesOf([part({ run: JSON.stringify(run), attachments: JSON.stringify(files) })], RECEIVED);
       expect(runLines(message(m!.value))).toHaveLength(1);
       const r = runRows(message(m!.value));
       expect(r.ok).toBe(true);
@@ -91,7 +97,7 @@ test("property: any run and attachments survive the line format unchanged", () =
 test("property: a line is the row as JSON.stringify writes it, whatever its strings hold", () => {
   fc.assert(
     fc.property(fc.record({ org_id: fc.string(), workspace_id: fc.string(), trace_id: fc.string(), run_id: fc.string(), part: fc.string(), trace_created_at: fc.string(), expires_at: fc.string() }), fc.jsonValue(), (head, run) => {
-      const [m] = runMessagesOf([part({ ...head, run: JSON.stringify({ run }), attachments: "[]" })], RECEIVED);
+      const [m] = messagesOf([part({ ...head, run: JSON.stringify({ run }), attachments: "[]" })], RECEIVED);
       expect(JSON.parse(m!.value)).toEqual({ ...head, received_at: new Date(RECEIVED).toISOString(), run: JSON.parse(JSON.stringify({ run })), attachments: [] });
       expect(m!.value).toBe(`${JSON.stringify({ ...head, received_at: new Date(RECEIVED).toISOString() }).slice(0, -1)},"run":${JSON.stringify({ run })},"attachments":[]}`);
     }),
@@ -99,7 +105,7 @@ test("property: a line is the row as JSON.stringify writes it, whatever its stri
 });
 
 test("a message that is not ingest's lines is not appended as it is, and a bad one is refused with its line", () => {
-  const good = runMessagesOf([part()], RECEIVED)[0]!.value;
+  const good = messagesOf([part()], RECEIVED)[0]!.value;
   expect(runLines(message(good.replace('"org_id"', '"org"')))).toBeNull();
   expect(runLines(message(good.replace('"part":"post"', '"part":"x"')))).toBeNull();
   expect(runLines(message(`${good}\n{"org_id":"o"}`))).toBeNull();
