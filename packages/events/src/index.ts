@@ -5,3 +5,4 @@ export * from "./keys";
 export * from "./account-schemas";
 export * from "./billing-schemas";
 export * from "./catalogue-schema";
+export * from "./json-depth";

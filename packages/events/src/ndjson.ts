@@ -1,8 +1,9 @@
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "./json-depth";
 import { InvalidBatchError, type BatchProblem } from "./validation";
 
 /**
  * Splits NDJSON into parsed values, remembering each value's 1-based line number. Blank lines
- * are skipped; a line that is not JSON is a problem of that line.
+ * are skipped; a line that is not JSON, or nests deeper than MAX_JSON_DEPTH, is a problem of that line.
  */
 export function parseNdjson(text: string): { values: unknown[]; lines: number[] } {
   const values: unknown[] = [];
@@ -12,6 +13,10 @@ export function parseNdjson(text: string): { values: unknown[]; lines: number[] 
   rows.forEach((raw, i) => {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (line.trim() === "") return;
+    if (nestsDeeperThan(line, MAX_JSON_DEPTH)) {
+      problems.push({ line: i + 1, field: "(line)", reason: `nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels, the most the ledger reads` });
+      return;
+    }
     try {
       values.push(JSON.parse(line));
       lines.push(i + 1);

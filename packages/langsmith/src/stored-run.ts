@@ -125,7 +125,9 @@ export function rootAnchorOf(run: RunCreate, ctx: RunContext): TraceAnchor | nul
 }
 
 /**
- * The stored rows of one request's runs. `anchorOf` gives each trace's anchor as the ledger
+ * The stored rows of one request's runs. `traceOfRun` gives the trace of each update (the caller
+ * decides where an update goes: the trace it names, its run's, or none: then it is not kept) and
+ * of a creation that names none. `anchorOf` gives each trace's anchor as the ledger
  * knows it (the root run of this request or of an earlier one); a trace whose root is not known
  * yet is anchored at the start of its first run here, with that run's project's retention: a
  * stand-in, returned so that later runs of the trace use the same one until the root arrives.
@@ -146,8 +148,8 @@ export function storedRunPartsOf(
   // The two instants of a trace's rows, written once per trace rather than once per run.
   const instants = new Map<string, { createdAt: string; expiresAt: string }>();
   const add = (run: RunCreate | (RunUpdate & { id: string }), kind: "post" | "patch", part: string, files: readonly StoredAttachment[]) => {
-    const traceId = traceOf(run) ?? traceOfRun(run.id);
-    if (traceId === undefined) return; // an update of a run the ledger never saw: nothing to keep it with
+    const traceId = kind === "patch" ? traceOfRun(run.id) : (traceOf(run) ?? traceOfRun(run.id));
+    if (traceId === undefined) return; // an update with nowhere to go: nothing to keep it with
     let at = instants.get(traceId);
     if (at === undefined) {
       let anchor = anchorOf(traceId) ?? standIns.get(traceId);

@@ -2,7 +2,7 @@
 -- a request of a few hundred runs was as many commands in a MULTI, each a command object and a
 -- reply on the ingest thread.
 -- ARGV: ttl_s, n_if_absent, then one value per key. The first n_if_absent keys are set only if
--- absent (a trace's owner, a stand-in anchor); the rest are set (a run's trace, a root's anchor).
+-- absent (a trace's owner, a run's trace, a stand-in anchor); the rest are set (a root's anchor).
 local ttl = ARGV[1]
 local nx = tonumber(ARGV[2])
 for i = 1, #KEYS do

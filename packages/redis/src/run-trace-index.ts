@@ -56,6 +56,15 @@ export class RunTraceIndex {
     return new Map(unique.flatMap((t, i) => (owners[i] ? [[t, owners[i]!] as const] : [])));
   }
 
+  /** Traces created with a workspace's key on `POST /v1/events`: the first workspace keeps each. */
+  async claimTraces(orgId: string, workspaceId: string, traceIds: readonly string[]): Promise<void> {
+    const unique = [...new Set(traceIds)];
+    for (let i = 0; i < unique.length; i += REMEMBER_SLICE) {
+      const slice = unique.slice(i, i + REMEMBER_SLICE);
+      await this.call(() => this.rememberCommand(slice.length, ...slice.map((t) => this.traceKey(orgId, t)), TTL_SECONDS, slice.length, ...slice.map(() => workspaceId)));
+    }
+  }
+
   async runs(orgId: string, runIds: readonly string[]): Promise<Map<string, RunTrace>> {
     const unique = [...new Set(runIds)];
     if (unique.length === 0) return new Map();
@@ -84,8 +93,10 @@ export class RunTraceIndex {
   }
 
   /**
-   * Remembers accepted runs; the first workspace to name a trace keeps it. A root run's anchor
-   * replaces one a child set before it; a child's anchor is only a stand-in until then.
+   * Remembers accepted runs; the first workspace to name a trace or a run keeps it (a key of
+   * another workspace that sends the same run id neither moves the run nor learns it exists).
+   * A root run's anchor replaces one a child set before it; a child's anchor is only a stand-in
+   * until then.
    */
   async remember(orgId: string, entries: readonly ({ runId: string } & RunTrace)[], anchors: readonly { traceId: string; anchor: TraceAnchor; root: boolean }[] = []): Promise<void> {
     if (entries.length === 0 && anchors.length === 0) return;
@@ -95,7 +106,8 @@ export class RunTraceIndex {
     for (const e of entries) {
       const owner = this.traceKey(orgId, e.traceId);
       if (!ifAbsent.has(owner)) ifAbsent.set(owner, e.workspaceId);
-      always.set(this.runKey(orgId, e.runId), `${e.workspaceId}/${e.traceId}`);
+      const run = this.runKey(orgId, e.runId);
+      if (!ifAbsent.has(run)) ifAbsent.set(run, `${e.workspaceId}/${e.traceId}`);
     }
     for (const a of anchors) {
       const value = `${a.anchor.createdAtMs}/${a.anchor.retention}`;

@@ -7,6 +7,7 @@ import { isRetriable } from "@ledger/kafka";
 import { limitChecks, RATE_LIMITS, type LimitCheck, type RateClass } from "@ledger/limits";
 import { planLimitsOf } from "@ledger/accounts";
 import { AccessError, type Principal } from "./authentication";
+import { parseJsonText } from "./json-text";
 import { RequestError } from "./request-error";
 import type { IngestDeps } from "./server";
 
@@ -14,14 +15,7 @@ type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<
 
 export const bodyObject = (body: unknown): Record<string, unknown> => {
   if (body === undefined || body === null || body === "") return {};
-  let value = body;
-  if (typeof body === "string") {
-    try {
-      value = JSON.parse(body);
-    } catch (error) {
-      throw new RequestError(400, { error: `body is not valid JSON: ${(error as Error).message}` });
-    }
-  }
+  const value = typeof body === "string" ? parseJsonText(body, "body") : body;
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new RequestError(400, { error: "body must be a JSON object" });
   return value as Record<string, unknown>;
 };

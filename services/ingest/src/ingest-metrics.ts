@@ -3,6 +3,8 @@ import { Counter, Histogram, type Registry } from "prom-client";
 export class IngestMetrics {
   readonly accepted: Counter;
   readonly refused: Counter<"reason">;
+  /** Requests the API failed to serve for a reason of its own (each logged with its request id). */
+  readonly failed: Counter<"route">;
   private readonly steps: Histogram<"step">;
 
   constructor(registry: Registry) {
@@ -15,6 +17,12 @@ export class IngestMetrics {
       name: "ledger_events_refused_total",
       help: "Input events refused, by reason (invalid, too_large, timeout, unavailable, backpressure); a body that timed out counts one",
       labelNames: ["reason"],
+      registers: [registry],
+    });
+    this.failed = new Counter({
+      name: "ledger_api_failures_total",
+      help: "Requests answered 500: a failure of the ledger's own while serving them (logged with the request id), by route",
+      labelNames: ["route"],
       registers: [registry],
     });
     this.steps = new Histogram({

@@ -95,6 +95,7 @@ export class IngestRuntime {
         accountEvents: o.host.accountEvents,
         counterMembers: o.host.counterMembers,
         runIndex: new RunTraceIndex(redis, o.counterPrefix),
+        log: o.log,
       });
       const url = await server.listen({ host: o.config.host, port: o.config.port });
       return new IngestRuntime(server, url, accounts, redis);

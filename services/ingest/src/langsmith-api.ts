@@ -32,6 +32,7 @@ import type { EventIntake } from "./event-intake";
 import type { IngestMetrics } from "./ingest-metrics";
 import { RequestError } from "./request-error";
 import { readRunParts } from "./multipart-runs";
+import { parseJsonText } from "./json-text";
 import type { Readable } from "node:stream";
 import type { IngestDeps } from "./server";
 
@@ -40,14 +41,11 @@ type Req = FastifyRequest<{ Params: Record<string, string>; Body: unknown }>;
 /** Every LangSmith path with and without the `/api/v1` prefix (§8). */
 const both = (path: string) => [path, `/api/v1${path}`];
 
-function parseJson(body: unknown): unknown {
-  if (typeof body !== "string") return body;
-  try {
-    return JSON.parse(body);
-  } catch (error) {
-    throw new RequestError(400, { error: `body is not valid JSON: ${(error as Error).message}` });
-  }
-}
+const parseJson = (body: unknown): unknown => (typeof body === "string" ? parseJsonText(body, "body") : body);
+
+/** A run a key refers to that is not its workspace's: answered as a run that does not exist. */
+const noSuchRuns = (runIds: readonly string[]) =>
+  new RequestError(404, { error: `run_id ${runIds.slice(0, 5).join(", ")}${runIds.length > 5 ? ` and ${runIds.length - 5} more` : ""}: no such run is known to the ledger in the key's workspace; nothing was published` });
 
 /** Parses with a schema; a refusal is one sentence naming each field. */
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
@@ -100,13 +98,24 @@ export function registerLangSmithRoutes(
     }));
   }
 
-  /** The trace of each run: given, else as the ledger knows it; unknown runs are 404 (L2, L3). */
-  const tracesOf = async (orgId: string, runIds: string[], given: Map<string, string>) => {
+  /**
+   * The trace of each run: given, else as the ledger knows it in the key's workspace (L2, L3).
+   * A run of another workspace is, to this key, a run that does not exist: 404 alike, so a key
+   * neither acts on another workspace's runs nor learns which exist.
+   */
+  const tracesOf = async (ctx: RunContext, runIds: string[], given: Map<string, string>) => {
     const missing = runIds.filter((r) => !given.has(r));
-    const known = await indexed(() => runIndex.runs(orgId, missing));
-    const unknown = missing.filter((r) => !known.has(r));
-    if (unknown.length > 0) throw new RequestError(404, { error: `run_id ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ""}: no such run is known to the ledger; nothing was published` });
+    const known = await indexed(() => runIndex.runs(ctx.orgId, missing));
+    const unknown = missing.filter((r) => known.get(r)?.workspaceId !== ctx.workspaceId);
+    if (unknown.length > 0) throw noSuchRuns(unknown);
     return (runId: string) => given.get(runId) ?? known.get(runId)!.traceId;
+  };
+
+  /** Feedback that names its trace: a trace of another workspace is refused like an unknown run (404). */
+  const ownTracesNamed = async (ctx: RunContext, named: readonly { runId: string; traceId: string }[]) => {
+    const owners = await indexed(() => runIndex.traceOwners(ctx.orgId, named.map((n) => n.traceId)));
+    const foreign = named.filter((n) => (owners.get(n.traceId) ?? ctx.workspaceId) !== ctx.workspaceId);
+    if (foreign.length > 0) throw noSuchRuns(foreign.map((n) => n.runId));
   };
 
   /** Creations and updates of runs: one event each (L4); root creations become traces (L1). */
@@ -127,9 +136,36 @@ export function registerLangSmithRoutes(
       const created = traceCreatedOf(run, ctx);
       return created ? [created] : [];
     });
+    // The traces this request names — a creation's (its trace_id, or its own id for a root), an
+    // update's trace_id, feedback's trace_id — must be the key's workspace's or nobody's yet (§7:
+    // a key writes its own workspace only). An update that names none goes where its run is.
+    const traces = [...posts, ...patches.filter((p) => p.trace_id !== undefined)].flatMap((run) => {
+      const trace = traceOf(run);
+      return trace ? [{ runId: run.id, traceId: trace }] : [];
+    });
+    const namedTraces = feedback.flatMap((f) => (f.trace_id ? [{ runId: f.run_id, traceId: f.trace_id }] : []));
+    const unnamed = patches.filter((p) => p.trace_id === undefined);
+    // An unnamed update of a run the ledger never saw, without a parent, would root its own trace.
+    const wouldRoot = unnamed.filter((p) => !p.parent_run_id).map((p) => p.id);
+    const [owners, looked] = await Promise.all([
+      indexed(() => runIndex.traceOwners(ctx.orgId, [...traces, ...namedTraces].map((t) => t.traceId).concat(wouldRoot))),
+      indexed(() => runIndex.runs(ctx.orgId, unnamed.map((p) => p.id))),
+    ]);
+    const foreign = (t: { traceId: string }) => (owners.get(t.traceId) ?? ctx.workspaceId) !== ctx.workspaceId;
+    if (namedTraces.some(foreign)) throw noSuchRuns(namedTraces.filter(foreign).map((t) => t.runId));
+    const intruder = traces.find(foreign);
+    if (intruder) throw new AccessError(403, `run ${intruder.runId}: trace_id ${intruder.traceId} is a trace of another workspace; a key writes runs of its own workspace's traces only; nothing was published`);
+    // An unnamed update joins its run's trace if the run is this workspace's. Another workspace's
+    // run (or the trace its id would root) is one the ledger never saw: the update is counted,
+    // answered alike, and kept with nothing.
+    for (const p of unnamed) {
+      const known = looked.get(p.id);
+      const trace = known ? (known.workspaceId === ctx.workspaceId ? known.traceId : undefined) : !p.parent_run_id && !foreign({ traceId: p.id }) ? p.id : undefined;
+      if (trace !== undefined) traces.push({ runId: p.id, traceId: trace });
+    }
     // Feedback in a batch names its trace, or a run of this batch or one the ledger knows.
-    const batchTraces = new Map([...posts, ...patches].flatMap((run) => (traceOf(run) ? [[run.id, traceOf(run)!] as const] : [])));
-    const trace = await tracesOf(ctx.orgId, feedback.map((f) => f.run_id), new Map([...batchTraces, ...feedback.flatMap((f) => (f.trace_id ? [[f.run_id, f.trace_id] as const] : []))]));
+    const batchTraces = new Map(traces.map((t) => [t.runId, t.traceId] as const));
+    const trace = await tracesOf(ctx, feedback.map((f) => f.run_id), new Map([...batchTraces, ...namedTraces.map((n) => [n.runId, n.traceId] as const)]));
     wire.push(...feedback.map((f) => feedbackAddedOf(f, trace(f.run_id), ctx)));
     const events = validated(wire);
     const extended = new Set(events.flatMap((e) => (e.type === "trace-created" && e.retention === "extended" ? [e.trace_id] : [])));
@@ -142,28 +178,14 @@ export function registerLangSmithRoutes(
       ...patches.map((run) => runCharge(run, "patch", run.id, ctx, posted.has(run.id) ? 0 : (attachmentBytes.get(run.id) ?? 0), sent.get(`patch.${run.id}`)?.fieldBytes)),
       ...events.flatMap((e) => (e.type === "feedback-added" ? [{ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }] : [])),
     ];
-    // A run may not join a trace of another workspace (§7: a key writes its own workspace only).
-    const traces = [...posts, ...patches].flatMap((run) => {
-      const trace = traceOf(run);
-      return trace ? [{ runId: run.id, traceId: trace }] : [];
-    });
-    const owners = await indexed(() => runIndex.traceOwners(ctx.orgId, traces.map((t) => t.traceId)));
-    for (const t of traces) {
-      const owner = owners.get(t.traceId);
-      if (owner !== undefined && owner !== ctx.workspaceId) {
-        throw new AccessError(403, `run ${t.runId}: trace_id ${t.traceId} belongs to workspace ${JSON.stringify(owner)}, not the key's (${JSON.stringify(ctx.workspaceId)}); nothing was published`);
-      }
-    }
     // The run data (§9), each part expiring by its trace's anchor: the root run's creation and
     // retention, from this request or as remembered from an earlier one.
     const roots = new Map(posts.flatMap((run) => {
       const anchor = rootAnchorOf(run, ctx);
       return anchor ? [[run.id, anchor] as const] : [];
     }));
-    const unplaced = patches.filter((p) => traceOf(p) === undefined).map((p) => p.id);
-    const placed = await indexed(() => runIndex.runs(ctx.orgId, unplaced));
-    const traceOfRun = (runId: string) => placed.get(runId)?.traceId;
-    const named = [...new Set([...traces.map((t) => t.traceId), ...[...placed.values()].map((p) => p.traceId)])];
+    const traceOfRun = (runId: string) => batchTraces.get(runId);
+    const named = [...new Set(traces.map((t) => t.traceId))];
     const known = await indexed(() => runIndex.anchors(ctx.orgId, named.filter((t) => !roots.has(t))));
     const anchorOf = (traceId: string): TraceAnchor | undefined => roots.get(traceId) ?? known.get(traceId);
     const textOf = (kind: "post" | "patch", runId: string) => {
@@ -228,7 +250,8 @@ export function registerLangSmithRoutes(
       const principal = await workspaceKey(req);
       const ctx = contextOf(principal);
       const feedback = parse(feedbackCreate, parseJson(req.body), "feedback");
-      const trace = await tracesOf(ctx.orgId, [feedback.run_id], new Map(feedback.trace_id ? [[feedback.run_id, feedback.trace_id]] : []));
+      if (feedback.trace_id) await ownTracesNamed(ctx, [{ runId: feedback.run_id, traceId: feedback.trace_id }]);
+      const trace = await tracesOf(ctx, [feedback.run_id], new Map(feedback.trace_id ? [[feedback.run_id, feedback.trace_id]] : []));
       const events = validated([feedbackAddedOf(feedback, trace(feedback.run_id), ctx)]);
       const charges = events.map((e) => ({ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }));
       if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: deps.clock.now() }))) return reply;
@@ -241,7 +264,7 @@ export function registerLangSmithRoutes(
     const ctx = contextOf(principal);
     const queueId = parse(queueRunIds.element, req.params.queue, "queue_id");
     const runIds = runIdsOf(parseJson(req.body));
-    const trace = await tracesOf(ctx.orgId, runIds, new Map());
+    const trace = await tracesOf(ctx, runIds, new Map());
     const events = validated(runIds.map((runId) => queueAddedOf(queueId, runId, trace(runId), ctx)));
     const charges = events.map((e) => ({ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }));
     if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: deps.clock.now() }))) return reply;

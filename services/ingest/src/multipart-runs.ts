@@ -1,6 +1,8 @@
 import type { Readable } from "node:stream";
-import { getMultipartBoundary, MaxFileSizeExceededError, MaxHeaderSizeExceededError, MaxTotalSizeExceededError, MultipartParseError, MultipartParser } from "@remix-run/multipart-parser/node";
+import { getMultipartBoundary, MaxFileSizeExceededError, MaxHeaderSizeExceededError, MaxPartsExceededError, MaxTotalSizeExceededError, MultipartParseError, MultipartParser } from "@remix-run/multipart-parser/node";
 import type { SentRun, StoredAttachment } from "@ledger/langsmith";
+import { BodyTooLargeError } from "./body-decoding";
+import { parseJsonText } from "./json-text";
 import { RequestError } from "./request-error";
 
 /** What one `POST /runs/multipart` body holds, parts merged per run (see langsmith-sdk.md). */
@@ -17,22 +19,22 @@ export interface RunParts {
 }
 
 const RUN_FIELDS = new Set(["inputs", "outputs", "events", "extra", "error", "serialized"]);
-const tooLarge = (max: number) => new RequestError(413, { error: `request body is larger than ${max} bytes (before or after decompression); nothing was published; split it` });
 
-function json(name: string, text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new RequestError(400, { error: `part ${JSON.stringify(name)} is not valid JSON: ${(error as Error).message}; nothing was published` });
-  }
-}
+/**
+ * The most parts one body may have. The SDK sends at most 100 runs a batch (`/info`'s
+ * `size_limit`), each a run part and a part per field (seven at most) besides its attachments;
+ * every part costs the parser and the mapping something, whatever its size.
+ */
+export const MAX_PARTS = 10_000;
+
+const json = (name: string, text: string): unknown => parseJsonText(text, `part ${JSON.stringify(name)}`);
 
 /**
  * Parses a multipart body as a stream with Remix's push parser: each chunk is written to it as it
  * arrives and the parts it completes come out at once, each a byte array (no stream per part,
- * which is how the SDK sends every part: as a file). No part and no body is held beyond
- * `maxBytes` (the decoded body is counted as it flows; a larger one is refused with 413 at once,
- * and the rest of it is read and dropped so that the client gets the answer).
+ * which is how the SDK sends every part: as a file). The body stream holds it to `maxBytes`
+ * (requestBody); a part name may appear once, and at most MAX_PARTS parts. On the first problem
+ * the body is given up (destroyed: it stops decoding, and the rest is dropped off the wire).
  */
 export function readRunParts(body: Readable, headers: Record<string, string | string[] | undefined>, maxBytes: number): Promise<RunParts> {
   return new Promise<RunParts>((resolve, reject) => {
@@ -45,8 +47,8 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
     }
     // maxParts: the body's cap bounds them; a batch of 100 runs with inputs, outputs and
     // attachments has many more than the parser's default 1,000.
-    const parser = new MultipartParser(boundary, { maxHeaderSize: 8 * 1024, maxFileSize: maxBytes, maxTotalSize: maxBytes, maxParts: Number.MAX_SAFE_INTEGER });
-    let seen = 0;
+    const parser = new MultipartParser(boundary, { maxHeaderSize: 8 * 1024, maxFileSize: maxBytes, maxTotalSize: maxBytes, maxParts: MAX_PARTS });
+    const names = new Set<string>();
     let failed = false;
     let closed = false;
     // The parser refuses any byte after the close delimiter, which an epilogue (or just the
@@ -63,17 +65,19 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
       if (failed) return;
       failed = true;
       body.off("data", onData);
-      body.resume(); // drain what is still coming, without keeping it
+      body.destroy();
       reject(asRequestError(error, maxBytes));
     };
     const onData = (chunk: Buffer) => {
       try {
-        seen += chunk.length;
-        if (seen > maxBytes) throw tooLarge(maxBytes);
         if (closed) return; // the epilogue after the close delimiter: ignored (RFC 2046 §5.1.1)
         for (const part of write(chunk)) {
           const content = part.content.length === 1 ? Buffer.from(part.content[0]!.buffer, part.content[0]!.byteOffset, part.content[0]!.byteLength) : Buffer.concat(part.content);
           const { name, mediaType } = sdkPartHeading(part.headerText) ?? partHeading(part.headers);
+          if (name !== undefined) {
+            if (names.has(name)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} appears twice in one body (a run, a field or feedback is sent once a batch); nothing was published` });
+            names.add(name);
+          }
           onPart(parts, name, content, mediaType);
         }
       } catch (error) {
@@ -90,7 +94,9 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
         fail(error);
       }
     });
-    body.on("error", (error) => fail((error as { statusCode?: number }).statusCode ? error : new RequestError(400, { error: `the body could not be read: ${(error as Error).message}` })));
+    body.on("error", (error) => fail(error instanceof RequestError ? error : new RequestError(400, { error: `the body could not be read: ${(error as Error).message}` })));
+    // A body that failed before its reader came (it timed out, say) has its error already.
+    if (body.errored) fail(body.errored);
   });
 }
 
@@ -138,9 +144,10 @@ export function sdkPartHeading(headerText: string): PartHeading | null {
 
 /** The parser's refusals as the API's sentences: sizes are 413, the rest malformed (400). */
 function asRequestError(error: unknown, maxBytes: number): unknown {
-  if (error instanceof RequestError || (error as { statusCode?: number }).statusCode) return error;
-  if (error instanceof MaxFileSizeExceededError || error instanceof MaxTotalSizeExceededError) return tooLarge(maxBytes);
+  if (error instanceof RequestError) return error;
+  if (error instanceof MaxFileSizeExceededError || error instanceof MaxTotalSizeExceededError) return new BodyTooLargeError(maxBytes);
   if (error instanceof MaxHeaderSizeExceededError) return new RequestError(400, { error: "a part's headers are longer than 8 KiB; nothing was published" });
+  if (error instanceof MaxPartsExceededError) return new RequestError(400, { error: `the body has more than ${MAX_PARTS} parts; split it; nothing was published` });
   if (error instanceof MultipartParseError) return new RequestError(400, { error: `the multipart body is malformed: ${error.message}; nothing was published` });
   return error;
 }
@@ -185,6 +192,7 @@ function onPart(parts: RunParts, name: string | undefined, content: Buffer, cont
       const run = json(name, text);
       if (typeof run !== "object" || run === null || Array.isArray(run)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (a run); nothing was published` });
       const own = run as Record<string, unknown>;
+      if (own.id !== undefined && own.id !== id) throw new RequestError(400, { error: `part ${JSON.stringify(name)} carries id ${JSON.stringify(own.id)}; a part's id is the one in its name; nothing was published` });
       // A second part for the same run replaces the first's text; the merged run keeps both (below).
       if (sent.head !== undefined) sent.overlaps = true;
       sent.head = text;
@@ -208,7 +216,9 @@ function onPart(parts: RunParts, name: string | undefined, content: Buffer, cont
   if (kind === "feedback" && id && field === undefined) {
     const fb = json(name, text);
     if (typeof fb !== "object" || fb === null || Array.isArray(fb)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (feedback); nothing was published` });
-    parts.feedback.push({ id, ...(fb as Record<string, unknown>) });
+    const own = fb as Record<string, unknown>;
+    if (own.id !== undefined && own.id !== id) throw new RequestError(400, { error: `part ${JSON.stringify(name)} carries id ${JSON.stringify(own.id)}; a part's id is the one in its name; nothing was published` });
+    parts.feedback.push({ ...own, id });
     return;
   }
   throw new RequestError(400, { error: `part ${JSON.stringify(name)} is not a part of a run batch (post.<id>, patch.<id>, post.<id>.<field>, attachment.<id>.<name>, feedback.<id>); nothing was published` });

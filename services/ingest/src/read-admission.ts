@@ -14,11 +14,3 @@ export async function admitRead(deps: Pick<IngestDeps, "admission" | "clock">, p
   await reply.code(429).header("retry-after", String(body.retry_after_s)).send(body);
   return false;
 }
-
-/** A validator's issues about query parameters as one sentence per parameter, not its dump. */
-export function parameterProblems(error: unknown, route: string): string | null {
-  if ((error as Error | undefined)?.name !== "ZodError") return null;
-  const issues = (error as { issues: { path: PropertyKey[]; message: string; code: string; keys?: string[] }[] }).issues;
-  const sentences = issues.map((i) => (i.code === "unrecognized_keys" ? `${(i.keys ?? []).join(", ")} is not a parameter of ${route}` : `${i.path.join(".")} ${i.message}`));
-  return `bad query parameters: ${sentences.join("; ")}`;
-}

@@ -1,9 +1,9 @@
 import { registerInvoiceRoutes, type InvoiceHost } from "./invoice-routes";
-import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Registry } from "prom-client";
 import { describeProblems, INGEST_EVENTS, InvalidBatchError, parseNdjson, validateBatchOf, type AccountEvent, type LedgerEvent } from "@ledger/events";
 import type { KeyedMessage, LagGovernor } from "@ledger/kafka";
-import type { DailyUsage, RetainedRunPart, RunLookup } from "@ledger/clickhouse";
+import { usageParams, type DailyUsage, type RetainedRunPart, type RunLookup } from "@ledger/clickhouse";
 import type { UsageRow } from "@ledger/billing";
 import { rateClassOf, type Clock, type EventCharge, type SeedQuery } from "@ledger/limits";
 import type { IngestConfig } from "./config";
@@ -14,11 +14,13 @@ import type { Admission } from "./admission";
 import { AccessError, authenticate, authorizeEvents, authorizeOrg, type Principal } from "./authentication";
 import { registerAdminRoutes } from "./admin-api";
 import { RequestError } from "./request-error";
-import { BodyEncodingError, BodyTimeoutError, bodyWithin, decodedBody } from "./body-decoding";
+import { requestBody } from "./body-decoding";
+import { parseJsonText } from "./json-text";
+import { queryParameters, repeatedParameterProblem } from "./query-parameters";
 import { EventIntake } from "./event-intake";
 import { registerLangSmithRoutes } from "./langsmith-api";
 import { registerUsageRoutes } from "./usage-routes";
-import { admitRead, parameterProblems } from "./read-admission";
+import { admitRead } from "./read-admission";
 import type { RunTraceIndex } from "@ledger/redis";
 
 export interface IngestDeps {
@@ -57,6 +59,8 @@ export interface IngestDeps {
   invoices: InvoiceHost;
   /** The trace and workspace of every accepted run, shared by the replicas (LangSmith API). */
   runIndex: RunTraceIndex;
+  /** Where a request the API failed to serve (a 5xx it did not mean) is reported. */
+  log?: (line: string) => void;
 }
 
 
@@ -73,14 +77,22 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     logger: false,
     // A client that trickles its request cannot hold a connection: its headers must arrive
     // within 10 s (Node answers 408 and closes, checked every second), its body within
-    // requestTimeoutMs (bodyWithin below).
+    // requestTimeoutMs (requestBody below).
     http: { headersTimeout: Math.min(config.requestTimeoutMs, 10_000), connectionsCheckingInterval: 1_000 },
   });
 
-  // Bodies are decoded as streams; the body limit applies before and after decompression.
-  app.addHook("preParsing", (req, _reply, payload, done) => {
+  // A parameter given twice or as an array is refused on every route: a check that reads one
+  // value must not be passed by another.
+  app.addHook("onRequest", async (req) => {
+    const problem = repeatedParameterProblem(req.query as Record<string, unknown>);
+    if (problem) throw new RequestError(400, { error: problem });
+  });
+
+  // Bodies are decoded as streams; the body limit applies before and after decompression, and a
+  // body lives no longer than its request (requestBody).
+  app.addHook("preParsing", (req, reply, _payload, done) => {
     try {
-      done(null, bodyWithin(decodedBody(req.headers["content-encoding"], payload), req.raw, config.requestTimeoutMs));
+      done(null, requestBody(req.raw, reply.raw, { maxBytes: config.maxBytes, timeoutMs: config.requestTimeoutMs }));
     } catch (error) {
       done(error as Error);
     }
@@ -94,19 +106,20 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   // Multipart run batches are parsed as a stream by their route (multipart-runs.ts), never buffered whole.
   app.addContentTypeParser("multipart/form-data", (_req, payload, done) => done(null, payload));
 
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
+  // Every refusal is a RequestError (or AccessError) answered by its status and body; anything
+  // else is this request's failure: a 500 that is logged and counted, never the process's.
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (error instanceof AccessError) {
       metrics.refused.inc({ reason: error.status === 401 ? "unauthenticated" : "forbidden" });
       return reply.code(error.status).send({ error: error.message });
     }
-    if (error instanceof RequestError) return reply.code(error.status).send(error.body);
-    if (error instanceof BodyTimeoutError) {
-      metrics.refused.inc({ reason: "timeout" });
-      return reply.code(408).header("connection", "close").send({ error: error.message });
-    }
-    if (error instanceof BodyEncodingError) {
-      metrics.refused.inc({ reason: "invalid" });
-      return reply.code(error.statusCode).send({ error: error.message });
+    if (error instanceof RequestError) {
+      metrics.refused.inc({ reason: refusalReason(error.status) });
+      if (error.status === 408) reply.header("connection", "close");
+      // An engine that did not answer in time: the client's retry helps (the SDK retries 503),
+      // and every effect of a request is idempotent, so a retry is safe.
+      if (error.status === 503) reply.header("retry-after", "1");
+      return reply.code(error.status).send(error.body);
     }
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       metrics.refused.inc({ reason: "too_large" });
@@ -115,14 +128,19 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
       return reply.code(415).send({ error: "Content-Type must be application/json (an array) or application/x-ndjson" });
     }
-    // An engine that did not answer in time (Redis' run index, say): the client's retry helps
-    // (the SDK retries 503), and every effect of a request is idempotent, so a retry is safe.
+    if (error.code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH") {
+      metrics.refused.inc({ reason: "invalid" });
+      return reply.code(400).send({ error: "the body's length is not the Content-Length sent; nothing was published" });
+    }
     if ((error as { retriable?: unknown }).retriable === true) {
       metrics.refused.inc({ reason: "unavailable" });
       return reply.code(503).header("retry-after", "1").send({ error: `${error.message}; retry later (a retried request counts once)` });
     }
-    const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
-    return reply.code(status).send({ error: error.message });
+    // fastify's own refusals of a request as sent (a malformed URL, say) keep their 4xx.
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) return reply.code(error.statusCode).send({ error: error.message });
+    metrics.failed.inc({ route: routeOf(req) });
+    deps.log?.(`api: ${req.method} ${routeOf(req)} failed (request ${req.id}): ${error.stack ?? error.message}`);
+    return reply.code(500).send({ error: `the ledger could not serve this request (request ${req.id}, logged); nothing was published by it` });
   });
 
   const intake = new EventIntake({ admission: deps.admission, publisher: deps.publisher, publishRuns: deps.publishRuns, runsTopic: deps.runsTopic, governor: deps.governor, clock: deps.clock, metrics, backpressureMs: config.backpressureMs });
@@ -135,10 +153,6 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     try {
       parsed = parseBody(String(req.body ?? ""), req.headers["content-type"] ?? "", config.maxEvents);
     } catch (error) {
-      if (error instanceof RequestError) {
-        metrics.refused.inc({ reason: error.status === 413 ? "too_large" : "invalid" });
-        return reply.code(error.status).send(error.body);
-      }
       if (error instanceof InvalidBatchError) {
         metrics.refused.inc({ reason: "invalid" });
         return reply.code(400).send({
@@ -150,29 +164,28 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
     }
     const { events } = parsed;
     authorizeEvents(principal, events, parsed.where);
+    if (principal.kind === "key") await ownTracesOnly(deps.runIndex, principal.key, events, parsed.where);
     // Every request counts toward the key's rate, whatever it carries (§6.1), an empty one too.
     // Serialized once: the bytes counted are those of the event as published.
     const values = events.map((e) => JSON.stringify(e));
     const charges = events.map((e, i) => chargeOf(e, Buffer.byteLength(values[i]!)));
     if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt, values }))) return reply;
+    if (principal.kind === "key") {
+      const created = events.flatMap((e) => (e.type === "trace-created" ? [e.trace_id] : []));
+      await deps.runIndex.claimTraces(principal.key.orgId, principal.key.workspaceId, created);
+    }
     return reply.code(202).send({ accepted: events.length });
   });
 
   app.get("/v1/usage", async (req, reply) => {
     const principal = await principalOf(req);
-    const query = { ...(req.query as Record<string, unknown>) };
+    const query = queryParameters(usageParams, req.query, "/v1/usage");
     if (principal.kind === "key") {
       query.org ??= principal.key.orgId;
-      if (typeof query.org === "string") authorizeOrg(principal, query.org);
+      authorizeOrg(principal, query.org);
     }
     if (!(await admitRead(deps, principal, req, reply))) return reply;
-    try {
-      return { rows: await deps.usage(query) };
-    } catch (error) {
-      const problems = parameterProblems(error, "/v1/usage");
-      if (problems) return reply.code(400).send({ error: problems });
-      throw error;
-    }
+    return { rows: await deps.usage(query) };
   });
 
   registerAdminRoutes(app, deps, principalOf);
@@ -196,6 +209,25 @@ export function buildIngestServer(deps: IngestDeps): FastifyInstance {
   });
   return app;
 }
+
+/**
+ * A workspace key's events name traces of its own workspace, or of none the ledger knows of:
+ * the run index holds the workspace of every trace created through the LangSmith API or with a
+ * workspace key here (the API tier's platform key may name any).
+ */
+async function ownTracesOnly(runIndex: RunTraceIndex, key: { orgId: string; workspaceId: string }, events: readonly LedgerEvent[], where: (i: number) => string): Promise<void> {
+  const traceIds = events.flatMap((e) => ("trace_id" in e ? [e.trace_id] : []));
+  if (traceIds.length === 0) return;
+  const owners = await runIndex.traceOwners(key.orgId, traceIds);
+  const i = events.findIndex((e) => "trace_id" in e && (owners.get(e.trace_id) ?? key.workspaceId) !== key.workspaceId);
+  if (i < 0) return;
+  throw new AccessError(403, `${where(i)}: trace_id ${(events[i] as { trace_id: string }).trace_id} is a trace of another workspace; a key writes its own workspace's traces only; nothing was published`);
+}
+
+/** The route a request matched (its pattern, not its URL: ids stay out of labels and logs). */
+const routeOf = (req: FastifyRequest) => req.routeOptions?.url ?? "(no route)";
+
+const refusalReason = (status: number) => (status === 413 ? "too_large" : status === 408 ? "timeout" : status === 429 ? "limited" : status >= 500 ? "unavailable" : "invalid");
 
 function unavailable(reply: FastifyReply, message: string) {
   return reply.code(503).header("retry-after", "5").send({ error: message });
@@ -229,12 +261,7 @@ function parseBody(body: string, contentType: string, maxEvents: number): { even
     position = (i) => ({ line: parsed.lines[i]! });
     where = (i) => `line ${parsed.lines[i]!}`;
   } else {
-    let value: unknown;
-    try {
-      value = JSON.parse(body);
-    } catch (error) {
-      throw new RequestError(400, { error: `body is not valid JSON: ${(error as Error).message}` });
-    }
+    const value = parseJsonText(body, "body");
     if (!Array.isArray(value)) throw new RequestError(400, { error: "body must be a JSON array of events" });
     items = value;
   }

@@ -4,9 +4,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { authorizeOrg, type Principal } from "./authentication";
-import { limitsOf, param } from "./admin-api";
+import { z } from "zod";
+import { identifier } from "@ledger/events";
+import { limitsOf } from "./admin-api";
 import { RequestError } from "./request-error";
-import { admitRead, parameterProblems } from "./read-admission";
+import { admitRead } from "./read-admission";
+import { queryParameters } from "./query-parameters";
+import { dailyUsageParams } from "@ledger/clickhouse";
 import type { IngestDeps } from "./server";
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
@@ -44,34 +48,27 @@ export function registerUsageRoutes(app: FastifyInstance, deps: IngestDeps, prin
     );
   }
 
-  /** Authenticates, picks the organization (a key's own by default), counts the request; null when refused. */
-  const admitted = async (req: Req, reply: FastifyReply): Promise<{ org: string } | null> => {
+  /**
+   * Authenticates, checks the parameters, picks the organization (a key's own by default) and
+   * counts the request; null when refused (answered).
+   */
+  const admitted = async <S extends z.ZodType<{ org?: string }>>(req: Req, reply: FastifyReply, schema: S, route: string): Promise<(z.output<S> & { org: string }) | null> => {
     const principal = await principalOf(req);
-    const raw = req.query.org ?? (principal.kind === "key" ? principal.key.orgId : undefined);
-    if (raw === undefined) throw new RequestError(400, { error: "org is required with the platform key (the organization to show)" });
-    const org = param("org", raw);
+    const query = queryParameters(schema, req.query, route);
+    const org = query.org ?? (principal.kind === "key" ? principal.key.orgId : undefined);
+    if (org === undefined) throw new RequestError(400, { error: "org is required with the platform key (the organization to show)" });
     authorizeOrg(principal, org);
-    return (await admitRead(deps, principal, req, reply)) ? { org } : null;
+    return (await admitRead(deps, principal, req, reply)) ? { ...query, org } : null;
   };
 
   app.get("/v1/usage/daily", async (req: Req, reply) => {
-    const ok = await admitted(req, reply);
-    if (!ok) return reply;
-    try {
-      return await deps.dailyUsage({ ...req.query, org: ok.org });
-    } catch (error) {
-      const problems = parameterProblems(error, "/v1/usage/daily");
-      if (problems) return reply.code(400).send({ error: problems });
-      throw error;
-    }
+    const query = await admitted(req, reply, dailyUsageParams.partial({ org: true }), "/v1/usage/daily");
+    return query ? deps.dailyUsage(query) : reply;
   });
 
+  const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
   app.get("/v1/limits", async (req: Req, reply) => {
-    const ok = await admitted(req, reply);
-    if (!ok) return reply;
-    const unknown = Object.keys(req.query).filter((k) => k !== "org" && k !== "workspace");
-    if (unknown.length > 0) throw new RequestError(400, { error: `bad query parameters: ${unknown.join(", ")} is not a parameter of /v1/limits` });
-    const ws = req.query.workspace === undefined ? undefined : param("workspace", req.query.workspace);
-    return limitsOf(deps, ok.org, ws, false);
+    const query = await admitted(req, reply, limitsQuery, "/v1/limits");
+    return query ? limitsOf(deps, query.org, query.workspace, false) : reply;
   });
 }

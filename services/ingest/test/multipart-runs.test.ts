@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import { MultipartParser } from "@remix-run/multipart-parser/node";
 import { sentRunText } from "@ledger/langsmith";
 import { nameSegments, partHeading, partName, readRunParts, sdkPartHeading } from "../src/multipart-runs";
+import type { RequestError } from "../src/request-error";
 
 test("a part's name is read from its Content-Disposition as RFC 7578 writes it", () => {
   expect(partName('form-data; name="post.abc"; filename="blob"')).toBe("post.abc");
@@ -56,10 +57,11 @@ test("property: a run's text as sent, where kept, parses to the run the parts me
     fc.asyncProperty(
       fc.record({
         headFields: fc.dictionary(fc.constantFrom("name", "run_type", "trace_id", ...FIELDS), jsonValue, { maxKeys: 4 }),
-        headId: fc.constantFrom("r1", "r2", undefined),
+        headId: fc.constantFrom("r1", undefined),
         withHead: fc.boolean(),
         pretty: fc.boolean(),
-        fieldParts: fc.array(fc.tuple(fc.constantFrom(...FIELDS), jsonValue, fc.constantFrom("", " ", "  ")), { maxLength: 4 }),
+        // A part name appears once a body (the same field twice is refused: see below).
+        fieldParts: fc.uniqueArray(fc.tuple(fc.constantFrom(...FIELDS), jsonValue, fc.constantFrom("", " ", "  ")), { maxLength: 4, selector: ([f]) => f }),
         headFirst: fc.boolean(),
       }),
       async ({ headFields, headId, withHead, pretty, fieldParts, headFirst }) => {
@@ -77,7 +79,7 @@ test("property: a run's text as sent, where kept, parses to the run the parts me
         if ((!withHead || (headId === "r1" && !pretty)) && !overlapping) expect(text).toBeDefined();
         // Never a key twice (a reader taking the first of two would see the run part's value).
         if (withHead && overlapping) expect(text).toBeUndefined();
-        for (const [f, v, pad] of fieldParts.filter(([f], i) => !fieldParts.slice(i + 1).some(([g]) => g === f))) {
+        for (const [f, v, pad] of fieldParts) {
           expect(sent.fieldBytes.get(f)).toBe(Buffer.byteLength(`${pad}${JSON.stringify(v)}${pad}`));
           expect(merged![f]).toEqual(JSON.parse(JSON.stringify(v)));
         }
@@ -85,6 +87,17 @@ test("property: a run's text as sent, where kept, parses to the run the parts me
     ),
     { numRuns: 300 },
   );
+});
+
+test("a part name twice in one body, or a part whose JSON carries another id than its name's, is refused", async () => {
+  const refusal = (parts: [string, string][]) => read([body(parts)]).then(() => "read", (e: RequestError) => `${e.status} ${String(e.body.error)}`);
+  expect(await refusal([["post.r1", '{"id":"r1"}'], ["post.r1", '{"id":"r1"}']])).toMatch(/^400 part "post\.r1" appears twice in one body/);
+  expect(await refusal([["post.r1.inputs", "{}"], ["post.r1.inputs", "{}"]])).toMatch(/^400 part "post\.r1\.inputs" appears twice/);
+  expect(await refusal([["feedback.f1", '{"run_id":"r1"}'], ["feedback.f1", '{"run_id":"r1"}']])).toMatch(/^400 part "feedback\.f1" appears twice/);
+  expect(await refusal([["post.r1", '{"id":"r2"}']])).toBe('400 part "post.r1" carries id "r2"; a part\'s id is the one in its name; nothing was published');
+  expect(await refusal([["feedback.f1", '{"id":"f2","run_id":"r1"}']])).toBe('400 part "feedback.f1" carries id "f2"; a part\'s id is the one in its name; nothing was published');
+  // post.r1 and patch.r1 are two parts, not one twice.
+  expect(await refusal([["post.r1", '{"id":"r1"}'], ["patch.r1", '{"id":"r1"}']])).toBe("read");
 });
 
 /** The parser's own reading of a part's headers before the ledger's patch (patches/@remix-run__multipart-parser@0.16.3.patch). */
