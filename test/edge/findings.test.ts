@@ -287,7 +287,7 @@ describe("query parameters", () => {
 });
 
 describe("multipart", () => {
-  test("a feedback part whose JSON carries another id, and a run sent twice in one body, are refused", async () => {
+  test("a feedback part whose JSON carries another id, and a run sent twice in one body with different contents, are refused", async () => {
     await unchanged(async () => {
       const other = await sendParts(keys.prod, [["feedback.fb-a", JSON.stringify({ id: "fb-b", run_id: "prod-run-1" })]]);
       expect(other.status).toBe(400);
@@ -297,7 +297,7 @@ describe("multipart", () => {
         ["post.twice-1", JSON.stringify(run("twice-1", { name: "second" }))],
       ]);
       expect(twice.status).toBe(400);
-      expect(twice.body.error).toMatch(/^part "post\.twice-1" appears twice in one body/);
+      expect(twice.body.error).toMatch(/^part "post\.twice-1" appears twice in one body with different contents/);
       const fieldTwice = await sendParts(keys.prod, [
         ["post.twice-2", JSON.stringify(run("twice-2"))],
         ["post.twice-2.inputs", "{}"],

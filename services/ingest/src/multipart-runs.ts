@@ -33,7 +33,8 @@ const json = (name: string, text: string): unknown => parseJsonText(text, `part 
  * Parses a multipart body as a stream with Remix's push parser: each chunk is written to it as it
  * arrives and the parts it completes come out at once, each a byte array (no stream per part,
  * which is how the SDK sends every part: as a file). The body stream holds it to `maxBytes`
- * (requestBody); a part name may appear once, and at most MAX_PARTS parts. On the first problem
+ * (requestBody); a part repeated under its name must repeat its content (it is read once), and
+ * a body has at most MAX_PARTS parts. On the first problem
  * the body is given up (destroyed: it stops decoding, and the rest is dropped off the wire).
  */
 export function readRunParts(body: Readable, headers: Record<string, string | string[] | undefined>, maxBytes: number): Promise<RunParts> {
@@ -48,7 +49,7 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
     // maxParts: the body's cap bounds them; a batch of 100 runs with inputs, outputs and
     // attachments has many more than the parser's default 1,000.
     const parser = new MultipartParser(boundary, { maxHeaderSize: 8 * 1024, maxFileSize: maxBytes, maxTotalSize: maxBytes, maxParts: MAX_PARTS });
-    const names = new Set<string>();
+    const seenParts = new Map<string, Buffer>();
     let failed = false;
     let closed = false;
     // The parser refuses any byte after the close delimiter, which an epilogue (or just the
@@ -75,8 +76,14 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
           const content = part.content.length === 1 ? Buffer.from(part.content[0]!.buffer, part.content[0]!.byteOffset, part.content[0]!.byteLength) : Buffer.concat(part.content);
           const { name, mediaType } = sdkPartHeading(part.headerText) ?? partHeading(part.headers);
           if (name !== undefined) {
-            if (names.has(name)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} appears twice in one body (a run, a field or feedback is sent once a batch); nothing was published` });
-            names.add(name);
+            // The same part again (a client re-sending a run in one batch) is the same delivery
+            // (D1); two different contents under one name would leave the ledger to pick one.
+            const earlier = seenParts.get(name);
+            if (earlier !== undefined) {
+              if (earlier.equals(content)) continue;
+              throw new RequestError(400, { error: `part ${JSON.stringify(name)} appears twice in one body with different contents; send each run, field and feedback once a batch; nothing was published` });
+            }
+            seenParts.set(name, content);
           }
           onPart(parts, name, content, mediaType);
         }

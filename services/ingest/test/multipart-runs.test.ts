@@ -60,7 +60,7 @@ test("property: a run's text as sent, where kept, parses to the run the parts me
         headId: fc.constantFrom("r1", undefined),
         withHead: fc.boolean(),
         pretty: fc.boolean(),
-        // A part name appears once a body (the same field twice is refused: see below).
+        // A part name once a body (twice with other contents is refused: see below).
         fieldParts: fc.uniqueArray(fc.tuple(fc.constantFrom(...FIELDS), jsonValue, fc.constantFrom("", " ", "  ")), { maxLength: 4, selector: ([f]) => f }),
         headFirst: fc.boolean(),
       }),
@@ -89,11 +89,15 @@ test("property: a run's text as sent, where kept, parses to the run the parts me
   );
 });
 
-test("a part name twice in one body, or a part whose JSON carries another id than its name's, is refused", async () => {
+test("a part repeated with the same content is read once; under one name with another content, or whose JSON carries another id than its name's, it is refused", async () => {
   const refusal = (parts: [string, string][]) => read([body(parts)]).then(() => "read", (e: RequestError) => `${e.status} ${String(e.body.error)}`);
-  expect(await refusal([["post.r1", '{"id":"r1"}'], ["post.r1", '{"id":"r1"}']])).toMatch(/^400 part "post\.r1" appears twice in one body/);
-  expect(await refusal([["post.r1.inputs", "{}"], ["post.r1.inputs", "{}"]])).toMatch(/^400 part "post\.r1\.inputs" appears twice/);
-  expect(await refusal([["feedback.f1", '{"run_id":"r1"}'], ["feedback.f1", '{"run_id":"r1"}']])).toMatch(/^400 part "feedback\.f1" appears twice/);
+  const again = await read([body([["post.r1", '{"id":"r1","name":"a"}'], ["post.r1.inputs", '{"q":1}'], ["post.r1", '{"id":"r1","name":"a"}'], ["post.r1.inputs", '{"q":1}'], ["feedback.f1", '{"run_id":"r1"}'], ["feedback.f1", '{"run_id":"r1"}']])]);
+  expect(again.posts.get("r1")).toEqual({ id: "r1", name: "a", inputs: { q: 1 } });
+  expect(again.feedback).toEqual([{ id: "f1", run_id: "r1" }]);
+  expect(sentRunText("r1", again.sent.get("post.r1")!)).toBe('{"id":"r1","name":"a","inputs":{"q":1}}');
+  expect(await refusal([["post.r1", '{"id":"r1"}'], ["post.r1", '{"id":"r1","name":"b"}']])).toMatch(/^400 part "post\.r1" appears twice in one body with different contents/);
+  expect(await refusal([["post.r1.inputs", "{}"], ["post.r1.inputs", '{"a":1}']])).toMatch(/^400 part "post\.r1\.inputs" appears twice/);
+  expect(await refusal([["feedback.f1", '{"run_id":"r1"}'], ["feedback.f1", '{"run_id":"r2"}']])).toMatch(/^400 part "feedback\.f1" appears twice/);
   expect(await refusal([["post.r1", '{"id":"r2"}']])).toBe('400 part "post.r1" carries id "r2"; a part\'s id is the one in its name; nothing was published');
   expect(await refusal([["feedback.f1", '{"id":"f2","run_id":"r1"}']])).toBe('400 part "feedback.f1" carries id "f2"; a part\'s id is the one in its name; nothing was published');
   // post.r1 and patch.r1 are two parts, not one twice.
