@@ -12,6 +12,9 @@ export const MAX_JSON_DEPTH = 100;
  * in the structure, not in the values' bytes.
  */
 export function nestsDeeperThan(text: string, limit: number): boolean {
+  // Depth never exceeds the number of opening brackets, strings' included: a text with few is
+  // passed on two native searches, without walking its structure (most texts, a run's parts).
+  if (openersAtMost(text, limit)) return false;
   let depth = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
@@ -33,4 +36,12 @@ export function nestsDeeperThan(text: string, limit: number): boolean {
     }
   }
   return false;
+}
+
+/** Whether `text` holds at most `limit` of `[` and `{` together (anywhere, strings included). */
+function openersAtMost(text: string, limit: number): boolean {
+  let count = 0;
+  for (let i = text.indexOf("{"); i >= 0; i = text.indexOf("{", i + 1)) if (++count > limit) return false;
+  for (let i = text.indexOf("["); i >= 0; i = text.indexOf("[", i + 1)) if (++count > limit) return false;
+  return true;
 }
