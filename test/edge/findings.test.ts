@@ -308,3 +308,12 @@ describe("multipart", () => {
   });
 });
 
+
+describe("found by the fuzz suite", () => {
+  test("POST /runs/multipart with a JSON body is a 400 sentence, not a 500", async () => {
+    const res = await unchanged(() => call("POST", "/runs/multipart", keys.prod, "--fz--\r\n", { "content-type": "application/json" }));
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/^not a multipart body: Content-Type must be multipart\/form-data with a boundary/);
+    expect((await ledger.counters()).failures).toBe(0);
+  });
+});

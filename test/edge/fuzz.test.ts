@@ -167,7 +167,7 @@ async function snapshot(): Promise<Snapshot> {
 async function checkAfter(what: string, status: number, retryAfter: string | null, before: Snapshot): Promise<void> {
   expect(await ledger.healthy(), `${what}: serve alive, /healthz within 1 s`).toBe(true);
   if (status >= 500) {
-    expect({ what, status, retryAfter }, "no 5xx but a retriable 503").toEqual({ what, status: 503, retryAfter: expect.any(String) });
+    expect({ what, status, retryAfter }, `no 5xx but a retriable 503\n${failuresLogged()}`).toEqual({ what, status: 503, retryAfter: expect.any(String) });
   }
   if (status < 400) return;
   const after = await snapshot();
@@ -204,8 +204,11 @@ test("fuzz: random and adversarial HTTP requests to every route", async () => {
     }),
     { numRuns: 300 },
   );
-  expect((await ledger.counters()).failures).toBe(0);
+  expect((await ledger.counters()).failures, failuresLogged()).toBe(0);
 });
+
+/** What serve logged of the requests it failed (a 500 is logged with its stack). */
+const failuresLogged = () => ledger.serve.output().split("\n").filter((l) => l.includes("ledger: api:")).join("\n");
 
 /** One request with node:http (fetch refuses some headers a client may send, Expect among them). */
 function send(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<{ status: number; contentType: string; retryAfter: string | null; text: string }> {
@@ -271,5 +274,5 @@ test("fuzz: malformed HTTP framing on a raw socket", async () => {
     }),
     { numRuns: 60 },
   );
-  expect((await ledger.counters()).failures).toBe(0);
+  expect((await ledger.counters()).failures, failuresLogged()).toBe(0);
 });

@@ -2,16 +2,19 @@ import { MAX_JSON_DEPTH, nestsDeeperThan } from "@ledger/events";
 import { RequestError } from "./request-error";
 
 /**
- * A JSON text the API was sent, parsed: a 400 naming `what` (the body, a part, a line) when it
- * is not JSON or nests deeper than MAX_JSON_DEPTH.
+ * A JSON text the API was sent, parsed: a 400 naming it when it is not JSON or nests deeper
+ * than MAX_JSON_DEPTH. It is `what` (the body, a line), or `what` and a name quoted (a body's
+ * part: `part "post.r1"`), built only for the refusal: every part of a body passes here.
  */
-export function parseJsonText(text: string, what: string): unknown {
+export function parseJsonText(text: string, what: string, named?: string): unknown {
   if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
-    throw new RequestError(400, { error: `${what} nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels, the most the ledger reads; nothing was published` });
+    throw new RequestError(400, { error: `${label(what, named)} nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels, the most the ledger reads; nothing was published` });
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new RequestError(400, { error: `${what} is not valid JSON: ${(error as Error).message}; nothing was published` });
+    throw new RequestError(400, { error: `${label(what, named)} is not valid JSON: ${(error as Error).message}; nothing was published` });
   }
 }
+
+const label = (what: string, named: string | undefined) => (named === undefined ? what : `${what} ${JSON.stringify(named)}`);

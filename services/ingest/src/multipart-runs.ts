@@ -27,7 +27,18 @@ const RUN_FIELDS = new Set(["inputs", "outputs", "events", "extra", "error", "se
  */
 export const MAX_PARTS = 50_000;
 
-const json = (name: string, text: string): unknown => parseJsonText(text, `part ${JSON.stringify(name)}`);
+const json = (name: string, text: string): unknown => parseJsonText(text, "part", name);
+
+/**
+ * A part whose name came before in the same body: the same text again is the same delivery (a
+ * client re-sending a run in one batch, D1) and is skipped; another text would leave the
+ * ledger to pick one.
+ */
+function isRepeat(name: string, earlier: string | undefined, text: string): boolean {
+  if (earlier === undefined) return false;
+  if (earlier === text) return true;
+  throw new RequestError(400, { error: `part ${JSON.stringify(name)} appears twice in one body with different contents; send each run, field and feedback once a batch; nothing was published` });
+}
 
 /**
  * Parses a multipart body as a stream with Remix's push parser: each chunk is written to it as it
@@ -42,14 +53,14 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
     const parts: RunParts = { posts: new Map(), patches: new Map(), feedback: [], attachmentBytes: new Map(), attachments: new Map(), sent: new Map() };
     const contentType = String(headers["content-type"] ?? "");
     const boundary = /^multipart\//i.test(contentType) ? getMultipartBoundary(contentType) : null;
+    // Not multipart: another parser has read the body already, or requestBody drops it.
     if (!boundary) {
-      body.resume();
       return reject(new RequestError(400, { error: `not a multipart body: Content-Type must be multipart/form-data with a boundary (it was ${JSON.stringify(contentType)}); nothing was published` }));
     }
     // maxParts: the body's cap bounds them; a batch of 100 runs with inputs, outputs and
     // attachments has many more than the parser's default 1,000.
     const parser = new MultipartParser(boundary, { maxHeaderSize: 8 * 1024, maxFileSize: maxBytes, maxTotalSize: maxBytes, maxParts: MAX_PARTS });
-    const seenParts = new Map<string, Buffer>();
+    const feedbackTexts = new Map<string, string>();
     let failed = false;
     let closed = false;
     // The parser refuses any byte after the close delimiter, which an epilogue (or just the
@@ -75,17 +86,7 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
         for (const part of write(chunk)) {
           const content = part.content.length === 1 ? Buffer.from(part.content[0]!.buffer, part.content[0]!.byteOffset, part.content[0]!.byteLength) : Buffer.concat(part.content);
           const { name, mediaType } = sdkPartHeading(part.headerText) ?? partHeading(part.headers);
-          if (name !== undefined) {
-            // The same part again (a client re-sending a run in one batch) is the same delivery
-            // (D1); two different contents under one name would leave the ledger to pick one.
-            const earlier = seenParts.get(name);
-            if (earlier !== undefined) {
-              if (earlier.equals(content)) continue;
-              throw new RequestError(400, { error: `part ${JSON.stringify(name)} appears twice in one body with different contents; send each run, field and feedback once a batch; nothing was published` });
-            }
-            seenParts.set(name, content);
-          }
-          onPart(parts, name, content, mediaType);
+          onPart(parts, feedbackTexts, name, content, mediaType);
         }
       } catch (error) {
         fail(error);
@@ -179,15 +180,25 @@ export function nameSegments(name: string): { kind: string; id?: string; field?:
   return { kind: name.slice(0, first), id: name.slice(first + 1, second), field: third < 0 ? tail : tail.slice(0, third), tail };
 }
 
-/** One part, by its name (see langsmith-sdk.md): merged into its run, or feedback, or an attachment. */
-function onPart(parts: RunParts, name: string | undefined, content: Buffer, contentType: string): void {
+function attachmentNamed(files: readonly StoredAttachment[], name: string): StoredAttachment | undefined {
+  for (const f of files) if (f.name === name) return f;
+  return undefined;
+}
+
+/**
+ * One part, by its name (see langsmith-sdk.md): merged into its run, or feedback, or an
+ * attachment. `feedbackTexts`: each feedback part's text so far (runs keep theirs in `sent`).
+ */
+function onPart(parts: RunParts, feedbackTexts: Map<string, string>, name: string | undefined, content: Buffer, contentType: string): void {
   const size = content.length;
   if (!name) throw new RequestError(400, { error: "a part has no name (parts are post.<run id>, patch.<run id>, post.<run id>.<field>, attachment.<run id>.<name>, feedback.<id>); nothing was published" });
   const { kind, id, field, tail } = nameSegments(name);
   if (kind === "attachment" && id && field) {
-    parts.attachmentBytes.set(id, (parts.attachmentBytes.get(id) ?? 0) + size);
     const files = parts.attachments.get(id) ?? [];
-    files.push({ name: tail!, content_type: contentType, size, content_base64: content.toString("base64") });
+    const base64 = content.toString("base64");
+    if (isRepeat(name, attachmentNamed(files, tail!)?.content_base64, base64)) return;
+    files.push({ name: tail!, content_type: contentType, size, content_base64: base64 });
+    parts.attachmentBytes.set(id, (parts.attachmentBytes.get(id) ?? 0) + size);
     parts.attachments.set(id, files);
     return;
   }
@@ -196,12 +207,11 @@ function onPart(parts: RunParts, name: string | undefined, content: Buffer, cont
     const runs = kind === "post" ? parts.posts : parts.patches;
     const sent = sentRunOf(parts, `${kind}.${id}`);
     if (field === undefined) {
+      if (isRepeat(name, sent.head, text)) return;
       const run = json(name, text);
       if (typeof run !== "object" || run === null || Array.isArray(run)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (a run); nothing was published` });
       const own = run as Record<string, unknown>;
       if (own.id !== undefined && own.id !== id) throw new RequestError(400, { error: `part ${JSON.stringify(name)} carries id ${JSON.stringify(own.id)}; a part's id is the one in its name; nothing was published` });
-      // A second part for the same run replaces the first's text; the merged run keeps both (below).
-      if (sent.head !== undefined) sent.overlaps = true;
       sent.head = text;
       sent.headIdMatches = own.id === id;
       for (const f of sent.fields.keys()) if (f in own) sent.overlaps = true;
@@ -210,6 +220,7 @@ function onPart(parts: RunParts, name: string | undefined, content: Buffer, cont
       return;
     }
     if (RUN_FIELDS.has(field)) {
+      if (isRepeat(name, sent.fields.get(field), text)) return;
       const value = json(name, text);
       const run = runs.get(id);
       if (sent.head !== undefined && run !== undefined && field in run && !sent.fields.has(field)) sent.overlaps = true;
@@ -221,6 +232,8 @@ function onPart(parts: RunParts, name: string | undefined, content: Buffer, cont
     }
   }
   if (kind === "feedback" && id && field === undefined) {
+    if (isRepeat(name, feedbackTexts.get(id), text)) return;
+    feedbackTexts.set(id, text);
     const fb = json(name, text);
     if (typeof fb !== "object" || fb === null || Array.isArray(fb)) throw new RequestError(400, { error: `part ${JSON.stringify(name)} must be a JSON object (feedback); nothing was published` });
     const own = fb as Record<string, unknown>;
