@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { rollUpToOrg, usageRow } from "@ledger/billing";
 import { runLedger, ROOT } from "../support/cli";
 import { uniqueName } from "../support/engines";
+import { waitFor } from "../support/wait";
 import { referenceTuples } from "../support/pipeline";
 import { freshServeEnv, startServe, type ServeProcess, SERVE_PLATFORM_KEY } from "../support/serve-process";
 
@@ -74,15 +75,13 @@ describe("ledger serve, usage and migrate", () => {
     });
     expect(res.status).toBe(202);
     const expected = expectedJsonLines(sampleEvents());
-    const deadline = Date.now() + 60_000;
     let out = "";
-    while (Date.now() < deadline) {
+    await waitFor("ledger usage to show the sample's bill", async () => {
       const r = await runLedger(["usage", "--json", "--url", serve.url], { env: { LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY } });
       expect(r.code).toBe(0);
       out = r.stdout;
-      if (out === expected) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+      return out === expected;
+    }, 60_000, 250).catch(() => {});
     expect(out).toBe(expected);
     const filtered = await runLedger(["usage", "--json", "--url", serve.url, "--org", "globex", "--from", "2024-07", "--to", "2024-07"], { env: { LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY } });
     expect(filtered.stdout).toBe(`${JSON.stringify(usageRow({ org_id: "globex", period: "2024-07" }, 1, 2))}\n`);

@@ -3,6 +3,7 @@ import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluste
 import type { Admin } from "kafkajs";
 import { uniqueName } from "../support/engines";
 import { ev } from "../support/pipeline";
+import { waitFor } from "../support/wait";
 import { freshServeEnv, startServe, type ServeProcess, SERVE_PLATFORM_KEY } from "../support/serve-process";
 
 /**
@@ -53,15 +54,16 @@ test("SIGKILL during a close: bookings follow the markers' positions, nothing is
   const drained = () => waitForDrain(admin, ledgerWatches(topics, ledgerGroups(prefix)), { timeoutMs: 300_000 });
   await drained();
 
-  // Kill inside the close: as soon as its markers are on the input topic (the close may not be
-  // recorded yet, no consumer has passed them all), with three late batches in flight.
+  // Kill inside the close: its markers are on the input topic (the close may not be recorded
+  // yet, no consumer has passed them all) and the first of three late batches is on it after
+  // them, the others in flight.
   const highWater = async () => (await admin.fetchTopicOffsets(topics.events)).reduce((sum, p) => sum + Number(p.high), 0);
   const before = await highWater();
   const closing = post(serve.url, "/v1/admin/periods/2024-06/close", {}).catch(() => null);
-  while ((await highWater()) < before + 4) await new Promise((r) => setTimeout(r, 1));
+  await waitFor("June's markers on every partition", async () => (await highWater()) >= before + 4, 30_000, 1);
   const late = [0, 1, 2].map((i) => batch(6_000 + i * 1_000, 1_000, "28"));
   const inFlight = [closing, ...late.map((b) => post(serve.url, "/v1/events", b).catch(() => null))];
-  await new Promise((r) => setTimeout(r, 25));
+  await waitFor("a late batch on the topic after the markers", async () => (await highWater()) >= before + 4 + 1_000, 30_000, 1);
   serve.child.kill("SIGKILL");
   await serve.exited;
   await Promise.all(inFlight);
@@ -75,13 +77,11 @@ test("SIGKILL during a close: bookings follow the markers' positions, nothing is
   for (const b of late) await send(b); // at least once: resend what may not have landed
   await drained();
 
-  const invoice = async (period: string) => {
-    for (;;) {
+  const invoice = (period: string) =>
+    waitFor(`the ${period} invoice${period === "2024-06" ? ", final" : ""}`, async () => {
       const doc = (await (await fetch(`${serve.url}/v1/invoices/k/${period}`, { headers })).json()) as { status: string; lines: { kind: string; adjusts?: string; quantity: number }[] };
-      if (period !== "2024-06" || doc.status === "closed") return doc;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
+      return (period !== "2024-06" || doc.status === "closed") && doc;
+    }, 120_000, 200);
   const june = await invoice("2024-06");
   const july = await invoice("2024-07");
   const inJune = june.lines.find((l) => l.kind === "base_traces")?.quantity ?? 0;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { ledgerApi } from "../support/ledger-api";
 import { startReplicas, type Replicas } from "../support/replicas";
+import { waitFor } from "../support/wait";
 
 // Two ingest processes sharing one Redis and one stack, hammering the same limits (§6.5).
 let ledger: Replicas;
@@ -29,16 +30,6 @@ async function hammer<T>(jobs: ((api: ReturnType<typeof ledgerApi>) => Promise<T
   return out;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function billed(): Promise<{ base: number; upgrades: number }> {
   const rows = (await apis[0]!.call("GET", "/v1/usage?org=race", ledger.platformKey)).body.rows as { base_traces: number; extended_upgrades: number }[];
   return { base: rows.reduce((s, r) => s + r.base_traces, 0), upgrades: rows.reduce((s, r) => s + r.extended_upgrades, 0) };
@@ -47,7 +38,7 @@ async function billed(): Promise<{ base: number; upgrades: number }> {
 test("a key's rate limit is shared: 2,400 requests over two replicas, exactly 2,000 admitted (overshoot 0)", async () => {
   const { key } = await apis[0]!.key("race", "prod");
   // A key created on the primary works on the replica once its accounts catch up (about a second).
-  await until("the replica to know the key", async () => ((await apis[1]!.post(key, [])).status === 202 ? true : undefined));
+  await waitFor("the replica to know the key", async () => ((await apis[1]!.post(key, [])).status === 202 ? true : undefined));
   const statuses = await hammer(Array.from({ length: 2_399 }, () => (api) => api.post(key, []).then((r) => r.status)), 32);
   expect(statuses.filter((s) => s === 202).length + 1).toBe(2_000);
   expect(statuses.filter((s) => s === 429).length).toBe(400);
@@ -58,7 +49,7 @@ test("usage limits hold across replicas: every admitted trace billed, none beyon
   await apis[0]!.org("race", { plan: "plus", payment_method: true });
   await apis[0]!.workspace("race", "prod", { all_traces_limit: 1_000, extended_traces_limit: 100 });
   // Limit values reach the other replica with its account reload (§6.5 allows 60 s).
-  await until("the replica to know the limits", async () => {
+  await waitFor("the replica to know the limits", async () => {
     const limits = (await apis[1]!.limits("race", "prod")).find((l) => l.limit === "workspace:extended_traces");
     return limits?.limit_value === 100 ? true : undefined;
   });
@@ -71,7 +62,7 @@ test("usage limits hold across replicas: every admitted trace billed, none beyon
   const triggers = Array.from({ length: 30 }, (_, r) => Array.from({ length: 10 }, (_, i) => feedback(`t${r}-${i}`)));
   const tStatuses = await hammer(triggers.map((events) => (api) => api.post(ledger.platformKey, events).then((r) => r.status)), 16);
   expect(tStatuses.filter((s) => s === 202).length * 10).toBe(100);
-  const bill = await until("the bill to settle", async () => {
+  const bill = await waitFor("the bill to settle", async () => {
     const b = await billed();
     return b.base === 1_000 && b.upgrades === 100 ? b : undefined;
   }, 60_000);
@@ -80,9 +71,9 @@ test("usage limits hold across replicas: every admitted trace billed, none beyon
 
 test("a revocation on the primary takes effect on the replica within 10 s", async () => {
   const { key, key_id } = await apis[0]!.key("race", "prod");
-  await until("the replica to know the key", async () => ((await apis[1]!.post(key, [])).status === 202 ? true : undefined));
+  await waitFor("the replica to know the key", async () => ((await apis[1]!.post(key, [])).status === 202 ? true : undefined));
   await apis[0]!.admin("POST", `/v1/admin/keys/${key_id}/revoke`);
   const revokedAt = Date.now();
-  await until("the replica to refuse the key", async () => ((await apis[1]!.post(key, [])).status === 401 ? true : undefined), 10_000);
+  await waitFor("the replica to refuse the key", async () => ((await apis[1]!.post(key, [])).status === 401 ? true : undefined), 10_000);
   expect(Date.now() - revokedAt).toBeLessThan(10_000);
 });

@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from "vitest";
 import { BatchConsumer, createKafka, createProducer, publish, type PartitionBatch } from "@ledger/kafka";
 import { freshEngines } from "../support/engines";
+import { waitFor } from "../support/wait";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -57,8 +58,7 @@ test("batches fetched while one is handled become one batch; a retriable failure
   await consumer.start();
   cleanups.push(() => consumer.stop());
 
-  const deadline = Date.now() + 60_000;
-  while ([...seen.values()].reduce((n, s) => n + new Set(s).size, 0) < 4_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await waitFor("4,000 distinct messages handled", () => [...seen.values()].reduce((n, s) => n + new Set(s).size, 0) >= 4_000, 60_000);
   expect(fatal).toEqual([]);
   expect(failed).toBe(true);
   for (const key of keys) {

@@ -6,6 +6,7 @@ import { upgraderConfigFromEnv } from "@ledger/upgrader";
 import { sinkConfigFromEnv } from "@ledger/sink";
 import { freshEngines } from "../support/engines";
 import { ev } from "../support/pipeline";
+import { waitFor } from "../support/wait";
 
 const stacks: LedgerStack[] = [];
 afterEach(async () => {
@@ -39,8 +40,7 @@ test("a consumer whose next offset the broker already deleted stops loudly inste
   await producer.disconnect();
 
   const second = await start();
-  const deadline = Date.now() + 60_000;
-  while (!second.fatal && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await waitFor("the restarted consumer to stop", () => second.fatal ?? undefined, 60_000);
   expect(second.fatal).toBeInstanceOf(DataLossError);
   expect(second.fatal!.message).toMatch(/data loss on .*trace-events\[\d\] for group .*: the next offset to read is \d+ but the broker keeps only offsets from \d+/);
   await expect(second.ready()).rejects.toBeInstanceOf(DataLossError);

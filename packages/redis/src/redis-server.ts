@@ -28,9 +28,12 @@ export async function startRedisServer(options: { dir?: string; timeoutMs?: numb
   const owned = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "ledger-redis-"));
   const socket = join(dir, "redis.sock");
+  // Through setpriv (util-linux): the kernel kills the server when the thread that started it
+  // dies, SIGKILL included, so a crashed ledger leaves no Redis behind. Start it from a thread
+  // that lives as long as the process (the main thread).
   const child: ChildProcess = spawn(
-    "redis-server",
-    ["--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"],
+    "setpriv",
+    ["--pdeathsig", "KILL", "--", "redis-server", "--port", "0", "--unixsocket", socket, "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";
@@ -40,12 +43,14 @@ export async function startRedisServer(options: { dir?: string; timeoutMs?: numb
     child.once("error", (error) =>
       reject(
         new RedisServerError(
-          `cannot start the embedded Redis: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "redis-server is not installed (apt-get install -y redis-server)" : error.message}`,
+          `cannot start the embedded Redis: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "setpriv is not installed (apt-get install -y util-linux)" : error.message}`,
           { cause: error },
         ),
       ),
     );
-    child.once("exit", (code) => reject(new RedisServerError(`redis-server exited (${code}) before it listened: ${stderr}`)));
+    child.once("exit", (code) =>
+      reject(new RedisServerError(code === 127 ? "cannot start the embedded Redis: redis-server is not installed (apt-get install -y redis-server)" : `redis-server exited (${code}) before it listened: ${stderr}`)),
+    );
     const poll = () => {
       if (existsSync(socket)) return resolve();
       if (Date.now() > deadline) return reject(new RedisServerError(`redis-server did not open ${socket} in time: ${stderr}`));
