@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { engineConfigFromEnv } from "@ledger/config";
-import { ingestConfigFromEnv } from "@ledger/ingest";
+import { apiConfigFromEnv } from "@ledger/api";
 import { startMockCluster, type MockCluster } from "@ledger/kafka";
 import { LedgerStack } from "@ledger/stack";
 import { upgraderConfigFromEnv } from "@ledger/upgrader";
@@ -18,7 +18,7 @@ beforeAll(async () => {
     engines: { ...engines, kafka: { ...engines.kafka, brokers: cluster.brokers } },
     upgrader: upgraderConfigFromEnv(),
     sink: sinkConfigFromEnv(),
-    ingest: { ...ingestConfigFromEnv(), port: 0, backpressureMs: 2_000 },
+    ingest: { ...apiConfigFromEnv(), port: 0, backpressureMs: 2_000 },
     platformKey: TEST_PLATFORM_KEY,
   });
 });

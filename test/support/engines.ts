@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { engineConfigFromEnv, type EngineConfig } from "@ledger/config";
 import { LedgerStack } from "@ledger/stack";
-import { ingestConfigFromEnv, type IngestConfig } from "@ledger/ingest";
+import { apiConfigFromEnv, type ApiConfig } from "@ledger/api";
 import { upgraderConfigFromEnv } from "@ledger/upgrader";
 import { sinkConfigFromEnv, type SinkConfig } from "@ledger/sink";
 import { startMockCluster, type MockCluster } from "@ledger/kafka";
@@ -56,9 +56,9 @@ export async function freshEngines(label = "t"): Promise<EngineConfig> {
 
 export const TEST_PLATFORM_KEY = `lsv2_sk_platform_test_${randomBytes(24).toString("hex")}`;
 
-export async function freshStack(options: { label?: string; ingest?: boolean | Partial<IngestConfig>; clock?: Clock; engines?: Partial<EngineConfig>; sealer?: SealerConfig; sink?: Partial<SinkConfig> } = {}): Promise<LedgerStack> {
-  const ingest: IngestConfig | undefined = options.ingest
-    ? { ...ingestConfigFromEnv(), port: 0, ...(typeof options.ingest === "object" ? options.ingest : {}) }
+export async function freshStack(options: { label?: string; ingest?: boolean | Partial<ApiConfig>; clock?: Clock; engines?: Partial<EngineConfig>; sealer?: SealerConfig; sink?: Partial<SinkConfig> } = {}): Promise<LedgerStack> {
+  const ingest: ApiConfig | undefined = options.ingest
+    ? { ...apiConfigFromEnv(), port: 0, ...(typeof options.ingest === "object" ? options.ingest : {}) }
     : undefined;
   return LedgerStack.start({
     engines: { ...(await freshEngines(options.label)), ...options.engines },

@@ -1,12 +1,12 @@
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { engineConfigFromEnv } from "@ledger/config";
-import { ingestConfigFromEnv } from "@ledger/ingest";
+import { apiConfigFromEnv } from "@ledger/api";
 import { callLedger } from "./admin-client";
 import { clientPlatformKey } from "./platform-key";
 
 const defaultUrl = () => process.env.LEDGER_URL ?? "http://127.0.0.1:8080";
-const platformKey = () => clientPlatformKey(ingestConfigFromEnv().platformKey, engineConfigFromEnv());
+const platformKey = () => clientPlatformKey(apiConfigFromEnv().platformKey, engineConfigFromEnv());
 const out = (text: string): void => void process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 
 const wholeNumber = (v: string) => {

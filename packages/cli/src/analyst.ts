@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { engineConfigFromEnv } from "@ledger/config";
-import { ingestConfigFromEnv } from "@ledger/ingest";
+import { apiConfigFromEnv } from "@ledger/api";
 import { callLedger } from "./admin-client";
 import { clientPlatformKey } from "./platform-key";
 
@@ -17,7 +17,7 @@ export function registerAnalystCommands(program: Command): void {
     .option("--format <format>", "any ClickHouse output format (CSV, TSVWithNames, JSONEachRow, Markdown, …)", "PrettyCompactMonoBlock")
     .option("--url <url>", "the ledger's base URL", process.env.LEDGER_URL ?? "http://127.0.0.1:8080")
     .action(async (query: string, o: { format: string; url: string }) => {
-      const key = clientPlatformKey(ingestConfigFromEnv().platformKey, engineConfigFromEnv());
+      const key = clientPlatformKey(apiConfigFromEnv().platformKey, engineConfigFromEnv());
       const r = await callLedger<{ output: string }>(o.url, key, "POST", "/v1/admin/sql", { query, format: o.format });
       process.stdout.write(r.output);
     });

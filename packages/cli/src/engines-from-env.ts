@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { engineConfigFromEnv, type EngineConfig } from "@ledger/config";
-import { ingestConfigFromEnv } from "@ledger/ingest";
+import { apiConfigFromEnv } from "@ledger/api";
 import { upgraderConfigFromEnv } from "@ledger/upgrader";
 import { sinkConfigFromEnv } from "@ledger/sink";
 import { invoicerConfigFromEnv } from "@ledger/invoicer";
@@ -12,7 +12,7 @@ import { sealerConfigFromEnv } from "@ledger/sealer";
 export function configFromEnv() {
   return {
     engines: engineConfigFromEnv(),
-    ingest: ingestConfigFromEnv(),
+    ingest: apiConfigFromEnv(),
     upgrader: upgraderConfigFromEnv(),
     sink: sinkConfigFromEnv(),
     invoicer: invoicerConfigFromEnv(),

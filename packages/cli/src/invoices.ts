@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { invoiceJsonLines, invoiceText, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
 import { ConfigError, engineConfigFromEnv } from "@ledger/config";
-import { ingestConfigFromEnv } from "@ledger/ingest";
+import { apiConfigFromEnv } from "@ledger/api";
 import { callLedger, LedgerRequestError } from "./admin-client";
 import { clientPlatformKey } from "./platform-key";
 
@@ -14,7 +14,7 @@ const period = (value: string) => {
   return value;
 };
 const defaultUrl = process.env.LEDGER_URL ?? "http://127.0.0.1:8080";
-const platformKey = () => clientPlatformKey(ingestConfigFromEnv().platformKey, engineConfigFromEnv());
+const platformKey = () => clientPlatformKey(apiConfigFromEnv().platformKey, engineConfigFromEnv());
 
 /** `ledger invoice` and `ledger close`, against a running ledger (its API). */
 export function registerInvoiceCommands(program: Command): void {

@@ -15,7 +15,7 @@ import { registerAnalystCommands } from "./analyst";
 import { LedgerRequestError } from "./admin-client";
 import { ingestReplica } from "./ingest-replica";
 import { clientPlatformKey } from "./platform-key";
-import { ingestConfigFromEnv } from "@ledger/ingest";
+import { apiConfigFromEnv } from "@ledger/api";
 
 const program = new Command("ledger")
   .description("The trace billing ledger: ingest → Kafka → upgrader → ClickHouse billing views")
@@ -81,7 +81,7 @@ program
   .addOption(byOption())
   .option("--url <url>", "the ledger's base URL", process.env.LEDGER_URL ?? "http://127.0.0.1:8080")
   .action(async (opts: { org?: string; from?: string; to?: string; json?: boolean; by: "org" | "workspace"; url: string }) => {
-    const key = process.env.LEDGER_API_KEY || clientPlatformKey(ingestConfigFromEnv().platformKey, engineConfigFromEnv());
+    const key = process.env.LEDGER_API_KEY || clientPlatformKey(apiConfigFromEnv().platformKey, engineConfigFromEnv());
     const rows = await fetchUsage(opts.url, key, { org: opts.org, from: opts.from, to: opts.to, by: opts.by });
     process.stdout.write(opts.json ? formatJsonLines(rows) : formatTable(rows, opts.by === "workspace"));
   });

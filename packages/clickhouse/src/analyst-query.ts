@@ -2,6 +2,8 @@ import type { LedgerClickHouse } from "./client";
 
 /** An analyst's query that ClickHouse refused (syntax, a write, an unknown table…): their mistake. */
 export class AnalystQueryError extends Error {
+  /** The analyst's to fix: answered 400 with ClickHouse's sentence. */
+  readonly status = 400;
   readonly retriable = false;
   constructor(message: string) {
     super(message);

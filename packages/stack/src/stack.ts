@@ -22,16 +22,15 @@ import {
   type MockCluster,
 } from "@ledger/kafka";
 import { analystQuery, queryDailyUsage, connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
-import { EventPublisher, IngestRuntime, IngestThread, type IngestConfig, type IngestHost } from "@ledger/ingest";
+import { ApiRuntime, ApiThread, EventPublisher, type ApiConfig, type ClosedPeriod, type LedgerBackend } from "@ledger/api";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
 import { startRedisServer, type RedisServer } from "@ledger/redis";
 import { Upgrader, type UpgraderConfig } from "@ledger/upgrader";
 import { Sink, type SinkConfig } from "@ledger/sink";
-import { Invoicer, InvoiceRequestError, type InvoicerConfig } from "@ledger/invoicer";
+import { Invoicer, type InvoicerConfig } from "@ledger/invoicer";
 import { Sealer, type SealerConfig } from "@ledger/sealer";
 import { invoiceDocument, invoiceJson } from "@ledger/billing";
-import type { ClosedPeriod, HostAnswer, InvoiceHost } from "@ledger/ingest";
 
 export interface StackOptions {
   engines: EngineConfig;
@@ -42,7 +41,7 @@ export interface StackOptions {
   /** Hourly rollups; by default an hour is sealed after 2 s without rows (tests read sealed and raw hours). */
   sealer?: SealerConfig;
   /** Start the HTTP API too (serve, bench); replay publishes directly. */
-  ingest?: IngestConfig;
+  ingest?: ApiConfig;
   /** Run the HTTP API on a worker thread (serve): parsing and producing then use the second core. */
   ingestThread?: boolean;
   /** The API tier's credential (required with `ingest`). */
@@ -68,8 +67,8 @@ export class LedgerStack {
   publisher!: EventPublisher;
   governor!: LagGovernor;
   server?: FastifyInstance;
-  private ingestRuntime?: IngestRuntime;
-  private ingestThread?: IngestThread;
+  private apiRuntime?: ApiRuntime;
+  private apiThread?: ApiThread;
   private redisServer?: RedisServer;
   redisUrl?: string;
   url?: string;
@@ -174,73 +173,41 @@ export class LedgerStack {
     if (this.options.ingest) await this.startIngest(this.options.ingest);
   }
 
-  /** What an ingest replica reads from this process's ClickHouse. */
-  private ingestHost(): IngestHost {
+  /**
+   * The API's backend contract answered by this process: ClickHouse's reads, the invoicer, the
+   * consumers' readiness and metrics. A refusal (the invoicer's, an analyst's) keeps its status.
+   */
+  backend(): LedgerBackend {
+    const now = () => (this.options.clock ?? { now: () => Date.now() }).now();
     return {
       usage: (query) => queryUsage(this.clickhouse, query),
-      dailyUsage: (query) => queryDailyUsage(this.clickhouse, query, (this.options.clock ?? { now: () => Date.now() }).now()),
-      ready: () => this.ready(),
+      dailyUsage: (query) => queryDailyUsage(this.clickhouse, query, now()),
       accountEvents: () => loadAccountEvents(this.clickhouse),
       counterMembers: (seed) => counterMembers(this.clickhouse, seed),
       retainedRunParts: (lookup) => retainedRunParts(this.clickhouse, lookup),
       analystQuery: (query, format) => analystQuery(this.clickhouse, query, format),
-      invoices: this.invoiceHost(),
-    };
-  }
-
-  /** Invoices and closes for the API; refusals as answers, so they keep their status across the ingest thread. */
-  invoiceHost(): InvoiceHost {
-    const refused = (error: unknown): HostAnswer<never> => {
-      if (error instanceof InvoiceRequestError) return { ok: false, status: error.status, error: error.message };
-      throw error;
-    };
-    return {
-      invoice: async (org, period) => {
-        try {
-          return { ok: true, value: invoiceDocument(await this.invoicer.invoice(org, period)) };
-        } catch (error) {
-          return refused(error);
-        }
-      },
-      periods: async (org) => ({ ok: true, value: await this.invoicer.periodsOf(org) }),
+      invoice: async (org, period) => invoiceDocument(await this.invoicer.invoice(org, period)),
+      periods: (org) => this.invoicer.periodsOf(org),
       lineSources: async (org, period, n) => {
-        try {
-          const { line, sources } = await this.invoicer.lineSources(org, period, n);
-          const [json] = invoiceJson({ orgId: org, period, status: "open", lines: [line], totalMicros: 0n });
-          const { status: _s, ...lineJson } = json!;
-          return { ok: true, value: { line: lineJson, sources } };
-        } catch (error) {
-          return refused(error);
-        }
+        const { line, sources } = await this.invoicer.lineSources(org, period, n);
+        const [json] = invoiceJson({ orgId: org, period, status: "open", lines: [line], totalMicros: 0n });
+        const { status: _s, ...lineJson } = json!;
+        return { line: lineJson, sources };
       },
-      exportPeriod: async (period, dataset, format) => {
-        try {
-          return { ok: true, value: new Uint8Array(await this.invoicer.exportPeriod(period, dataset, format)) };
-        } catch (error) {
-          return refused(error);
-        }
+      catalogue: () => this.invoicer.catalogue(),
+      addCatalogueVersion: (version) => this.invoicer.addCatalogueVersion(version),
+      exportPeriod: async (period, dataset, format) => new Uint8Array(await this.invoicer.exportPeriod(period, dataset, format)),
+      closePeriod: async (period, wait): Promise<ClosedPeriod> => {
+        const closed = await this.invoicer.close(period);
+        if (wait) await this.invoicer.waitUntilFinal(period, 120_000);
+        return { ...closed, final: wait };
       },
-      catalogue: async () => ({ ok: true, value: await this.invoicer.catalogue() }),
-      addCatalogueVersion: async (version) => {
-        try {
-          return { ok: true, value: await this.invoicer.addCatalogueVersion(version) };
-        } catch (error) {
-          return refused(error);
-        }
-      },
-      closePeriod: async (period, wait): Promise<HostAnswer<ClosedPeriod>> => {
-        try {
-          const closed = await this.invoicer.close(period);
-          if (wait) await this.invoicer.waitUntilFinal(period, 120_000);
-          return { ok: true, value: { ...closed, final: wait } };
-        } catch (error) {
-          return refused(error);
-        }
-      },
+      ready: () => this.ready(),
+      metrics: () => this.registry.metrics(),
     };
   }
 
-  private async startIngest(ingest: IngestConfig): Promise<void> {
+  private async startIngest(ingest: ApiConfig): Promise<void> {
     const { engines, platformKey } = this.options;
     if (!platformKey) throw new Error("the ingest API needs a platform key (LEDGER_PLATFORM_KEY)");
     if (engines.redis.url) {
@@ -251,28 +218,30 @@ export class LedgerStack {
       this.log(`redis: embedded redis-server at ${this.redisServer.socket} (pid ${this.redisServer.pid})`);
     }
     if (this.options.ingestThread) {
-      this.ingestThread = await IngestThread.start(
+      this.apiThread = await ApiThread.start(
         { brokers: this.brokers, kafka: engines.kafka, topics: this.topics, watches: this.lagWatches(), config: ingest, platformKey, redisUrl: this.redisUrl },
-        { ...this.ingestHost(), ...this.invoiceHost(), metrics: () => this.registry.metrics(), onFatal: (error) => this.raiseFatal(error) },
+        this.backend(),
+        (error) => this.raiseFatal(error),
       );
-      this.url = this.ingestThread.url;
+      this.url = this.apiThread.url;
     } else {
-      this.ingestRuntime = await IngestRuntime.start({
+      this.apiRuntime = await ApiRuntime.start({
         config: ingest,
         platformKey,
         redisUrl: this.redisUrl,
         counterPrefix: engines.kafka.topicPrefix,
         producer: this.producer,
         topics: this.topics,
-        registry: this.registry,
         publisher: this.publisher,
         governor: this.governor,
         ...(this.options.clock ? { clock: this.options.clock } : {}),
-        host: this.ingestHost(),
+        // Its own registry, as on the thread: the backend's metrics are this process's.
+        registry: new Registry(),
+        backend: this.backend(),
         log: this.log,
       });
-      this.server = this.ingestRuntime.server;
-      this.url = this.ingestRuntime.url;
+      this.server = this.apiRuntime.server;
+      this.url = this.apiRuntime.url;
     }
   }
 
@@ -343,8 +312,8 @@ export class LedgerStack {
         this.log(`stop: ${what} failed: ${(error as Error).message}`);
       }
     };
-    await step("ingest", () => this.ingestRuntime?.stop());
-    await step("ingest thread", () => this.ingestThread?.stop());
+    await step("api", () => this.apiRuntime?.stop());
+    await step("api thread", () => this.apiThread?.stop());
     await step("invoicer", () => this.invoicer?.stop());
     await step("sealer", () => this.sealer?.stop());
     await step("consumers", () => Promise.all([this.upgrader?.stop(), this.sink?.stop()]));

@@ -3,9 +3,9 @@ import type { LedgerEvent } from "@ledger/events";
 import { isRetriable, type KeyedMessage, type LagGovernor } from "@ledger/kafka";
 import { refusalBody, type Clock, type EventCharge, type RateClass } from "@ledger/limits";
 import type { Admission } from "./admission";
-import type { Principal } from "./authentication";
+import type { Principal } from "../auth/authentication";
 import { messageKeyOf, type EventPublisher } from "./event-publisher";
-import type { IngestMetrics } from "./ingest-metrics";
+import type { ApiMetrics } from "./metrics";
 
 /**
  * The one path from a validated, authorized request to Kafka, for `POST /v1/events` and the
@@ -22,7 +22,7 @@ export class EventIntake {
       runsTopic: string;
       governor?: LagGovernor;
       clock: Clock;
-      metrics: IngestMetrics;
+      metrics: ApiMetrics;
       backpressureMs: number;
     },
   ) {}

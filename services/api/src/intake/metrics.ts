@@ -1,6 +1,6 @@
 import { Counter, Histogram, type Registry } from "prom-client";
 
-export class IngestMetrics {
+export class ApiMetrics {
   readonly accepted: Counter;
   readonly refused: Counter<"reason">;
   /** Requests the API failed to serve for a reason of its own (each logged with its request id). */

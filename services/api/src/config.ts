@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { envInt, envString, parseEnv } from "@ledger/config";
 
-/** The ingest service's own settings; the engines are in @ledger/config. */
-export const ingestConfigSchema = z
+/** The API service's own settings (one schema); the engines are in @ledger/config. */
+export const apiConfigSchema = z
   .object({
     LEDGER_HOST: z.string().default("127.0.0.1"),
     LEDGER_PORT: envInt(8080, 0, 65_535),
@@ -39,5 +39,5 @@ export const ingestConfigSchema = z
     advertiseZstd: e.LEDGER_LANGSMITH_ZSTD === "true",
   }));
 
-export type IngestConfig = z.output<typeof ingestConfigSchema>;
-export const ingestConfigFromEnv = (env: NodeJS.ProcessEnv = process.env) => parseEnv(ingestConfigSchema, env);
+export type ApiConfig = z.output<typeof apiConfigSchema>;
+export const apiConfigFromEnv = (env: NodeJS.ProcessEnv = process.env) => parseEnv(apiConfigSchema, env);

@@ -3,8 +3,8 @@ import { expect, test } from "vitest";
 import { Readable } from "node:stream";
 import { MultipartParser } from "@remix-run/multipart-parser/node";
 import { sentRunText } from "@ledger/langsmith";
-import { nameSegments, partHeading, partName, readRunParts, sdkPartHeading } from "../src/multipart-runs";
-import type { RequestError } from "../src/request-error";
+import { nameSegments, partHeading, partName, readRunParts, sdkPartHeading } from "../src/routes/langsmith/multipart";
+import type { RequestError } from "../src/http/request-error";
 
 test("a part's name is read from its Content-Disposition as RFC 7578 writes it", () => {
   expect(partName('form-data; name="post.abc"; filename="blob"')).toBe("post.abc");

@@ -70,3 +70,29 @@ export function authorizeOrg(principal: Principal, orgId: string): void {
     throw new AccessError(403, `the API key belongs to organization ${JSON.stringify(principal.key.orgId)}, not ${JSON.stringify(orgId)}`);
   }
 }
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/** Who a request is, and the checks routes make of it; built once per API replica. */
+export class Authenticator {
+  constructor(
+    private readonly accounts: AccountCache,
+    private readonly platformKey: string,
+  ) {}
+
+  principalOf(req: { headers: Headers }): Promise<Principal> {
+    return authenticate(req.headers, this.accounts, this.platformKey);
+  }
+
+  /** The admin API and the analysts' SQL: the platform key only. */
+  async platform(req: { headers: Headers }, what = "the admin API takes the platform key only"): Promise<void> {
+    if ((await this.principalOf(req)).kind !== "platform") throw new AccessError(403, what);
+  }
+
+  /** The LangSmith API: a workspace's key (the platform key names no workspace). */
+  async workspaceKey(req: { headers: Headers }): Promise<Extract<Principal, { kind: "key" }>> {
+    const principal = await this.principalOf(req);
+    if (principal.kind !== "key") throw new AccessError(403, "the LangSmith API takes a workspace API key in x-api-key (the platform key names no workspace)");
+    return principal;
+  }
+}

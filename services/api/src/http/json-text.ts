@@ -18,3 +18,16 @@ export function parseJsonText(text: string, what: string, named?: string): unkno
 }
 
 const label = (what: string, named: string | undefined) => (named === undefined ? what : `${what} ${JSON.stringify(named)}`);
+
+/** A request's JSON object body: none is an empty object; anything else than an object is a 400. */
+export function bodyObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null || body === "") return {};
+  const value = typeof body === "string" ? parseJsonText(body, "body") : body;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new RequestError(400, { error: "body must be a JSON object" });
+  return value as Record<string, unknown>;
+}
+
+/** A zod refusal of a request's fields as one sentence, each field named. */
+export function fieldSentences(issues: readonly { path: readonly PropertyKey[]; message: string }[], whole = "body"): string {
+  return issues.map((i) => `${i.path.map(String).join(".") || whole} ${i.message}`).join("; ");
+}

@@ -1,9 +1,9 @@
 import type { Readable } from "node:stream";
 import { getMultipartBoundary, MaxFileSizeExceededError, MaxHeaderSizeExceededError, MaxPartsExceededError, MaxTotalSizeExceededError, MultipartParseError, MultipartParser } from "@remix-run/multipart-parser/node";
 import type { SentRun, StoredAttachment } from "@ledger/langsmith";
-import { BodyTooLargeError } from "./body-decoding";
-import { parseJsonText } from "./json-text";
-import { RequestError } from "./request-error";
+import { BodyTooLargeError } from "../../http/request-body";
+import { parseJsonText } from "../../http/json-text";
+import { RequestError } from "../../http/request-error";
 
 /** What one `POST /runs/multipart` body holds, parts merged per run (see langsmith-sdk.md). */
 export interface RunParts {

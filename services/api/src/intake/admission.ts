@@ -2,7 +2,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import { planLimitsOf, type AccountDirectory } from "@ledger/accounts";
 import { firstRefusal, limitChecks, type Clock, type DistinctCheck, type EventCharge, type LimitCheck, type LimitRefusal, type RateClass, type SeedQuery } from "@ledger/limits";
 import { CounterStoreUnavailableError, type LimitCounters } from "@ledger/redis";
-import type { Principal } from "./authentication";
+import type { Principal } from "../auth/authentication";
 
 export interface AdmissionDeps {
   counters: LimitCounters;

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { describeProblems, InvalidBatchError, RECEIVED_AT_HEADER, traceKey, validateBatch, type InputEvent } from "@ledger/events";
-import { rateClassOf, type EventCharge } from "@ledger/limits";
+import { rateClassOf, type Clock, type EventCharge } from "@ledger/limits";
 import {
   feedbackAddedOf,
   feedbackCreate,
@@ -27,14 +27,15 @@ import {
   type RunUpdate,
 } from "@ledger/langsmith";
 import type { RunTraceIndex } from "@ledger/redis";
-import { AccessError, type Principal } from "./authentication";
-import type { EventIntake } from "./event-intake";
-import type { IngestMetrics } from "./ingest-metrics";
-import { RequestError } from "./request-error";
-import { readRunParts } from "./multipart-runs";
-import { parseJsonText } from "./json-text";
+import type { AccountCache } from "../../auth/account-cache";
+import { AccessError, type Authenticator, type Principal } from "../../auth/authentication";
+import type { LedgerBackend } from "../../backend/contract";
+import type { EventIntake } from "../../intake/event-intake";
+import type { ApiMetrics } from "../../intake/metrics";
+import { RequestError } from "../../http/request-error";
+import { readRunParts } from "./multipart";
+import { parseJsonText } from "../../http/json-text";
 import type { Readable } from "node:stream";
-import type { IngestDeps } from "./server";
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Body: unknown }>;
 
@@ -65,36 +66,41 @@ function validated(events: Record<string, unknown>[]): InputEvent[] {
   }
 }
 
+export interface LangSmithRoutesOptions {
+  auth: Authenticator;
+  intake: EventIntake;
+  runIndex: RunTraceIndex;
+  accounts: AccountCache;
+  clock: Clock;
+  metrics: ApiMetrics;
+  backend: Pick<LedgerBackend, "retainedRunParts">;
+  /** The body limit, which `/info` tells clients too. */
+  maxBytes: number;
+  /** What `/info` tells clients to compress with (both are always read). */
+  advertiseGzip: boolean;
+  advertiseZstd: boolean;
+}
+
 /**
  * The LangSmith run-ingest API (§8) on the ledger's one intake path: runs, feedback and queue
  * entries become trace events (L1–L3) with ids derived from the client's (L5), counted and
  * limited as §6.2 says (L4), published like `POST /v1/events`.
  */
-export function registerLangSmithRoutes(
-  app: FastifyInstance,
-  deps: IngestDeps,
-  intake: EventIntake,
-  runIndex: RunTraceIndex,
-  principalOf: (req: Req) => Promise<Principal>,
-  metrics: IngestMetrics,
-): void {
+export async function langsmithRoutes(app: FastifyInstance, o: LangSmithRoutesOptions): Promise<void> {
+  const { intake, runIndex, metrics } = o;
   const indexed = <T>(work: () => Promise<T>) => metrics.timed("run_index", work);
-  const workspaceKey = async (req: Req) => {
-    const principal = await principalOf(req);
-    if (principal.kind !== "key") throw new AccessError(403, "the LangSmith API takes a workspace API key in x-api-key (the platform key names no workspace)");
-    return principal;
-  };
+  const workspaceKey = (req: Req) => o.auth.workspaceKey(req);
   const contextOf = (principal: Extract<Principal, { kind: "key" }>): RunContext => {
-    const directory = deps.accounts.current;
+    const directory = o.accounts.current;
     const { orgId, workspaceId } = principal.key;
-    return { orgId, workspaceId, retentionFor: (project) => directory.retentionFor(orgId, workspaceId, project), receivedAt: new Date(deps.clock.now()).toISOString() };
+    return { orgId, workspaceId, retentionFor: (project) => directory.retentionFor(orgId, workspaceId, project), receivedAt: new Date(o.clock.now()).toISOString() };
   };
 
   for (const path of both("/info")) {
     app.get(path, async () => ({
       version: "ledger-0.1.0",
-      batch_ingest_config: { use_multipart_endpoint: true, size_limit_bytes: deps.config.maxBytes, size_limit: 100, scale_up_qsize_trigger: 1000, scale_up_nthreads_limit: 4, scale_down_nempty_trigger: 4 },
-      instance_flags: { gzip_body_enabled: deps.config.advertiseGzip, zstd_compression_enabled: deps.config.advertiseZstd },
+      batch_ingest_config: { use_multipart_endpoint: true, size_limit_bytes: o.maxBytes, size_limit: 100, scale_up_qsize_trigger: 1000, scale_up_nthreads_limit: 4, scale_down_nempty_trigger: 4 },
+      instance_flags: { gzip_body_enabled: o.advertiseGzip, zstd_compression_enabled: o.advertiseZstd },
     }));
   }
 
@@ -131,7 +137,7 @@ export function registerLangSmithRoutes(
   ) => {
     const principal = await workspaceKey(req);
     const ctx = contextOf(principal);
-    const receivedAt = deps.clock.now();
+    const receivedAt = o.clock.now();
     const wire = posts.flatMap((run) => {
       const created = traceCreatedOf(run, ctx);
       return created ? [created] : [];
@@ -218,7 +224,7 @@ export function registerLangSmithRoutes(
     app.get(path, async (req: Req, reply) => {
       const principal = await workspaceKey(req);
       const runId = parse(queueRunIds.element, req.params.id, "run_id");
-      const parts = await deps.retainedRunParts({ orgId: principal.key.orgId, workspaceId: principal.key.workspaceId, runId, nowMs: deps.clock.now() });
+      const parts = await o.backend.retainedRunParts({ orgId: principal.key.orgId, workspaceId: principal.key.workspaceId, runId, nowMs: o.clock.now() });
       const run = servedRunOf(parts);
       if (run === null) return reply.code(404).send({ error: `run ${runId} is not stored, or its trace's retention has ended (§9)` });
       return run;
@@ -228,7 +234,7 @@ export function registerLangSmithRoutes(
   for (const path of both("/runs/multipart")) {
     app.post(path, async (req: Req, reply) => {
       await workspaceKey(req); // before reading a byte of the body
-      const parts = await metrics.timed("read_body", () => readRunParts(req.body as Readable, req.headers, deps.config.maxBytes));
+      const parts = await metrics.timed("read_body", () => readRunParts(req.body as Readable, req.headers, o.maxBytes));
       const posts = [...parts.posts.values()].map((r) => parse(runCreate, r, `post.${String(r.id)}`));
       const patches = [...parts.patches.values()].map((r) => ({ ...parse(runUpdate, r, `patch.${String(r.id)}`), id: String(r.id) }));
       const feedback = parts.feedback.map((f) => parse(feedbackCreate, f, `feedback.${String(f.id)}`));
@@ -254,7 +260,7 @@ export function registerLangSmithRoutes(
       const trace = await tracesOf(ctx, [feedback.run_id], new Map(feedback.trace_id ? [[feedback.run_id, feedback.trace_id]] : []));
       const events = validated([feedbackAddedOf(feedback, trace(feedback.run_id), ctx)]);
       const charges = events.map((e) => ({ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }));
-      if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: deps.clock.now() }))) return reply;
+      if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: o.clock.now() }))) return reply;
       return reply.code(200).send({ id: feedback.id, run_id: feedback.run_id, trace_id: trace(feedback.run_id) });
     });
   }
@@ -267,7 +273,7 @@ export function registerLangSmithRoutes(
     const trace = await tracesOf(ctx, runIds, new Map());
     const events = validated(runIds.map((runId) => queueAddedOf(queueId, runId, trace(runId), ctx)));
     const charges = events.map((e) => ({ orgId: e.org_id, workspaceId: e.workspace_id, eventId: e.id, bytes: 0, extendsTrace: e.trace_id, countsAsEvent: false }));
-    if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: deps.clock.now() }))) return reply;
+    if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: o.clock.now() }))) return reply;
     return reply.code(200).send(runIds.map((run_id) => ({ run_id, queue_id: queueId })));
   };
   for (const path of both("/annotation-queues/:queue/runs")) app.post(path, queueRoute((body) => parse(queueRunIds, body, "runs")));

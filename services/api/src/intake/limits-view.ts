@@ -1,0 +1,39 @@
+import { planLimitsOf } from "@ledger/accounts";
+import { limitChecks, RATE_LIMITS, type Clock, type LimitCheck, type RateClass } from "@ledger/limits";
+import type { AccountCache } from "../auth/account-cache";
+import type { Admission } from "./admission";
+
+/**
+ * An organization's limits with their current counts (§6): its plan's, each workspace's (or one
+ * workspace's), and, for the admin API, each live key's rate classes.
+ */
+export async function limitsOf(deps: { accounts: AccountCache; admission: Admission; clock: Clock }, orgId: string, wsFilter: string | undefined, withKeys: boolean) {
+  const directory = deps.accounts.current;
+  const workspaces = wsFilter !== undefined ? [wsFilter] : directory.workspacesOf(orgId).map((w) => w.workspaceId);
+  const now = deps.clock.now();
+  const common = { nowMs: now, plan: () => planLimitsOf(directory.org(orgId)), workspace: (o: string, w: string) => directory.workspace(o, w) };
+  const charge = (workspaceId: string) => ({ orgId, workspaceId, eventId: "", bytes: 0, createsTrace: "", extendsTrace: "" });
+  // Plan limits once, then each workspace's, then each live key's rate classes.
+  const checks: LimitCheck[] = limitChecks({ ...common, charges: [charge(workspaces[0] ?? "-")] }).filter((c) => workspaces.length > 0 || c.limit.startsWith("plan:"));
+  for (const ws of workspaces.slice(1)) checks.push(...limitChecks({ ...common, charges: [charge(ws)] }).filter((c) => c.limit.startsWith("workspace:")));
+  const ordered = [...checks];
+  for (const key of withKeys ? directory.keys(orgId).filter((k) => !k.revoked && (wsFilter === undefined || k.workspaceId === wsFilter)) : []) {
+    for (const cls of Object.keys(RATE_LIMITS) as RateClass[]) {
+      ordered.push(...limitChecks({ ...common, rate: { keyId: key.keyId, orgId, class: cls }, charges: [] }));
+    }
+  }
+  const counts = await deps.admission.current(ordered);
+  return {
+    org_id: orgId,
+    plan: directory.org(orgId).plan,
+    payment_method: directory.org(orgId).paymentMethod,
+    workspaces,
+    limits: ordered.map((c, i) => ({
+      limit: c.limit,
+      ...c.scope,
+      limit_value: c.value,
+      current: counts[i]!.current,
+      resets_at: counts[i]!.resetsAtMs === null ? null : new Date(counts[i]!.resetsAtMs!).toISOString(),
+    })),
+  };
+}

@@ -1,0 +1,75 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { invoiceCsv, isPeriodKey } from "@ledger/billing";
+import { identifier } from "@ledger/events";
+import type { Clock } from "@ledger/limits";
+import { authorizeOrg, type Authenticator } from "../auth/authentication";
+import type { LedgerBackend } from "../backend/contract";
+import type { Admission } from "../intake/admission";
+import { admitRead } from "../intake/read-admission";
+import { queryParameters } from "../http/query-parameters";
+import { RequestError } from "../http/request-error";
+
+type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
+
+export interface InvoiceRoutesOptions {
+  auth: Authenticator;
+  admission: Admission;
+  clock: Clock;
+  backend: Pick<LedgerBackend, "invoice" | "periods" | "lineSources">;
+}
+
+/** An organization named in a path: an identifier, or a 400 saying why not. */
+export const orgInPath = (org: string) => {
+  const check = identifier.safeParse(org);
+  if (!check.success) throw new RequestError(400, { error: `organization ${JSON.stringify(org)} in the path ${check.error.issues[0]!.message}` });
+};
+
+// ?format=csv: the same document as CSV, for the usage page's download and spreadsheets.
+const invoiceQuery = z.strictObject({ format: z.enum(["json", "csv"], { error: "must be json or csv" }).default("json") });
+const noQuery = z.strictObject({});
+
+/**
+ * `GET /v1/invoices/{org}…` (a key of that organization, or the platform key): the final invoice
+ * of a closed period or the preview of an open one (C5), the periods an organization has, and
+ * the ledger rows behind a line.
+ */
+export async function invoiceRoutes(app: FastifyInstance, o: InvoiceRoutesOptions): Promise<void> {
+  /** Authenticates, checks the path and the organization, counts the request; null when refused (answered). */
+  const admitted = async (req: Req, reply: FastifyReply, withPeriod: boolean): Promise<{ org: string; period: string } | null> => {
+    const principal = await o.auth.principalOf(req);
+    const { org, period } = req.params as { org: string; period: string };
+    orgInPath(org);
+    if (withPeriod && !isPeriodKey(period)) throw new RequestError(400, { error: `period ${JSON.stringify(period)} in the path must be a billing period YYYY-MM` });
+    authorizeOrg(principal, org);
+    return (await admitRead(o, principal, req, reply)) ? { org, period } : null;
+  };
+
+  app.get("/v1/invoices/:org/:period", async (req: Req, reply) => {
+    const q = queryParameters(invoiceQuery, req.query, "an invoice");
+    const ok = await admitted(req, reply, true);
+    if (!ok) return reply;
+    const doc = await o.backend.invoice(ok.org, ok.period);
+    if (q.format === "json") return doc;
+    return reply
+      .header("content-type", "text/csv; charset=utf-8")
+      .header("content-disposition", `attachment; filename="invoice-${ok.org}-${ok.period}.csv"`)
+      .send(invoiceCsv(doc));
+  });
+
+  // The periods an organization has an invoice for (closed: final; open: a preview).
+  app.get("/v1/invoices/:org", async (req: Req, reply) => {
+    queryParameters(noQuery, req.query, "/v1/invoices/{org}");
+    const ok = await admitted(req, reply, false);
+    return ok ? { org_id: ok.org, periods: await o.backend.periods(ok.org) } : reply;
+  });
+
+  app.get("/v1/invoices/:org/:period/lines/:n/sources", async (req: Req, reply) => {
+    queryParameters(noQuery, req.query, "a line's sources");
+    const ok = await admitted(req, reply, true);
+    if (!ok) return reply;
+    const n = (req.params as { n: string }).n;
+    if (!/^[1-9]\d{0,5}$/.test(n)) throw new RequestError(400, { error: `line ${JSON.stringify(n)} in the path must be a line number (1 for the first line)` });
+    return o.backend.lineSources(ok.org, ok.period, Number(n));
+  });
+}

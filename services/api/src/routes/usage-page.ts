@@ -1,0 +1,38 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { FastifyInstance } from "fastify";
+
+/** The page's files, read once: the page is static, every figure on it comes from the JSON API. */
+function pageAssets(): Map<string, { type: string; body: Buffer }> {
+  const here = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "usage-page");
+  // uPlot from node_modules, served by us: the page works without a network (no CDN).
+  const uplot = join(dirname(createRequire(import.meta.url).resolve("uplot/package.json")), "dist");
+  return new Map([
+    ["/usage", { type: "text/html; charset=utf-8", body: readFileSync(join(here, "index.html")) }],
+    ["/usage/usage.js", { type: "text/javascript; charset=utf-8", body: readFileSync(join(here, "usage.js")) }],
+    ["/usage/usage.css", { type: "text/css; charset=utf-8", body: readFileSync(join(here, "usage.css")) }],
+    ["/usage/vendor/uPlot.iife.min.js", { type: "text/javascript; charset=utf-8", body: readFileSync(join(uplot, "uPlot.iife.min.js")) }],
+    ["/usage/vendor/uPlot.min.css", { type: "text/css; charset=utf-8", body: readFileSync(join(uplot, "uPlot.min.css")) }],
+  ]);
+}
+
+/**
+ * The usage page (`GET /usage`): static HTML, a script and uPlot, no key needed to load it;
+ * every figure it shows comes from the JSON API with the key the user enters.
+ */
+export async function usagePageRoutes(app: FastifyInstance): Promise<void> {
+  const assets = pageAssets();
+  for (const [path, asset] of assets) {
+    app.get(path, async (_req, reply) =>
+      reply
+        .header("content-type", asset.type)
+        // The page holds no data; its key stays in the browser's session storage.
+        .header("content-security-policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+        .header("cache-control", "no-cache")
+        .send(asset.body),
+    );
+  }
+
+}

@@ -1,0 +1,61 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { dailyUsageParams, usageParams } from "@ledger/clickhouse";
+import { identifier } from "@ledger/events";
+import type { Clock } from "@ledger/limits";
+import type { AccountCache } from "../auth/account-cache";
+import { authorizeOrg, type Authenticator } from "../auth/authentication";
+import type { LedgerBackend } from "../backend/contract";
+import type { Admission } from "../intake/admission";
+import { limitsOf } from "../intake/limits-view";
+import { admitRead } from "../intake/read-admission";
+import { queryParameters } from "../http/query-parameters";
+import { RequestError } from "../http/request-error";
+
+type Req = FastifyRequest<{ Querystring: Record<string, string | undefined> }>;
+
+export interface UsageRoutesOptions {
+  auth: Authenticator;
+  accounts: AccountCache;
+  admission: Admission;
+  clock: Clock;
+  backend: Pick<LedgerBackend, "usage" | "dailyUsage">;
+}
+
+const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
+
+/**
+ * `GET /v1/usage` (billed usage per period), `GET /v1/usage/daily` (the page's chart) and
+ * `GET /v1/limits` (a key's organization's limits with their counts): the platform key with
+ * `org`, or a key of the organization (`org` defaults to the key's; another → 403).
+ */
+export async function usageRoutes(app: FastifyInstance, o: UsageRoutesOptions): Promise<void> {
+  /**
+   * Authenticates, checks the parameters, picks the organization (a key's own by default) and
+   * counts the request; null when refused (answered).
+   */
+  const admitted = async <S extends z.ZodType<{ org?: string }>>(req: Req, reply: FastifyReply, schema: S, route: string, orgRequired = true): Promise<(z.output<S> & { org?: string }) | null> => {
+    const principal = await o.auth.principalOf(req);
+    const query = queryParameters(schema, req.query, route);
+    const org = query.org ?? (principal.kind === "key" ? principal.key.orgId : undefined);
+    if (org === undefined && orgRequired) throw new RequestError(400, { error: "org is required with the platform key (the organization to show)" });
+    if (org !== undefined) authorizeOrg(principal, org);
+    return (await admitRead(o, principal, req, reply)) ? { ...query, ...(org !== undefined ? { org } : {}) } : null;
+  };
+
+  // Without `org`, the platform key reads every organization's usage.
+  app.get("/v1/usage", async (req: Req, reply) => {
+    const query = await admitted(req, reply, usageParams, "/v1/usage", false);
+    return query ? { rows: await o.backend.usage(query) } : reply;
+  });
+
+  app.get("/v1/usage/daily", async (req: Req, reply) => {
+    const query = await admitted(req, reply, dailyUsageParams.partial({ org: true }), "/v1/usage/daily");
+    return query ? o.backend.dailyUsage({ ...query, org: query.org! }) : reply;
+  });
+
+  app.get("/v1/limits", async (req: Req, reply) => {
+    const query = await admitted(req, reply, limitsQuery, "/v1/limits");
+    return query ? limitsOf(o, query.org!, query.workspace, false) : reply;
+  });
+}
