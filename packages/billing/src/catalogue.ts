@@ -46,9 +46,13 @@ export const DEFAULT_CATALOGUE: PriceCatalogue = [
   },
 ];
 
+/** A catalogue version the catalogue cannot take: `closed` when it would change a closed period (C3). */
 export class CatalogueVersionError extends Error {
   readonly retriable = false;
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly reason: "closed" | "invalid" = "invalid",
+  ) {
     super(message);
     this.name = "CatalogueVersionError";
   }
@@ -61,7 +65,7 @@ export class CatalogueVersionError extends Error {
  */
 export function withCatalogueVersion(catalogue: PriceCatalogue, next: CatalogueVersion, isClosed: (period: string) => boolean): PriceCatalogue {
   if (!isPeriodKey(next.firstPeriod)) throw new CatalogueVersionError(`firstPeriod ${JSON.stringify(next.firstPeriod)} is not a period (YYYY-MM)`);
-  if (isClosed(next.firstPeriod)) throw new CatalogueVersionError(`period ${next.firstPeriod} is closed: its invoices are final, so a catalogue version can start no earlier than the first open period`);
+  if (isClosed(next.firstPeriod)) throw new CatalogueVersionError(`period ${next.firstPeriod} is closed: its invoices are final, so a catalogue version can start no earlier than the first open period`, "closed");
   const last = catalogue[catalogue.length - 1];
   if (last && next.firstPeriod <= last.firstPeriod) throw new CatalogueVersionError(`version ${next.version} starts at ${next.firstPeriod}, not after version ${last.version} (${last.firstPeriod})`);
   const expected = (last?.version ?? 0) + 1;

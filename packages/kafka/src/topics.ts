@@ -1,4 +1,4 @@
-import type { Admin } from "kafkajs";
+import { KafkaJSBrokerNotFound, type Admin } from "kafkajs";
 
 /** The ledger's topics, all named from one prefix so a test or replay can use its own set. */
 export interface LedgerTopics {
@@ -80,7 +80,7 @@ export async function ensureTopics(
     });
     return "created";
   } catch (error) {
-    if ((error as Error).name !== "KafkaJSBrokerNotFound") throw error;
+    if (!(error instanceof KafkaJSBrokerNotFound)) throw error;
     await admin.fetchTopicMetadata({ topics });
     return "auto-created";
   }

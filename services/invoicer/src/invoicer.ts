@@ -238,7 +238,7 @@ export class Invoicer {
     try {
       withCatalogueVersion(current, next, (p) => closed !== null && p <= closed);
     } catch (error) {
-      if (error instanceof CatalogueVersionError) throw new InvoiceRequestError(error.message.includes("is closed") ? 409 : 400, error.message);
+      if (error instanceof CatalogueVersionError) throw new InvoiceRequestError(error.reason === "closed" ? 409 : 400, error.message);
       throw error;
     }
     const json = catalogueVersionJson(next);
