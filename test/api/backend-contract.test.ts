@@ -63,9 +63,9 @@ const calls: [string, (b: LedgerBackend) => Promise<unknown>][] = [
   ["closing a month not over", (b) => b.closePeriod("2999-01", false)],
   // Before the first version: refused by the catalogue (400), nothing added.
   ["a catalogue version out of order", async (b) => b.addCatalogueVersion({ ...(await b.catalogue())[0]!, version: undefined } as never)],
-  ["an analyst's read", (b) => b.analystQuery("SELECT 1 + 1 AS two", "JSONEachRow")],
-  ["an analyst's write", (b) => b.analystQuery(`DROP TABLE ${stack.clickhouse.table("trace_events_v1")}`, "JSONEachRow")],
-  ["an analyst's unknown format", (b) => b.analystQuery("SELECT 1", "No Such Format")],
+  ["an analyst's read", (b) => b.analystQuery("SELECT 1 + 1 AS two", "JSONEachRow", "contracttest01")],
+  ["an analyst's write", (b) => b.analystQuery(`DROP TABLE ${stack.clickhouse.table("trace_events_v1")}`, "JSONEachRow", "contracttest02")],
+  ["an analyst's unknown format", (b) => b.analystQuery("SELECT 1", "No Such Format", "contracttest03")],
   ["the account events", async (b) => (await b.accountEvents()).map((e) => e.type)],
   ["readiness", (b) => b.ready()],
 ];
@@ -85,6 +85,6 @@ describe("every transport answers every call as the implementation does", () => 
     expect(await refused((b) => b.lineSources("acme", "2024-06", 99))).toBe(404);
     expect(await refused((b) => b.exportPeriod("2024-06", "invoice_lines", "CSVWithNames"))).toBe(409);
     expect(await refused((b) => b.closePeriod("2999-01", false))).toBe(400);
-    expect(await refused((b) => b.analystQuery("DROP TABLE x", "JSONEachRow"))).toBe(400);
+    expect(await refused((b) => b.analystQuery("DROP TABLE x", "JSONEachRow", "contracttest04"))).toBe(400);
   });
 });

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { engineConfigFromEnv } from "@ledger/config";
 import { connectClickHouse, migrate } from "@ledger/clickhouse";
 import { createKafka, createProducer, publish } from "@ledger/kafka";
 import { periodKeyOf } from "@ledger/billing";
@@ -16,7 +17,7 @@ const PRODUCE_BATCH = 4_000;
 
 export async function measureBaseline(brokers: string[], events: WireEvent[], maxAhead: number): Promise<{ seconds: number; eventsPerS: number }> {
   const dataDir = mkdtempSync(join(tmpdir(), "ledger-baseline-"));
-  const ch = await connectClickHouse({ url: process.env.LEDGER_CLICKHOUSE_URL, user: process.env.LEDGER_CLICKHOUSE_USER ?? "default", password: process.env.LEDGER_CLICKHOUSE_PASSWORD ?? "", database: `baseline_${Date.now()}`, dataDir });
+  const ch = await connectClickHouse({ ...engineConfigFromEnv().clickhouse, database: `baseline_${Date.now()}`, dataDir });
   await migrate(ch);
   const kafka = createKafka(brokers, "bench-baseline");
   const topic = `baseline.${Date.now()}`;

@@ -127,16 +127,21 @@ export async function connectClickHouse(config: ClickHouseConfig): Promise<Ledge
     engine = "chdb";
   }
   const database = config.database;
+  // An analyst's session: its bounds, then readonly = 1, which forbids changing any of them.
+  const { maxSeconds, maxMemoryBytes, maxResultBytes } = config.analyst;
+  const bounds = { max_execution_time: maxSeconds, max_memory_usage: String(maxMemoryBytes), max_result_bytes: String(maxResultBytes), result_overflow_mode: "throw" } as const;
   const openReadOnly = async (): Promise<ClickHouseClient> => {
     if (config.url) {
-      // On a server every request carries readonly = 1 (and nothing the session would refuse to
-      // change after it). A read-only user of the server is the stronger choice in production.
-      // Response compression off: the client would ask for it with a setting, which readonly = 1
-      // refuses to change. (Not run here: no ClickHouse server on this machine.)
-      return createClient({ url: config.url, username: config.user, password: config.password, request_timeout: 120_000, compression: { response: false }, clickhouse_settings: { readonly: "1" } });
+      // On a server every request carries the bounds with readonly = 1 (checked against the
+      // user's own readonly, then applied together). A read-only user with a settings profile is
+      // the stronger choice in production (docs/analysts.md). Response compression off: the
+      // client would ask for it with a setting, which readonly = 1 refuses to change. (Not run
+      // here: no ClickHouse server on this machine.)
+      return createClient({ url: config.url, username: config.user, password: config.password, request_timeout: (maxSeconds + 30) * 1000, compression: { response: false }, clickhouse_settings: { ...bounds, readonly: "1" } });
     }
     const { createChdbConnection } = await import("chdb/connection");
     const ro = createClient({ connection: createChdbConnection({ path: config.dataDir }) } as never) as ClickHouseClient;
+    await ro.command({ query: `SET max_execution_time = ${maxSeconds}, max_memory_usage = ${maxMemoryBytes}, max_result_bytes = ${maxResultBytes}, result_overflow_mode = 'throw'` });
     await ro.command({ query: "SET readonly = 1" });
     return ro;
   };

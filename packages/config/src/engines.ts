@@ -25,6 +25,12 @@ export const engineConfigSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: "must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)" })
       .default("ledger"),
     LEDGER_DATA_DIR: z.string().default(".ledger/chdb"),
+    /** An analyst's query (`ledger sql`) runs at most this long, then ClickHouse stops it. */
+    LEDGER_ANALYST_MAX_SECONDS: envInt(60, 1, 86_400),
+    /** …and may use at most this much memory… */
+    LEDGER_ANALYST_MAX_MEMORY_BYTES: envInt(2 * 1024 ** 3, 1024 ** 2),
+    /** …and return at most this many bytes (before its output format). */
+    LEDGER_ANALYST_MAX_RESULT_BYTES: envInt(100 * 1024 ** 2, 1024),
     /** Unset: the ledger starts its own redis-server on a Unix socket (embedded default). */
     LEDGER_REDIS_URL: envString().pipe(
       z
@@ -61,6 +67,7 @@ export const engineConfigSchema = z
       password: e.LEDGER_CLICKHOUSE_PASSWORD,
       database: e.LEDGER_CLICKHOUSE_DATABASE,
       dataDir: e.LEDGER_DATA_DIR,
+      analyst: { maxSeconds: e.LEDGER_ANALYST_MAX_SECONDS, maxMemoryBytes: e.LEDGER_ANALYST_MAX_MEMORY_BYTES, maxResultBytes: e.LEDGER_ANALYST_MAX_RESULT_BYTES },
     },
     redis: { url: e.LEDGER_REDIS_URL },
   }));

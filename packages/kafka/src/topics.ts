@@ -1,4 +1,4 @@
-import { KafkaJSBrokerNotFound, type Admin } from "kafkajs";
+import kafkajs, { type Admin } from "kafkajs";
 
 /** The ledger's topics, all named from one prefix so a test or replay can use its own set. */
 export interface LedgerTopics {
@@ -80,7 +80,7 @@ export async function ensureTopics(
     });
     return "created";
   } catch (error) {
-    if (!(error instanceof KafkaJSBrokerNotFound)) throw error;
+    if (!(error instanceof kafkajs.KafkaJSBrokerNotFound)) throw error;
     await admin.fetchTopicMetadata({ topics });
     return "auto-created";
   }

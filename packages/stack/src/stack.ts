@@ -21,7 +21,7 @@ import {
   type LedgerTopics,
   type MockCluster,
 } from "@ledger/kafka";
-import { analystQuery, queryDailyUsage, connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
+import { analystQuery, stopAnalystQueries, queryDailyUsage, connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
 import { ApiRuntime, ApiThread, EventPublisher, type ApiConfig, type ClosedPeriod, type LedgerBackend } from "@ledger/api";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
@@ -185,7 +185,8 @@ export class LedgerStack {
       accountEvents: () => loadAccountEvents(this.clickhouse),
       counterMembers: (seed) => counterMembers(this.clickhouse, seed),
       retainedRunParts: (lookup) => retainedRunParts(this.clickhouse, lookup),
-      analystQuery: (query, format) => analystQuery(this.clickhouse, query, format),
+      analystQuery: (query, format, tag) => analystQuery(this.clickhouse, query, format, tag),
+      stopAnalystQuery: (tag) => stopAnalystQueries(this.clickhouse, tag),
       invoice: async (org, period) => invoiceDocument(await this.invoicer.invoice(org, period)),
       periods: (org) => this.invoicer.periodsOf(org),
       lineSources: async (org, period, n) => {
@@ -312,6 +313,9 @@ export class LedgerStack {
         this.log(`stop: ${what} failed: ${(error as Error).message}`);
       }
     };
+    // An analyst's query holds its HTTP request open until it ends: stop them first, so that
+    // closing the API waits for nothing long.
+    await step("analysts", () => (this.clickhouse ? stopAnalystQueries(this.clickhouse) : undefined));
     await step("api", () => this.apiRuntime?.stop());
     await step("api thread", () => this.apiThread?.stop());
     await step("invoicer", () => this.invoicer?.stop());

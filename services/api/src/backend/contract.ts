@@ -25,8 +25,13 @@ export interface LedgerBackend {
   counterMembers(seed: SeedQuery): Promise<string[]>;
   /** `GET /runs/{id}`: the retained parts of a run (§9). */
   retainedRunParts(lookup: RunLookup): Promise<RetainedRunPart[]>;
-  /** `POST /v1/admin/sql`: an analyst's read-only query, in a ClickHouse output format. */
-  analystQuery(query: string, format: string): Promise<string>;
+  /**
+   * `POST /v1/admin/sql`: an analyst's read-only query, bounded in time, memory and result size,
+   * in a ClickHouse output format. `tag` (8–32 of a-z0-9) names it for `stopAnalystQuery`.
+   */
+  analystQuery(query: string, format: string, tag: string): Promise<string>;
+  /** Stops the analyst's query tagged `tag` if it still runs (its client went away). */
+  stopAnalystQuery(tag: string): Promise<void>;
   /** An organization's invoice of a period: final once closed, else a preview (C5). */
   invoice(org: string, period: string): Promise<InvoiceDocument>;
   /** The periods an organization has billing rows in, and the current one, latest first. */
@@ -71,6 +76,7 @@ export const BACKEND_METHODS = [
   "counterMembers",
   "retainedRunParts",
   "analystQuery",
+  "stopAnalystQuery",
   "invoice",
   "periods",
   "lineSources",

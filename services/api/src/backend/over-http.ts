@@ -39,7 +39,10 @@ export function backendOverHttp(primary: string, platformKey: string): LedgerBac
     accountEvents: async () => (await json<{ events: AccountEvent[] }>("GET", "/v1/admin/account-events")).events,
     counterMembers: async (seed) => (await json<{ members: string[] }>("POST", "/v1/admin/counter-members", seed)).members,
     retainedRunParts: async (lookup) => (await json<{ parts: RetainedRunPart[] }>("POST", "/v1/admin/retained-run-parts", lookup)).parts,
-    analystQuery: async (sql, format) => (await json<{ output: string }>("POST", "/v1/admin/sql", { query: sql, format })).output,
+    analystQuery: async (sql, format, tag) => (await json<{ output: string }>("POST", "/v1/admin/sql", { query: sql, format, tag })).output,
+    stopAnalystQuery: async (tag) => {
+      await call("POST", "/v1/admin/sql/stop", { tag });
+    },
     invoice: (o, period) => json<InvoiceDocument>("GET", `/v1/invoices/${org(o)}/${org(period)}`),
     periods: async (o) => (await json<{ periods: OrgPeriod[] }>("GET", `/v1/invoices/${org(o)}`)).periods,
     lineSources: (o, period, n) => json<LineSources>("GET", `/v1/invoices/${org(o)}/${org(period)}/lines/${n}/sources`),
