@@ -9,7 +9,7 @@ import { startReplicas } from "../support/replicas";
  * empty ones, so the key's rate limit, the workspace's trace limit and the fail-open path are
  * all exercised. Prints
  * requests/s, p50/p99 latency, 429s per limit, and the measured overshoot against the bound of
- * the README ("The overshoot bound"). Last line: one JSON object per scenario.
+ * docs/limits.md ("The overshoot bound"). Last line: one JSON object per scenario.
  */
 const { values: args } = parseArgs({
   options: {

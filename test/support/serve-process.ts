@@ -17,13 +17,13 @@ export interface ServeProcess {
 }
 
 /**
- * V8's flags for `ledger serve`, as `pnpm ledger` sets them (README, "Running it"): young
+ * V8's flags for `ledger serve`, as `pnpm ledger` sets them (docs/configuration.md): young
  * generations of 64 MB semi-spaces, so that the consumers' short-lived objects (decoded
  * messages, rows) die young instead of being copied and promoted at every 16 MB.
  */
 export const SERVE_NODE_FLAGS = ["--max-semi-space-size=64"];
 
-/** libuv's thread pool as `pnpm ledger` sizes it (README, "Configuration"), unless the caller's environment says otherwise. */
+/** libuv's thread pool as `pnpm ledger` sizes it (docs/configuration.md), unless the caller's environment says otherwise. */
 export const SERVE_THREAD_POOL = { UV_THREADPOOL_SIZE: "8" };
 
 /** `ledger serve` (or another long-running command, such as `ingest`) as its own process, the way an operator runs it. */

@@ -82,7 +82,7 @@ export function registerPriceCommands(program: Command): void {
     });
   prices
     .command("add")
-    .description("add a version from a JSON file ({first_period, plans: {developer, plus}}; see the README); refused for a closed period")
+    .description("add a version from a JSON file ({first_period, plans: {developer, plus}}; see docs/invoices.md); refused for a closed period")
     .argument("<file>", "the version as JSON, or - for standard input")
     .option("--json", "print the stored version as JSON")
     .option("--url <url>", "the ledger's base URL", defaultUrl)

@@ -40,7 +40,7 @@ export const engineConfigSchema = z
     ),
     /** How long a silent consumer keeps its partitions; a restarted one waits this long for them. */
     LEDGER_KAFKA_SESSION_TIMEOUT_MS: envInt(30_000, 6_000, 300_000),
-    /** Per partition; keeps producers within the test broker's 5 MB window (see README). */
+    /** Per partition; keeps producers within the test broker's 5 MB window (docs/configuration.md). */
     LEDGER_MAX_LAG_PER_PARTITION: envInt(8_000, 100),
     /**
      * The same for the runs topic in bytes, whose messages are a trace's runs (a kilobyte to

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 
 /**
- * librdkafka's in-memory Kafka cluster, started through `kcat` (see ../../../README.md, "Engines").
+ * librdkafka's in-memory Kafka cluster, started through `kcat` (see docs/operations.md, "Engines").
  * It speaks the real protocol; it keeps only the last 5 MB per partition and loses everything
  * when it stops.
  */

@@ -6,7 +6,7 @@ const ADMIT_LUA = readFileSync(new URL("./admit.lua", import.meta.url), "utf8");
 
 export type Admission = { admitted: true } | { admitted: false; refusal: LimitRefusal } | { admitted: "seed"; checks: DistinctCheck[] };
 
-/** Redis did not answer: the caller fails open (§ README, "When Redis is away"). */
+/** Redis did not answer: the caller fails open (docs/limits.md, "When Redis is unreachable"). */
 export class CounterStoreUnavailableError extends Error {
   readonly retriable = true;
   constructor(message: string, options?: { cause?: unknown }) {

@@ -13,7 +13,7 @@ export const sinkConfigSchema = z
      * the LangSmith API's smaller requests the sink made 5 times as many inserts per event as
      * with `POST /v1/events`; merging them was a third of the embedded engine's CPU. 1,000 ms
      * makes the LangSmith bench faster and `pnpm bench` slower (the upgrader's and sink's longer
-     * cycles meet the lag bound sooner): see the README.
+     * cycles meet the lag bound sooner): see docs/performance.md.
      */
     LEDGER_SINK_MIN_INSERT_INTERVAL_MS: envInt(250, 0, 10_000),
     /**

@@ -21,7 +21,7 @@ export type AdmissionResult = { admitted: true } | { admitted: false; refusal: L
  * Decides whether a request fits every limit of §6 and, if it does, counts it — before anything
  * is published. Normally one atomic Redis step shared by all replicas. When Redis is away the
  * request is admitted without rate limits (fail open) and usage limits are checked against
- * ClickHouse's counts plus this replica's own recent admissions; see the README's overshoot bound.
+ * ClickHouse's counts plus this replica's own recent admissions; see the overshoot bound in docs/limits.md.
  */
 export class Admission {
   private readonly refused: Counter<"limit">;
