@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain, type MockCluster } from "@ledger/kafka";
-import type { Admin } from "kafkajs";
+import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain, type MockCluster, type KafkaAdmin } from "@ledger/kafka";
 import { uniqueName } from "../support/engines";
 import { ev } from "../support/pipeline";
 import { waitFor } from "../support/wait";
@@ -15,7 +14,7 @@ import { freshServeEnv, startServe, type ServeProcess, SERVE_PLATFORM_KEY } from
  * invoice does not change when more late events arrive.
  */
 let broker: MockCluster;
-let admin: Admin;
+let admin: KafkaAdmin;
 const serves: ServeProcess[] = [];
 
 beforeAll(async () => {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain, type MockCluster } from "@ledger/kafka";
-import type { Admin } from "kafkajs";
+import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain, type MockCluster, type KafkaAdmin } from "@ledger/kafka";
 import { uniqueName } from "../support/engines";
 import { referenceTuples, type Tuple } from "../support/pipeline";
 import { freshServeEnv, startServe, type ServeProcess, SERVE_PLATFORM_KEY } from "../support/serve-process";
@@ -13,7 +12,7 @@ import { generateWorkload } from "../support/workload";
  * reference ledger: nothing lost, nothing counted twice.
  */
 let broker: MockCluster;
-let admin: Admin;
+let admin: KafkaAdmin;
 const serves: ServeProcess[] = [];
 
 beforeAll(async () => {

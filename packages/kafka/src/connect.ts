@@ -1,5 +1,8 @@
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaUnavailableError } from "./errors";
+
+/** kafkajs's types as the rest of the ledger names them: no other package imports kafkajs. */
+export type { Admin as KafkaAdmin, Kafka as KafkaConnection, Producer as KafkaProducer, KafkaMessage as ConsumedMessage } from "kafkajs";
 import { LedgerPartitioner } from "./partitioner";
 
 export function createKafka(brokers: string[], clientId: string): Kafka {

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from "fastify";
-import type { Admin, Kafka, Producer } from "kafkajs";
 import { Gauge, Registry } from "prom-client";
 import type { EngineConfig } from "@ledger/config";
 import {
@@ -20,6 +19,9 @@ import {
   type LagWatch,
   type LedgerTopics,
   type MockCluster,
+  type KafkaAdmin,
+  type KafkaConnection,
+  type KafkaProducer,
 } from "@ledger/kafka";
 import { analystQuery, stopAnalystQueries, queryDailyUsage, connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
 import { ApiRuntime, ApiThread, EventPublisher, type ApiConfig, type ClosedPeriod, type LedgerBackend } from "@ledger/api";
@@ -60,9 +62,9 @@ export class LedgerStack {
   readonly registry = new Registry();
   readonly topics: LedgerTopics;
   readonly groups: { upgrader: string; sink: string };
-  kafka!: Kafka;
-  admin!: Admin;
-  producer!: Producer;
+  kafka!: KafkaConnection;
+  admin!: KafkaAdmin;
+  producer!: KafkaProducer;
   clickhouse!: LedgerClickHouse;
   publisher!: EventPublisher;
   governor!: LagGovernor;
@@ -246,7 +248,7 @@ export class LedgerStack {
     }
   }
 
-  /** Account events of a replay log, keyed by organization (§7), acknowledged by Kafka. */
+  /** Account events of a replay log, keyed by organization (§7), acknowledged by KafkaConnection. */
   async publishAccounts(events: readonly AccountEvent[], receivedAtMs = Date.now()): Promise<void> {
     await publish(
       this.producer,

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from "fastify";
-import type { Producer } from "kafkajs";
 import type { Registry } from "prom-client";
 import { accountKey, RECEIVED_AT_HEADER } from "@ledger/events";
-import { publish, type LagGovernor, type LedgerTopics } from "@ledger/kafka";
+import { publish, type LagGovernor, type LedgerTopics, type KafkaProducer } from "@ledger/kafka";
 import { systemClock, type Clock } from "@ledger/limits";
 import { connectRedis, LimitCounters, RunTraceIndex } from "@ledger/redis";
 import { AccountCache } from "./auth/account-cache";
@@ -21,7 +20,7 @@ export interface ApiRuntimeOptions {
   redisUrl: string;
   /** Names the Redis counters (the topic prefix): deployments sharing a Redis stay apart. */
   counterPrefix: string;
-  producer: Producer;
+  producer: KafkaProducer;
   topics: LedgerTopics;
   registry: Registry;
   /** What the API asks of the process that holds ClickHouse (in process, over a thread, or HTTP). */

@@ -1,4 +1,3 @@
-import type { Admin, Producer } from "kafkajs";
 import { Counter, type Registry } from "prom-client";
 import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceLine } from "@ledger/billing";
 import {
@@ -22,7 +21,7 @@ import {
   type LedgerClickHouse,
 } from "@ledger/clickhouse";
 import { FAMILY_HEADER, periodClosedMarker } from "@ledger/events";
-import { publish, watermarksOf, type LedgerTopics } from "@ledger/kafka";
+import { publish, watermarksOf, type LedgerTopics, type KafkaAdmin, type KafkaProducer } from "@ledger/kafka";
 import { Repeater } from "@ledger/batching";
 import type { InvoicerConfig } from "./config";
 
@@ -39,8 +38,8 @@ export class InvoiceRequestError extends Error {
 }
 
 export interface InvoicerDeps {
-  admin: Admin;
-  producer: Producer;
+  admin: KafkaAdmin;
+  producer: KafkaProducer;
   clickhouse: LedgerClickHouse;
   topics: LedgerTopics;
   config: InvoicerConfig;

@@ -1,20 +1,19 @@
-import type { KafkaMessage } from "kafkajs";
 import { bookingPeriod, CANONICAL_INSTANT, isPeriodKey, periodKeyOf } from "@ledger/billing";
 import { ACCOUNT_EVENTS, billingEvent, BOOKED_PERIOD_HEADER, internalEvent, internalRejection, internalUpgrade, periodClosed, RECEIVED_AT_HEADER, validateOf } from "@ledger/events";
-import { headerString } from "@ledger/kafka";
+import { headerString, type ConsumedMessage } from "@ledger/kafka";
 import { storedRunBundle, storedRunLine } from "@ledger/langsmith";
 
 /** "2024-06-30T23:59:59.999Z" → "2024-06-30 23:59:59.999", what DateTime64(3, 'UTC') reads. */
 const toDateTime64 = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
 
-function receivedAt(message: KafkaMessage): string {
+function receivedAt(message: ConsumedMessage): string {
   const ms = Number(headerString(message, RECEIVED_AT_HEADER) ?? message.timestamp);
   return toDateTime64(new Date(Number.isFinite(ms) ? ms : Date.now()).toISOString());
 }
 
 export type RowResult = { ok: true; row: Record<string, unknown> } | { ok: true; rows: Record<string, unknown>[] } | { ok: false; reason: string };
 
-function parse(message: KafkaMessage): { ok: true; value: unknown } | { ok: false; reason: string } {
+function parse(message: ConsumedMessage): { ok: true; value: unknown } | { ok: false; reason: string } {
   try {
     return { ok: true, value: JSON.parse(message.value?.toString() ?? "") };
   } catch {
@@ -23,7 +22,7 @@ function parse(message: KafkaMessage): { ok: true; value: unknown } | { ok: fals
 }
 
 /** One row of `trace_events_v1` per input event; `closedThrough`: what its partition had closed (C2). */
-export function traceEventRow(message: KafkaMessage, partition: number, closedThrough: string | null = null): RowResult {
+export function traceEventRow(message: ConsumedMessage, partition: number, closedThrough: string | null = null): RowResult {
   const json = parse(message);
   if (!json.ok) return json;
   const r = internalEvent.safeParse(json.value);
@@ -45,7 +44,7 @@ export function traceEventRow(message: KafkaMessage, partition: number, closedTh
 }
 
 /** One row of `retention_upgrades_v1` per upgrade. */
-export function upgradeRow(message: KafkaMessage): RowResult {
+export function upgradeRow(message: ConsumedMessage): RowResult {
   const json = parse(message);
   if (!json.ok) return json;
   const r = internalUpgrade.safeParse(json.value);
@@ -74,7 +73,7 @@ export function upgradeRow(message: KafkaMessage): RowResult {
 }
 
 /** One row of `trigger_rejections_v1` per refused trigger. */
-export function rejectionRow(message: KafkaMessage): RowResult {
+export function rejectionRow(message: ConsumedMessage): RowResult {
   const json = parse(message);
   if (!json.ok) return json;
   const r = internalRejection.safeParse(json.value);
@@ -92,7 +91,7 @@ export function rejectionRow(message: KafkaMessage): RowResult {
 }
 
 /** One row of `account_events_v1` per account event (§7); keys only as their hashes. */
-export function accountRow(message: KafkaMessage, partition: number): RowResult {
+export function accountRow(message: ConsumedMessage, partition: number): RowResult {
   const json = parse(message);
   if (!json.ok) return json;
   const r = validateOf(ACCOUNT_EVENTS, json.value);
@@ -118,7 +117,7 @@ const OCCURRED_AT = '"occurred_at":"';
  * null when the value does not look like a normalized event; ClickHouse rejects anything else
  * in the line, and the sink then validates message by message (see Sink).
  */
-export function traceEventLine(message: KafkaMessage, partition: number, receivedAtCache: Map<string, string>, closedThrough: string | null = null): string | null {
+export function traceEventLine(message: ConsumedMessage, partition: number, receivedAtCache: Map<string, string>, closedThrough: string | null = null): string | null {
   const value = message.value?.toString();
   if (!value || value[0] !== "{") return null;
   const at = value.indexOf(OCCURRED_AT);
@@ -138,7 +137,7 @@ export function traceEventLine(message: KafkaMessage, partition: number, receive
 }
 
 /** Rows of `runs_v1`, one per stored part of a run (§9) in the message, expiry decided by ingest. */
-export function runRows(message: KafkaMessage): RowResult {
+export function runRows(message: ConsumedMessage): RowResult {
   const text = message.value?.toString() ?? "";
   if (!text.startsWith(BUNDLE)) return runLineRows(text);
   const json = parse(message);
@@ -188,7 +187,7 @@ function runLineRows(text: string): RowResult {
  * sink then reads with `runRows`. ClickHouse refuses a line with a field it does not know or a
  * value it cannot read; the sink then checks every message of the batch with `runRows`.
  */
-export function runLines(message: KafkaMessage): Buffer[] | null {
+export function runLines(message: ConsumedMessage): Buffer[] | null {
   const value = message.value;
   if (!value || value.length === 0 || value.subarray(0, BUNDLE.length).toString("latin1") === BUNDLE) return null;
   const lines: Buffer[] = [];
@@ -215,7 +214,7 @@ const CLOSE_BRACE = 0x7d;
 const HEAD_BYTES = 2_048;
 
 /** The `trace_events_v1` row of a seat or deployment-run event (§10.2), with its booking (C2). */
-export function billingEventRow(message: KafkaMessage, partition: number, closedThrough: string | null): RowResult {
+export function billingEventRow(message: ConsumedMessage, partition: number, closedThrough: string | null): RowResult {
   const json = parse(message);
   if (!json.ok) return json;
   const r = billingEvent.safeParse(json.value);
@@ -238,7 +237,7 @@ export function billingEventRow(message: KafkaMessage, partition: number, closed
 }
 
 /** The period of a `period-closed` marker message, or why it is not one. */
-export function markerPeriod(message: KafkaMessage): { ok: true; period: string } | { ok: false; reason: string } {
+export function markerPeriod(message: ConsumedMessage): { ok: true; period: string } | { ok: false; reason: string } {
   const json = parse(message);
   if (!json.ok) return json;
   const r = periodClosed.safeParse(json.value);

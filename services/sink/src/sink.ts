@@ -1,6 +1,5 @@
-import type { Admin, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
-import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics, type PartitionBatch } from "@ledger/kafka";
+import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics, type PartitionBatch, type KafkaAdmin, type KafkaConnection, type ConsumedMessage, type KafkaProducer } from "@ledger/kafka";
 import { MARK_CONSUMERS, PeriodMarks, passMarker, type LedgerClickHouse, type PeriodMark } from "@ledger/clickhouse";
 import { FAMILY_HEADER, RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer } from "@ledger/batching";
@@ -8,13 +7,13 @@ import type { SinkConfig } from "./config";
 import { RunRetention } from "./run-retention";
 import { accountRow, billingEventRow, markerPeriod, rejectionRow, runLines, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
-/** Merges the lines of concurrent batches for one table into one insert: text, or bytes as they came from Kafka. */
+/** Merges the lines of concurrent batches for one table into one insert: text, or bytes as they came from KafkaConnection. */
 type LineWriter = Coalescer<string | Uint8Array, void>;
 
 export interface SinkDeps {
-  kafka: Kafka;
-  admin: Admin;
-  producer: Producer;
+  kafka: KafkaConnection;
+  admin: KafkaAdmin;
+  producer: KafkaProducer;
   clickhouse: LedgerClickHouse;
   topics: LedgerTopics;
   groupId: string;
@@ -35,7 +34,7 @@ export class Sink {
   private readonly insertSeconds: Histogram<"table">;
   private readonly deadLetters: Counter;
   private readonly visibleSeconds: Histogram<"table">;
-  private readonly routes: Map<string, { table: string; row: (m: KafkaMessage, partition: number) => RowResult; writer: LineWriter }>;
+  private readonly routes: Map<string, { table: string; row: (m: ConsumedMessage, partition: number) => RowResult; writer: LineWriter }>;
 
   private readonly runRetention: RunRetention;
   private readonly runRetentionFailures: Counter;
@@ -45,7 +44,7 @@ export class Sink {
     const { topics } = deps;
     // A failed pass is counted; the next one covers its window (its checkpoint was not saved).
     this.runRetention = new RunRetention(deps.clickhouse, { intervalMs: deps.config.runRetentionMs, settleMs: deps.config.runRetentionSettleMs }, () => this.runRetentionFailures.inc(), (work) => this.timed("runs_v1.retention_pass", work));
-    const route = (table: string, row: (m: KafkaMessage, partition: number) => RowResult) => ({
+    const route = (table: string, row: (m: ConsumedMessage, partition: number) => RowResult) => ({
       table,
       row,
       // Batches of all partitions arriving together become one insert (group commit).
@@ -126,12 +125,12 @@ export class Sink {
     let closed = tracksCloses ? await this.marks.closedBefore(topic, partition, first) : null;
     const marks: PeriodMark[] = [];
     const deadLetters: KeyedMessage[] = [];
-    const deadLetter = (message: KafkaMessage, step: string, reason: string) => deadLetters.push(deadLetterOf(message, { topic, partition }, step, reason));
+    const deadLetter = (message: ConsumedMessage, step: string, reason: string) => deadLetters.push(deadLetterOf(message, { topic, partition }, step, reason));
 
     // Trace and billing events alike: one row each in trace_events_v1 (billing events reach
     // billing_events_v1 by a materialized view), so a batch is one insert whatever it holds.
-    const traces: { message: KafkaMessage; closed: string | null; billing: boolean }[] = [];
-    const runs: KafkaMessage[] = [];
+    const traces: { message: ConsumedMessage; closed: string | null; billing: boolean }[] = [];
+    const runs: ConsumedMessage[] = [];
     const lines: string[] = [];
     for (const message of batch.messages) {
       const family = tracksCloses ? headerString(message, FAMILY_HEADER) : undefined;
@@ -185,7 +184,7 @@ export class Sink {
    * dead-letters the bad ones and inserts the rest. A failure with all messages valid is thrown
    * (retried, offsets not committed).
    */
-  private async insertEventsFast(traces: { message: KafkaMessage; closed: string | null; billing: boolean }[], partition: number, writer: LineWriter): Promise<boolean> {
+  private async insertEventsFast(traces: { message: ConsumedMessage; closed: string | null; billing: boolean }[], partition: number, writer: LineWriter): Promise<boolean> {
     const cache = new Map<string, string>();
     const lines: string[] = [];
     for (const { message, closed } of traces) {
@@ -208,7 +207,7 @@ export class Sink {
    * `insertEventsFast`: a message in another form, or a refused insert with an invalid message
    * among them.
    */
-  private async insertRunsFast(messages: KafkaMessage[], writer: LineWriter): Promise<boolean> {
+  private async insertRunsFast(messages: ConsumedMessage[], writer: LineWriter): Promise<boolean> {
     const lines: Uint8Array[] = [];
     for (const message of messages) {
       const own = runLines(message);

@@ -1,10 +1,10 @@
+import type { ConsumedMessage } from "@ledger/kafka";
 import fc from "fast-check";
-import type { KafkaMessage } from "kafkajs";
 import { expect, test } from "vitest";
 import { RUN_MESSAGE_BYTES, runMessagesOf, type StoredRunPart } from "@ledger/langsmith";
 import { runLines, runRows } from "../src/sink-rows";
 
-const message = (value: string): KafkaMessage => ({ key: null, value: Buffer.from(value), timestamp: "0", attributes: 0, offset: "0", headers: {}, size: 0 });
+const message = (value: string): ConsumedMessage => ({ key: null, value: Buffer.from(value), timestamp: "0", attributes: 0, offset: "0", headers: {}, size: 0 });
 /** runMessagesOf's messages with their bytes as text (every byte written: the text encodes to them again). */
 const messagesOf = (parts: StoredRunPart[], receivedAtMs: number) =>
   runMessagesOf(parts, receivedAtMs).map((m) => {

@@ -1,4 +1,3 @@
-import type { Admin, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { bookingPeriod, decideUpgrade, formatInstant, periodKeyOf, upgradeIdFor, type TraceState } from "@ledger/billing";
 import { BOOKED_PERIOD_HEADER, FAMILY_HEADER, internalEvent, periodClosed, RECEIVED_AT_HEADER, traceKey, type InputEvent, type RetentionUpgrade, type TriggerRejection } from "@ledger/events";
@@ -11,6 +10,10 @@ import {
   type KeyedMessage,
   type LedgerTopics,
   type PartitionBatch,
+  type KafkaAdmin,
+  type KafkaConnection,
+  type ConsumedMessage,
+  type KafkaProducer,
 } from "@ledger/kafka";
 import { MARK_CONSUMERS, loadPartitionStates, loadTraceStates, passMarker, PeriodMarks, saveTraceStates, stateKey, type KeyedTraceState, type LedgerClickHouse, type PeriodMark } from "@ledger/clickhouse";
 import { Coalescer } from "@ledger/batching";
@@ -20,9 +23,9 @@ import { traceFactOf } from "./trace-fact";
 
 
 export interface UpgraderDeps {
-  kafka: Kafka;
-  admin: Admin;
-  producer: Producer;
+  kafka: KafkaConnection;
+  admin: KafkaAdmin;
+  producer: KafkaProducer;
   clickhouse: LedgerClickHouse;
   topics: LedgerTopics;
   groupId: string;
@@ -139,7 +142,7 @@ export class Upgrader {
 
     // Billing events are not the upgrader's; markers are (C2: an upgrade is late when its cause
     // comes after its period's marker) and travel on to the upgrades topic in their place.
-    type Parsed = { message: KafkaMessage; event?: InputEvent; error?: string; marker?: string };
+    type Parsed = { message: ConsumedMessage; event?: InputEvent; error?: string; marker?: string };
     const parsed: Parsed[] = [];
     for (const message of batch.messages) {
       const family = headerString(message, FAMILY_HEADER);

@@ -1,7 +1,6 @@
-import type { Producer } from "kafkajs";
 import { Coalescer } from "@ledger/batching";
 import { billingKey, FAMILY_HEADER, isBillingEvent, RECEIVED_AT_HEADER, traceKey, type LedgerEvent } from "@ledger/events";
-import { publish, type KeyedMessage } from "@ledger/kafka";
+import { publish, type KeyedMessage, type KafkaProducer } from "@ledger/kafka";
 
 /**
  * Publishes validated, normalized events to the input topic. Trace events are keyed by
@@ -18,7 +17,7 @@ export class EventPublisher {
   private readonly sends: Coalescer<KeyedMessage, void>;
 
   constructor(
-    producer: Producer,
+    producer: KafkaProducer,
     readonly topic: string,
     options: { lingerMs: number; maxMessages: number } = { lingerMs: 0, maxMessages: 1 },
   ) {
