@@ -3,6 +3,7 @@ import { InvalidArgumentError, Option } from "commander";
 import { engineConfigFromEnv } from "@ledger/config";
 import { apiConfigFromEnv } from "@ledger/api";
 import { callLedger } from "./admin-client";
+import { CommandLineError } from "./command-line-error";
 import { clientPlatformKey } from "./platform-key";
 
 const defaultUrl = () => process.env.LEDGER_URL ?? "http://127.0.0.1:8080";
@@ -115,6 +116,7 @@ export function registerAccountCommands(program: Command): void {
       .option("--service", "a service key (lsv2_sk_…) instead of a personal one")
       .option("--user <id>", "the user a personal key (lsv2_pt_…) belongs to"),
   ).action(async (o: Record<string, unknown>) => {
+    if (!o.service && o.user === undefined) throw new CommandLineError("a personal key needs --user <id> (the user it belongs to), or ask for a service key with --service");
     const body = { org_id: o.org, workspace_id: o.workspace, ...(o.service ? { kind: "service" } : { kind: "personal" }), ...(o.user !== undefined ? { user_id: o.user } : {}) };
     const created = await callLedger<{ key_id: string; key: string }>((o.url as string) ?? defaultUrl(), platformKey(), "POST", "/v1/admin/keys", body);
     out(o.json ? JSON.stringify({ key_id: created.key_id, key: created.key }) : `key_id ${created.key_id}\nkey    ${created.key}\n(the key is shown only now; the ledger keeps its hash)`);

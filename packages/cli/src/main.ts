@@ -13,6 +13,7 @@ import { fetchUsage } from "./usage";
 import { registerAccountCommands } from "./accounts";
 import { registerAnalystCommands } from "./analyst";
 import { LedgerRequestError } from "./admin-client";
+import { CommandLineError } from "./command-line-error";
 import { ingestReplica } from "./ingest-replica";
 import { clientPlatformKey } from "./platform-key";
 import { apiConfigFromEnv } from "@ledger/api";
@@ -39,10 +40,11 @@ program
   .option("--json", "one JSON object per line instead of a table")
   .addOption(byOption())
   .option("--quiet", "no progress output")
+  .option("--verbose", "also the engines' start-up and shutdown lines")
   .option("--invoices", "print every organization's invoices (from its first period to the later of the log's last and the first open one) instead of the usage report")
-  .action(async (file: string, opts: { json?: boolean; by: "org" | "workspace"; quiet?: boolean; invoices?: boolean }) => {
+  .action(async (file: string, opts: { json?: boolean; by: "org" | "workspace"; quiet?: boolean; verbose?: boolean; invoices?: boolean }) => {
     const events = readReplayInput(file);
-    const result = await replay(events, { by: opts.by, progress: !opts.quiet, invoices: opts.invoices });
+    const result = await replay(events, { by: opts.by, progress: !opts.quiet, invoices: opts.invoices, verbose: opts.verbose });
     if (result.invoices) {
       process.stdout.write(result.invoices.map((doc) => (opts.json ? invoiceJsonLines(doc) : invoiceText(doc))).join(opts.json ? "" : "\n"));
       return;
@@ -90,7 +92,12 @@ program
   .command("migrate")
   .description("apply the ClickHouse migrations in infra/clickhouse/ to the configured database")
   .action(async () => {
-    const ch = await connectClickHouse(engineConfigFromEnv().clickhouse);
+    const config = engineConfigFromEnv().clickhouse;
+    const ch = await connectClickHouse(config).catch((error: Error) => {
+      // chDB admits one process per data directory; the likely holder is a running serve.
+      if (config.url) throw error;
+      throw new CommandLineError(`cannot open the embedded ClickHouse in ${config.dataDir} (${error.message.trim()}); if \`ledger serve\` is running it holds that directory, and it applies the migrations itself when it starts`);
+    });
     try {
       const applied = await migrate(ch, (line) => process.stderr.write(`${line}\n`));
       process.stdout.write(applied.length ? `applied ${applied.length} migration(s) to ${ch.database}\n` : `${ch.database} is up to date\n`);
@@ -115,9 +122,17 @@ program
     setInterval(() => {}, 1 << 30);
   });
 
+// A reader that stops early (`ledger invoice --sources | head`) is not an error of ours.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 program.parseAsync(process.argv).catch((error: Error) => {
-  const known = error instanceof ReplayInputError || error instanceof ConfigError || error instanceof LedgerRequestError;
-  process.stderr.write(`ledger: ${known ? error.message : (error.stack ?? error.message)}\n`);
+  const known = error instanceof ReplayInputError || error instanceof ConfigError || error instanceof LedgerRequestError || error instanceof CommandLineError;
+  // Sentences, not stacks: a stack only when asked for (LEDGER_DEBUG=1), for an error of the ledger's own.
+  const detail = known || process.env.LEDGER_DEBUG !== "1" ? error.message : (error.stack ?? error.message);
+  process.stderr.write(`ledger: ${detail}${known || process.env.LEDGER_DEBUG === "1" ? "" : " (LEDGER_DEBUG=1 shows where)"}\n`);
   // 2: the input or the request was refused; 1: the ledger could not do it (unreachable, 5xx, a bug).
   process.exit(known && !(error instanceof LedgerRequestError && error.retriable) ? 2 : 1);
 });

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from "node:fs";
 import cliProgress from "cli-progress";
-import { describeProblems, InvalidBatchError, isAccountEvent, isPeriodClosed, LOG_EVENTS, parseNdjson, validateBatchOf, type AccountEvent, type LedgerEvent, type LogEvent } from "@ledger/events";
+import { describeProblems, InvalidBatchError, isAccountEvent, isPeriodClosed, LOG_EVENTS, readNdjson, validateBatchOf, type AccountEvent, type LedgerEvent, type LogEvent } from "@ledger/events";
 import { queryUsage } from "@ledger/clickhouse";
 import { LedgerStack } from "@ledger/stack";
 import { invoiceDocument, nextPeriodKey, periodsBetween, type InvoiceDocument, type UsageRow } from "@ledger/billing";
@@ -25,13 +25,16 @@ export function readReplayInput(source: string): LogEvent[] {
   } catch (error) {
     throw new ReplayInputError([], `cannot read ${source === "-" ? "standard input" : source}: ${(error as Error).message}`);
   }
+  // Every line's problem, whether it is not JSON or not an event, in line order.
+  const { values, lines, problems } = readNdjson(text);
   try {
-    const { values, lines } = parseNdjson(text);
-    return validateBatchOf(LOG_EVENTS, values, (i) => ({ line: lines[i]! }));
+    const events = validateBatchOf(LOG_EVENTS, values, (i) => ({ line: lines[i]! }));
+    if (problems.length === 0) return events;
   } catch (error) {
-    if (error instanceof InvalidBatchError) throw new ReplayInputError(error.problems);
-    throw error;
+    if (!(error instanceof InvalidBatchError)) throw error;
+    problems.push(...error.problems);
   }
+  throw new ReplayInputError(problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
 }
 
 // One produce request per chunk: bigger record batches, fewer consumer round trips.
@@ -47,10 +50,11 @@ export interface ReplayResult {
   invoices?: InvoiceDocument[];
 }
 
-export async function replay(events: LogEvent[], options: { by: "org" | "workspace"; progress: boolean; invoices?: boolean }): Promise<ReplayResult> {
+export async function replay(events: LogEvent[], options: { by: "org" | "workspace"; progress: boolean; invoices?: boolean; verbose?: boolean }): Promise<ReplayResult> {
   const config = configFromEnv();
   const run = freshRunEngines(config.engines, "replay");
-  const log = (line: string) => options.progress && process.stderr.write(`${line}\n`);
+  // The engines' start-up lines only when asked for: the bar and the report are the answer.
+  const log = (line: string) => options.verbose && process.stderr.write(`${line}\n`);
   const stack = await LedgerStack.start({ engines: run.engines, upgrader: config.upgrader, sink: config.sink, log });
   const bar = new cliProgress.SingleBar(
     { stream: process.stderr, noTTYOutput: true, notTTYSchedule: 2_000, format: "{stage} [{bar}] {value}/{total} events", hideCursor: false },

@@ -33,13 +33,16 @@ export async function serve(options: { port?: number; host?: string }): Promise<
   }, 5_000);
   status.unref();
 
-  let stopping = false;
+  let stoppingSince: number | null = null;
   const shutdown = async (reason: string, code: number) => {
-    if (stopping) {
+    if (stoppingSince !== null) {
+      // Ctrl-C under `pnpm ledger` reaches serve twice (the terminal's process group, and pnpm
+      // forwarding it): only a signal sent after the first one is a request to stop at once.
+      if (Date.now() - stoppingSince < 1_000) return;
       log(`${reason} again: exiting now`);
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     clearInterval(status);
     log(`${reason}: stopping intake, draining consumers, flushing, closing`);
     try {

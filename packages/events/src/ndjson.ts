@@ -6,6 +6,13 @@ import { InvalidBatchError, type BatchProblem } from "./validation";
  * are skipped; a line that is not JSON, or nests deeper than MAX_JSON_DEPTH, is a problem of that line.
  */
 export function parseNdjson(text: string): { values: unknown[]; lines: number[] } {
+  const { values, lines, problems } = readNdjson(text);
+  if (problems.length > 0) throw new InvalidBatchError(problems);
+  return { values, lines };
+}
+
+/** The same reading, every line's problem returned beside the lines that are JSON (a log checked whole). */
+export function readNdjson(text: string): { values: unknown[]; lines: number[]; problems: BatchProblem[] } {
   const values: unknown[] = [];
   const lines: number[] = [];
   const problems: BatchProblem[] = [];
@@ -24,6 +31,5 @@ export function parseNdjson(text: string): { values: unknown[]; lines: number[] 
       problems.push({ line: i + 1, field: "(line)", reason: `is not valid JSON (${(error as Error).message})` });
     }
   });
-  if (problems.length > 0) throw new InvalidBatchError(problems);
-  return { values, lines };
+  return { values, lines, problems };
 }
