@@ -48,7 +48,8 @@ describe("ledger replay", () => {
     const r = await runLedger(["replay", "-", "--json"], { input: lines.join("\n") });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/line 7: \(line\) is not valid JSON/);
+    // Every line's problem at once: the line that is not JSON and the event that breaks a rule.
+    expect(r.stderr).toMatch(/line 5 \(id "e-5"\): rule_id may contain only[\s\S]*line 7: \(line\) is not valid JSON/);
     const again = await runLedger(["replay", "-"], { input: [lines[0], lines[4]].join("\n") });
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/line 2 \(id "e-5"\): rule_id may contain only A-Z a-z 0-9 \. _ : -/);
@@ -152,7 +153,7 @@ describe("accounts, keys and limits from the command line", () => {
 
     const personal = await cli(["keys", "create", "--org", "acme", "--workspace", "prod"]);
     expect(personal.code).toBe(2);
-    expect(personal.stderr).toMatch(/user_id is required for a personal key/);
+    expect(personal.stderr).toMatch(/a personal key needs --user <id>/);
     const created = JSON.parse((await cli(["keys", "create", "--org", "acme", "--workspace", "prod", "--user", "u1", "--json"])).stdout);
     expect(created).toEqual({ key_id: expect.stringMatching(/^key-/), key: expect.stringMatching(/^lsv2_pt_.{32,}/) });
     const service = JSON.parse((await cli(["keys", "create", "--org", "acme", "--workspace", "prod", "--service", "--json"])).stdout);

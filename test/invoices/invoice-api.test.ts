@@ -177,7 +177,7 @@ describe("ledger export", () => {
     const dir = mkdtempSync(join(tmpdir(), "ledger-export-"));
     const open = await runLedger(["export", "--period", "2024-07", "--out", join(dir, "july.csv"), "--url", stack.url!], { env });
     expect(open.code).toBe(2);
-    expect(open.stderr).toMatch(/period 2024-07 is not closed and final yet \(final through 2024-06\)/);
+    expect(open.stderr).toMatch(/period 2024-07 is not final yet \(final through 2024-06\): its numbers can still change; close it first \(ledger close --period 2024-07\)/);
     expect(existsSync(join(dir, "july.csv"))).toBe(false);
 
     const csv = await runLedger(["export", "--period", "2024-06", "--format", "csv", "--out", join(dir, "june.csv"), "--url", stack.url!], { env });
