@@ -216,7 +216,17 @@ export class Invoicer {
     if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
     const latest = await latestFrozenPeriod(this.deps.clickhouse);
     if (latest === null || period > latest) {
-      throw new InvoiceRequestError(409, `period ${period} is not closed and final yet (${latest === null ? "no period is" : `final through ${latest}`}): its numbers can still change; close it first (ledger close --period ${period})`);
+      const [closed] = await closedPeriods(this.deps.clickhouse);
+      const end = periodFromKey(period).endMs;
+      // What would make it final: the month must end, be closed (by the grace or by hand), and
+      // every consumer pass its markers.
+      const advice =
+        end > this.deps.now()
+          ? `it has not ended yet (it ends at ${new Date(end).toISOString()})`
+          : closed !== undefined && closed >= period
+            ? "it is closed and its invoices become final once every consumer has passed its markers: try again in a moment"
+            : `close it first (ledger close --period ${period})`;
+      throw new InvoiceRequestError(409, `period ${period} is not final yet (${latest === null ? "no period is" : `final through ${latest}`}): its numbers can still change; ${advice}`);
     }
     return exportPeriod(this.deps.clickhouse, period, dataset, format);
   }
@@ -237,8 +247,9 @@ export class Invoicer {
     try {
       withCatalogueVersion(current, next, (p) => closed !== null && p <= closed);
     } catch (error) {
-      if (error instanceof CatalogueVersionError) throw new InvoiceRequestError(error.reason === "closed" ? 409 : 400, error.message);
-      throw error;
+      if (!(error instanceof CatalogueVersionError)) throw error;
+      if (error.reason === "closed") throw new InvoiceRequestError(409, `${error.message} (${nextPeriodKey(closed!)}); set first_period to it or later`);
+      throw new InvoiceRequestError(400, error.message);
     }
     const json = catalogueVersionJson(next);
     await storeCatalogueVersion(this.deps.clickhouse, json);
