@@ -1,10 +1,9 @@
 import { execFileSync } from "node:child_process";
 import { request as httpRequest } from "node:http";
-import { connect } from "node:net";
 import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { startEdgeLedger, type EdgeLedger } from "../support/edge";
+import { rawExchange, startEdgeLedger, type EdgeLedger } from "../support/edge";
 import { SERVE_PLATFORM_KEY } from "../support/serve-process";
 
 // The API's edge under random and adversarial requests, against `ledger serve` as a process:
@@ -225,23 +224,6 @@ function send(method: string, path: string, headers: Record<string, string>, bod
   });
 }
 
-/** A request as bytes on a socket: whatever the client writes, malformed HTTP included. */
-function rawExchange(bytes: Buffer, waitMs: number): Promise<string> {
-  const { hostname, port } = new URL(ledger.url);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port), hostname, () => socket.write(bytes));
-    let answer = "";
-    socket.on("data", (d) => (answer += d.toString("latin1")));
-    socket.on("error", () => {});
-    const done = () => {
-      socket.destroy();
-      resolve(answer);
-    };
-    socket.on("close", done);
-    setTimeout(done, waitMs);
-  });
-}
-
 const rawCase = fc.record({
   method: fc.constantFrom("POST", "GET", "PATCH", "PUT", "BREW"),
   path: fc.constantFrom("/v1/events", "/runs/multipart", "/runs", "/feedback", "/v1/usage", "/info"),
@@ -267,7 +249,7 @@ test("fuzz: malformed HTTP framing on a raw socket", async () => {
       // Connection: close, so that the exchange ends when the server is done with it.
       const head = `${c.method} ${c.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${c.headerNoise.map((l) => `${l}\r\n`).join("")}${framing[c.framing]}\r\n`;
       const before = await snapshot();
-      const answer = await rawExchange(Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(payload)]), 4_000);
+      const answer = await rawExchange(ledger.url, Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(payload)]), 4_000);
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
       // 0: the server closed without an answer (Node's parser refuses some framings so).
       await checkAfter(`${c.method} ${c.path} ${c.framing} [${c.headerNoise.join(" | ").slice(0, 80)}]`, status || 400, /retry-after/i.test(answer) ? "yes" : null, before);

@@ -86,20 +86,12 @@ export async function startEdgeLedger(label: string, env: Record<string, string>
   };
 }
 
-/**
- * A request written on a raw socket, the rest of its body held back: what a client that stops
- * sending (or sends `Expect: 100-continue` and waits) leaves the server with. Resolves with
- * whatever the server answered within `waitMs`, then closes the socket.
- */
-export function requestHeldOpen(url: string, head: string, firstBytes: Buffer, waitMs: number): Promise<string> {
+/** Bytes written to the API on a raw socket, malformed HTTP included: what the server answered within `waitMs`. */
+export function rawExchange(url: string, bytes: Buffer, waitMs: number): Promise<string> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
-    const socket = connect(Number(port), hostname);
+    const socket = connect(Number(port), hostname, () => socket.write(bytes));
     let answer = "";
-    socket.on("connect", () => {
-      socket.write(head);
-      socket.write(firstBytes);
-    });
     socket.on("data", (d) => (answer += d.toString("latin1")));
     socket.on("error", () => {});
     const done = () => {
@@ -110,3 +102,9 @@ export function requestHeldOpen(url: string, head: string, firstBytes: Buffer, w
     setTimeout(done, waitMs);
   });
 }
+
+/**
+ * A request whose body is held back after its first bytes: what a client that stops sending (or
+ * sends `Expect: 100-continue` and waits) leaves the server with.
+ */
+export const requestHeldOpen = (url: string, head: string, firstBytes: Buffer, waitMs: number) => rawExchange(url, Buffer.concat([Buffer.from(head, "latin1"), firstBytes]), waitMs);
