@@ -65,6 +65,9 @@ export async function freshStack(options: { label?: string; ingest?: boolean | P
     upgrader: upgraderConfigFromEnv(),
     sink: { ...sinkConfigFromEnv(), ...options.sink },
     ingest,
+    // The API on its worker thread, as `ledger serve` runs it, unless the test moves the ledger's
+    // clock (a clock object cannot cross to the thread).
+    ingestThread: ingest !== undefined && options.clock === undefined,
     platformKey: TEST_PLATFORM_KEY,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.sealer ? { sealer: options.sealer } : {}),

@@ -49,6 +49,9 @@ export function buildApiServer(p: ApiParts): FastifyInstance {
   const app = Fastify({
     bodyLimit: config.maxBytes,
     logger: false,
+    // Path parameters longer than an id may be get to the route, which says what is wrong with
+    // them (fastify's own limit, 100, answered a bare "Bad Request").
+    routerOptions: { maxParamLength: 1_000 },
     // A client that trickles its request cannot hold a connection: its headers must arrive
     // within 10 s (Node answers 408 and closes, checked every second), its body within
     // requestTimeoutMs (requestBody).
