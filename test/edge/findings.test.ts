@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { createGzip } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { MAX_JSON_DEPTH } from "@ledger/events";
-import { requestHeldOpen, startEdgeLedger, type EdgeLedger } from "../support/edge";
+import { rawExchange, requestHeldOpen, startEdgeLedger, type EdgeLedger } from "../support/edge";
 import { SERVE_PLATFORM_KEY } from "../support/serve-process";
 
 // The attacks of the API's edge, each reproduced against `ledger serve` as a process (its
@@ -84,6 +84,16 @@ describe("bodies", () => {
     // And the whole bomb, sent at once: 413 as well.
     expect((await unchanged(() => call("POST", "/v1/events", keys.prod, gz, { "content-type": "application/json", "content-encoding": "gzip" }))).status).toBe(413);
     expect((await json("POST", "/v1/events", SERVE_PLATFORM_KEY, [])).status).toBe(202);
+  });
+
+  test("a body over the limit, sent whole, is answered 413 and read to its end: its client reads the answer and the connection serves the next request", async () => {
+    const body = Buffer.from(`[${" ".repeat(6 << 20)}]`);
+    const head = `POST /v1/events HTTP/1.1\r\nHost: x\r\nx-api-key: ${SERVE_PLATFORM_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const next = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    const answer = await rawExchange(ledger.url, Buffer.concat([Buffer.from(head, "latin1"), body, Buffer.from(next, "latin1")]), 5_000);
+    expect(answer).toMatch(/^HTTP\/1.1 413/);
+    expect(answer).toContain("before or after decompression");
+    expect(answer).toMatch(/HTTP\/1.1 200 OK[\s\S]*\{"status":"ok"\}/);
   });
 
   test("zstd frames that declare 1 and 2 GiB windows decode in the body limit's memory, without stalling the API", async () => {

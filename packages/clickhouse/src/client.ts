@@ -21,7 +21,7 @@ export interface LedgerClickHouse {
    * Inserts rows given as JSONEachRow lines (text, or UTF-8 bytes such as Kafka messages' own),
    * with `settings`. On chDB the bytes reach the engine as they are (its raw insert): no string
    * of the whole insert is built, flattened and encoded again in JavaScript, which cost the
-   * sink's thread more than its own work under `pnpm bench --langsmith`. On a server the lines
+   * sink's thread more than its own work. On a server the lines
    * are the body of the statement, as before.
    */
   insertJsonLines(table: string, lines: readonly (string | Uint8Array)[], settings: InsertSettings): Promise<void>;
@@ -41,9 +41,8 @@ const NEWLINE_BYTE = 0x0a;
 /**
  * The lines as one buffer, each followed by a newline; runs of text lines are encoded at once.
  * Byte lines that follow each other in one buffer with a newline between them (the lines of one
- * Kafka message, as the sink hands them on) are copied as one span: the sink's insert of a
- * LangSmith batch is ~20,000 lines, and copying them one by one with a newline after each was
- * a tenth of the consumers' thread.
+ * Kafka message, as the sink hands them on) are copied as one span: a LangSmith batch's insert
+ * has tens of thousands of lines, and a copy per line is work the consumers' thread cannot spare.
  */
 export function jsonLinesBytes(lines: readonly (string | Uint8Array)[]): Buffer {
   const parts: Uint8Array[] = [];
@@ -137,11 +136,13 @@ export async function connectClickHouse(config: ClickHouseConfig): Promise<Ledge
       // the stronger choice in production (docs/analysts.md). Response compression off: the
       // client would ask for it with a setting, which readonly = 1 refuses to change. (Not run
       // here: no ClickHouse server on this machine.)
-      return createClient({ url: config.url, username: config.user, password: config.password, request_timeout: (maxSeconds + 30) * 1000, compression: { response: false }, clickhouse_settings: { ...bounds, readonly: "1" } });
+      return createClient({ url: config.url, username: config.user, password: config.password, database, request_timeout: (maxSeconds + 30) * 1000, compression: { response: false }, clickhouse_settings: { ...bounds, readonly: "1" } });
     }
     const { createChdbConnection } = await import("chdb/connection");
     const ro = createClient({ connection: createChdbConnection({ path: config.dataDir }) } as never) as ClickHouseClient;
     await ro.command({ query: `SET max_execution_time = ${maxSeconds}, max_memory_usage = ${maxMemoryBytes}, max_result_bytes = ${maxResultBytes}, result_overflow_mode = 'throw'` });
+    // The ledger's database is the analyst's default: `billing_usage_v1` needs no prefix.
+    await ro.command({ query: `USE \`${database.replaceAll("`", "``")}\`` });
     await ro.command({ query: "SET readonly = 1" });
     return ro;
   };

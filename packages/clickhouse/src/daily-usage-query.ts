@@ -11,7 +11,7 @@ export const dailyUsageParams = z.strictObject({
     .number({ error: "must be 30, 60 or 90" })
     .refine((n) => (USAGE_WINDOWS as readonly number[]).includes(n), { error: "must be 30, 60 or 90" })
     .default(30),
-  through: z.string().refine(isDayKey, { error: "must be a day YYYY-MM-DD" }).optional(),
+  through: z.string().refine(isDayKey, { error: "must be a day YYYY-MM-DD" }).optional().meta({ description: "the last day shown, YYYY-MM-DD (default: today, UTC)" }),
 });
 export type DailyUsageParams = z.input<typeof dailyUsageParams>;
 

@@ -5,8 +5,8 @@ import { bookedCountsFrom } from "./usage-rollup";
 
 export const usageParams = z.strictObject({
   org: z.string({ error: "must be given once" }).min(1, { error: "must not be empty" }).max(128, { error: "must be at most 128 characters" }).optional(),
-  from: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional(),
-  to: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional(),
+  from: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional().meta({ description: "the first period YYYY-MM" }),
+  to: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional().meta({ description: "the last period YYYY-MM" }),
   by: z.enum(["org", "workspace"], { error: "must be org or workspace" }).default("org"),
 });
 export type UsageParams = z.input<typeof usageParams>;

@@ -20,19 +20,24 @@ const retention = z.enum(RETENTIONS, { error: 'must be "base" or "extended"' });
 
 const accountCommon = { id: identifier, occurred_at: instant, org_id: identifier };
 
+/** What an organization's configuration says (the admin API's body takes these fields too). */
+export const orgConfigurationFields = {
+  plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(", ")}` }),
+  payment_method: z.boolean({ error: "must be true or false" }),
+  events_per_hour: count.min(1, { error: "must be at least 1" }).optional(),
+  bytes_per_hour: count.min(1, { error: "must be at least 1" }).optional(),
+  seat_price_usd: usdAmount.optional(),
+  free_base_traces: count.optional(),
+  base_trace_price_usd: usdAmount.optional(),
+  upgrade_price_usd: usdAmount.optional(),
+  deployment_run_price_usd: usdAmount.optional(),
+};
+
 export const orgConfigured = z
   .strictObject({
     ...accountCommon,
     type: z.literal("org-configured"),
-    plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(", ")}` }),
-    payment_method: z.boolean({ error: "must be true or false" }),
-    events_per_hour: count.min(1, { error: "must be at least 1" }).optional(),
-    bytes_per_hour: count.min(1, { error: "must be at least 1" }).optional(),
-    seat_price_usd: usdAmount.optional(),
-    free_base_traces: count.optional(),
-    base_trace_price_usd: usdAmount.optional(),
-    upgrade_price_usd: usdAmount.optional(),
-    deployment_run_price_usd: usdAmount.optional(),
+    ...orgConfigurationFields,
   })
   .superRefine((e, ctx) => {
     // Hourly plan limits are configured only for enterprise contracts (§6.2); elsewhere the
@@ -44,25 +49,39 @@ export const orgConfigured = z
     }
   });
 
+/** What a workspace's configuration says (the admin API's body takes these fields too). */
+export const workspaceConfigurationFields = {
+  all_traces_limit: limit,
+  extended_traces_limit: limit,
+  default_retention: retention,
+};
+
 export const workspaceConfigured = z.strictObject({
   ...accountCommon,
   type: z.literal("workspace-configured"),
   workspace_id: identifier,
-  all_traces_limit: limit,
-  extended_traces_limit: limit,
-  default_retention: retention,
+  ...workspaceConfigurationFields,
 });
+
+/** What a project's configuration says (the admin API's body takes these fields too). */
+export const projectConfigurationFields = { default_retention: retention };
 
 export const projectConfigured = z.strictObject({
   ...accountCommon,
   type: z.literal("project-configured"),
   workspace_id: identifier,
   project_id: identifier,
-  default_retention: retention,
+  ...projectConfigurationFields,
 });
 
 /** sha256 of the key, lower-case hex: the only form in which a key is ever stored. */
 export const keyHash = z.string({ error: "must be a string" }).regex(/^[0-9a-f]{64}$/, { error: "must be a sha256 hash (64 lower-case hex digits), never the key itself" });
+
+/** Whose a key is (the admin API's body takes these fields too). */
+export const keyFields = {
+  kind: z.enum(["personal", "service"], { error: 'must be "personal" or "service"' }),
+  user_id: identifier.optional(),
+};
 
 export const apiKeyCreated = z
   .strictObject({
@@ -71,8 +90,7 @@ export const apiKeyCreated = z
     workspace_id: identifier,
     key_id: identifier,
     key_hash: keyHash,
-    kind: z.enum(["personal", "service"], { error: 'must be "personal" or "service"' }),
-    user_id: identifier.optional(),
+    ...keyFields,
   })
   .superRefine((e, ctx) => {
     if (e.kind === "personal" && e.user_id === undefined) ctx.addIssue({ code: "custom", path: ["user_id"], message: "is required for a personal key" });

@@ -24,7 +24,8 @@ export const billingEvent = z.discriminatedUnion("type", [seatAdded, seatRemoved
 
 export const periodKey = z
   .string({ error: (i) => (i.input === undefined ? "is required" : "must be a string") })
-  .refine(isPeriodKey, { error: "must be a billing period YYYY-MM (for example 2024-06)" });
+  .refine(isPeriodKey, { error: "must be a billing period YYYY-MM (for example 2024-06)" })
+  .meta({ id: "Period", description: "a billing period, a UTC calendar month", examples: ["2024-06"] });
 
 /** Closes its period and every earlier one (C1). Only `id`, `type` and `period`. */
 export const periodClosed = z.strictObject({ id: identifier, type: z.literal("period-closed"), period: periodKey });

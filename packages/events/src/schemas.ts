@@ -7,7 +7,8 @@ export const identifier = z
   .string({ error: (i) => (i.input === undefined ? "is required" : "must be a string") })
   .min(1, { error: "must not be empty" })
   .max(128, { error: "must be at most 128 characters" })
-  .regex(ID_ALPHABET, { error: "may contain only A-Z a-z 0-9 . _ : -" });
+  .regex(ID_ALPHABET, { error: "may contain only A-Z a-z 0-9 . _ : -" })
+  .meta({ id: "Identifier", description: "1–128 characters of A-Z a-z 0-9 . _ : -" });
 
 /** RFC 3339 with Z or ±hh:mm → canonical UTC with milliseconds (finer digits truncated). */
 export const instant = z
@@ -19,7 +20,9 @@ export const instant = z
       return z.NEVER;
     }
     return formatInstant(parsed.epochMs);
-  });
+  })
+  // What the API's OpenAPI document says of it (a transform has no JSON Schema of its own).
+  .meta({ type: "string", format: "date-time", description: "an RFC 3339 instant with Z or ±hh:mm" });
 
 const common = {
   id: identifier,

@@ -25,7 +25,7 @@ export type LedgerEvent = InputEvent | BillingEvent;
 export const INGEST_EVENTS: EventFamily<LedgerEvent> = {
   types: [...INPUT_EVENT_TYPES, ...BILLING_EVENT_TYPES],
   // One discriminated union, so a problem is reported on its field, not as "invalid input".
-  schema: z.discriminatedUnion("type", [...inputEvent.options, ...billingEvent.options]) as unknown as z.ZodType<LedgerEvent>,
+  schema: z.discriminatedUnion("type", [...inputEvent.options, ...billingEvent.options]).meta({ id: "LedgerEvent", description: "A trace event or a billing event (§2, §10.2)" }) as unknown as z.ZodType<LedgerEvent>,
 };
 /** A line of a replay log: all three families and `period-closed` markers (§2). */
 export type LogEvent = InputEvent | BillingEvent | AccountEvent | PeriodClosed;

@@ -102,9 +102,8 @@ export const runLagBound = (budgetBytes: number, maxLag: number) => new ByteBudg
  * How many polls old a lag figure may be and still be answered without waiting (a second at the
  * default poll). What a replica admitted since a figure was read counts against the bound until a
  * newer figure includes it, so an older figure is only more cautious (consumers have read on
- * since); it is not a risk to the broker's window. Under `pnpm bench --langsmith` a refresh (a
- * dozen admin requests, answered on a busy event loop) often took longer than five polls, and
- * every request then waited for it: 83 ms a request in the step timings.
+ * since); it is not a risk to the broker's window. A refresh is a dozen admin requests answered on
+ * a busy event loop and can take several polls; requests must not all wait for it.
  */
 const STALE_POLLS = 20;
 
@@ -161,8 +160,7 @@ export class LagGovernor {
    * The largest partition lag over all watches (scaled, for topics with their own bound),
    * refreshed at most every `pollMs`. A figure up to
    * `STALE_POLLS` polls old is answered at once while the refresh runs: every request waiting for
-   * the round trip (50–150 ms on the test broker, more under load) cost more latency than the
-   * bound needs. Older than that (or a refresh failing, e.g. Kafka gone), callers wait for the
+   * the round trip costs more latency than the bound needs. Older than that (or a refresh failing, e.g. Kafka gone), callers wait for the
    * answer and see its error.
    */
   async worstLag(): Promise<bigint> {

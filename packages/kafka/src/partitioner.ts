@@ -15,9 +15,8 @@ function utf8Of(key: string): Uint8Array {
 
 /**
  * Kafka's murmur2 (the Java client's `Utils.murmur2`, which kafkajs's default partitioner
- * follows), in 32-bit integer arithmetic. kafkajs computes it with 64-bit `Long` objects, about
- * seventy of them for a trace's key: under `pnpm bench --langsmith` placing keys was a sixteenth
- * of the ingest thread's time. Same result for every key (a property test checks it against
+ * follows), in 32-bit integer arithmetic: kafkajs computes it with dozens of 64-bit `Long` objects
+ * per key, on the ingest thread's hot path (docs/performance.md). Same result for every key (a property test checks it against
  * kafkajs's own), so messages land where they always did.
  */
 export function murmur2(key: string | Uint8Array): number {

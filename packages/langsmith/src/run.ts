@@ -20,8 +20,8 @@ export const runCreate = z.looseObject({
   inputs: z.unknown().optional(),
   outputs: z.unknown().optional(),
   extra: z.unknown().optional(),
-});
-export const runUpdate = runCreate.partial({ id: true });
+}).meta({ id: "Run", description: "A LangSmith run: the fields the ledger reads; every other field is kept as sent" });
+export const runUpdate = runCreate.partial({ id: true }).meta({ id: "RunUpdate" });
 export type RunCreate = z.output<typeof runCreate>;
 export type RunUpdate = z.output<typeof runUpdate>;
 
@@ -30,7 +30,7 @@ export const feedbackCreate = z.looseObject({
   run_id: identifier,
   trace_id: identifier.nullish(),
   created_at: time.nullish(),
-});
+}).meta({ id: "Feedback", description: "LangSmith feedback: the fields the ledger reads; every other field is kept as sent" });
 export type FeedbackCreate = z.output<typeof feedbackCreate>;
 
 /** `POST /annotation-queues/{id}/runs`: run ids; `…/runs/by-key`: run keys. */

@@ -2,8 +2,7 @@
  * A run as a multipart body sent it (see langsmith-sdk.md): the JSON text of its own part
  * (`post.<id>`, `patch.<id>`) and of each field sent as a part of its own (`post.<id>.inputs`, …).
  * Kept so that the stored run is the text the client sent and §6.2's bytes are the bytes it
- * sent, without serializing every run and its inputs and outputs again: that was a tenth of the
- * ingest thread's time under `pnpm bench --langsmith`.
+ * sent, without serializing every run and its inputs and outputs again on the ingest thread.
  */
 export interface SentRun {
   /** The run part's text, if the body had one. */

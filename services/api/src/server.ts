@@ -7,6 +7,7 @@ import type { AccountCache } from "./auth/account-cache";
 import type { Authenticator } from "./auth/authentication";
 import type { LedgerBackend } from "./backend/contract";
 import type { ApiConfig } from "./config";
+import type { RegisteredRoute } from "./http/openapi";
 import { installRequestHandling } from "./http/request-handling";
 import type { Admission } from "./intake/admission";
 import type { EventIntake } from "./intake/event-intake";
@@ -21,6 +22,9 @@ import { langsmithRoutes } from "./routes/langsmith/runs";
 import { opsRoutes } from "./routes/ops";
 import { usageRoutes } from "./routes/usage";
 import { usagePageRoutes } from "./routes/usage-page";
+
+/** The API's version, as `/info` and `/openapi.json` give it. */
+export const API_VERSION = "0.1.0";
 
 /** The parts of one API replica that its routes are built from (see runtime.ts). */
 export interface ApiParts {
@@ -57,6 +61,11 @@ export function buildApiServer(p: ApiParts): FastifyInstance {
     // requestTimeoutMs (requestBody).
     http: { headersTimeout: Math.min(config.requestTimeoutMs, 10_000), connectionsCheckingInterval: 1_000 },
   });
+  // Every route as registered, with what it says of itself, for /openapi.json.
+  const registered: RegisteredRoute[] = [];
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) registered.push({ method, url: route.url, operation: route.config?.operation });
+  });
   installRequestHandling(app, { maxBytes: config.maxBytes, requestTimeoutMs: config.requestTimeoutMs, metrics: p.metrics, log: p.log });
 
   const { auth, accounts, admission, intake, runIndex, backend, clock, metrics } = p;
@@ -69,6 +78,6 @@ export function buildApiServer(p: ApiParts): FastifyInstance {
   void app.register(billingAdminRoutes, { auth, backend });
   void app.register(replicaSourceRoutes, { auth, backend });
   void app.register(analystRoutes, { auth, backend });
-  void app.register(opsRoutes, { registry: p.registry, backend });
+  void app.register(opsRoutes, { registry: p.registry, backend, routes: () => registered, version: API_VERSION });
   return app;
 }

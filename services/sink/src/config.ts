@@ -9,11 +9,10 @@ export const sinkConfigSchema = z
     LEDGER_SINK_MAX_INSERT_ROWS: envInt(50_000, 1),
     /**
      * Inserts into one table start at least this far apart (a full insert excepted): a part per
-     * insert, in the table and in each materialized view's, and every part merged later. With
-     * the LangSmith API's smaller requests the sink made 5 times as many inserts per event as
-     * with `POST /v1/events`; merging them was a third of the embedded engine's CPU. 1,000 ms
-     * makes the LangSmith bench faster and `pnpm bench` slower (the upgrader's and sink's longer
-     * cycles meet the lag bound sooner): see docs/performance.md.
+     * insert, in the table and in each materialized view's, and every part merged later; the
+     * LangSmith API's smaller requests would otherwise make many small parts. Longer helps the
+     * LangSmith path and hurts `POST /v1/events` (longer cycles meet the lag bound sooner): the
+     * trade-off is measured in docs/performance.md.
      */
     LEDGER_SINK_MIN_INSERT_INTERVAL_MS: envInt(250, 0, 10_000),
     /**
@@ -24,8 +23,8 @@ export const sinkConfigSchema = z
     LEDGER_SINK_RUN_MIN_INSERT_INTERVAL_MS: envInt(250, 0, 10_000),
     /**
      * How often runs of upgraded traces are given their 400-day copies (§9). Each pass reads the
-     * runs of the traces upgraded in its window, wherever they are in `runs_v1`: every 5 s cost
-     * the embedded engine a tenth of the LangSmith path's CPU. Runs stay at least a day after
+     * runs of the traces upgraded in its window, wherever they are in `runs_v1`, so frequent passes
+     * cost the engine more than the copies need. Runs stay at least a day after
      * they arrive, so a pass coming late still finds them.
      */
     LEDGER_SINK_RUN_RETENTION_MS: envInt(30_000, 100, 3_600_000),

@@ -17,9 +17,8 @@ const OVERLAPPING_MS = 60_000;
  *
  * A window ends `settleMs` before ClickHouse's present, so every row written in it is visible
  * when the pass reads it (an insert's `ingested_at` is taken when it starts), and windows follow
- * each other without overlapping: each run is copied once. Overlapping windows (the earlier
- * design) copied every upgraded run about three times, as many rows again as the runs
- * themselves under `pnpm bench --langsmith`. Where the pass got to is kept in ClickHouse, so a
+ * each other without overlapping: each run is copied once (overlapping windows would copy an
+ * upgraded run once per overlap). Where the pass got to is kept in ClickHouse, so a
  * restarted sink continues from there; rows are kept at least a day after they were written
  * (runs_v1's TTL), so a pass that comes late still finds them.
  */

@@ -46,6 +46,10 @@ export function installRequestHandling(app: FastifyInstance, o: RequestHandlingO
   // and `retriable`) is answered by its data; anything else is this request's failure: a 500
   // that is logged and counted, never the process's.
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
+    // fastify closes the connection after refusing a body; the rest of it is read and dropped
+    // instead (requestBody, within the request's timeout), so a client still sending it reads
+    // its answer rather than a broken pipe. A 408 closes: its client is not sending.
+    if (reply.getHeader("connection") === "close") reply.removeHeader("connection");
     const refusal = refusalOf(error);
     if (refusal) {
       o.metrics.refused.inc({ reason: refusalReason(refusal.status) });

@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { Authenticator } from "../auth/authentication";
 import type { LedgerBackend } from "../backend/contract";
 import { bodyObject, fieldSentences } from "../http/json-text";
+import { described } from "../http/operation";
 import { RequestError } from "../http/request-error";
 
 export interface AnalystRoutesOptions {
@@ -26,7 +27,17 @@ const stopRequest = z.strictObject({ tag });
  * the bound. A client that goes away before the answer has its query stopped.
  */
 export async function analystRoutes(app: FastifyInstance, o: AnalystRoutesOptions): Promise<void> {
-  app.post("/v1/admin/sql", async (req: FastifyRequest<{ Body: unknown }>, reply) => {
+  app.post(
+    "/v1/admin/sql",
+    described({
+      summary: "Run an analyst's read-only SQL",
+      description: "Bounded in time (LEDGER_ANALYST_MAX_SECONDS), memory and result size; a refusal by a bound is a 400 naming it. A client that goes away has its query stopped.",
+      tag: "analyst",
+      auth: "platform",
+      body: { schema: sqlRequest, contentTypes: ["application/json"], example: { query: "SELECT org_id, sum(base_traces) AS base_traces FROM billing_usage_v1 GROUP BY org_id", format: "JSONEachRow" } },
+      answers: { 200: { description: "the query's output in the format asked", schema: z.object({ output: z.string() }) } },
+    }),
+    async (req: FastifyRequest<{ Body: unknown }>, reply) => {
     await o.auth.platform(req);
     const r = sqlRequest.safeParse(bodyObject(req.body));
     if (!r.success) throw new RequestError(400, { error: fieldSentences(r.error.issues) });
@@ -40,13 +51,24 @@ export async function analystRoutes(app: FastifyInstance, o: AnalystRoutesOption
     } finally {
       reply.raw.off("close", gone);
     }
-  });
+    },
+  );
 
-  app.post("/v1/admin/sql/stop", async (req: FastifyRequest<{ Body: unknown }>) => {
+  app.post(
+    "/v1/admin/sql/stop",
+    described({
+      summary: "Stop an analyst's query by its tag",
+      tag: "analyst",
+      auth: "platform",
+      body: { schema: stopRequest, contentTypes: ["application/json"], example: { tag: "a1b2c3d4e5f60718" } },
+      answers: { 200: { description: "the query is being stopped (or had ended)", schema: z.object({ stopped: z.string() }) } },
+    }),
+    async (req: FastifyRequest<{ Body: unknown }>) => {
     await o.auth.platform(req);
     const r = stopRequest.safeParse(bodyObject(req.body));
     if (!r.success) throw new RequestError(400, { error: fieldSentences(r.error.issues) });
     await o.backend.stopAnalystQuery(r.data.tag);
     return { stopped: r.data.tag };
-  });
+    },
+  );
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
 import { describeProblems, INGEST_EVENTS, InvalidBatchError, parseNdjson, validateBatchOf, type LedgerEvent } from "@ledger/events";
 import { rateClassOf, type Clock, type EventCharge } from "@ledger/limits";
 import type { RunTraceIndex } from "@ledger/redis";
@@ -6,6 +7,7 @@ import { AccessError, authorizeEvents, type Authenticator } from "../auth/authen
 import type { EventIntake } from "../intake/event-intake";
 import type { ApiMetrics } from "../intake/metrics";
 import { parseJsonText } from "../http/json-text";
+import { described } from "../http/operation";
 import { RequestError } from "../http/request-error";
 
 export interface EventRoutesOptions {
@@ -24,7 +26,7 @@ export interface EventRoutesOptions {
  * limited (§6) and published; 202 once Kafka acknowledged every event.
  */
 export async function eventRoutes(app: FastifyInstance, o: EventRoutesOptions): Promise<void> {
-  app.post("/v1/events", async (req, reply) => {
+  app.post("/v1/events", described(eventsOperation(o.maxEvents)), async (req, reply) => {
     const receivedAt = o.clock.now();
     const principal = await o.auth.principalOf(req);
     let parsed: { events: LedgerEvent[]; where: (i: number) => string };
@@ -56,6 +58,21 @@ export async function eventRoutes(app: FastifyInstance, o: EventRoutesOptions): 
   });
 
 }
+
+const eventsOperation = (maxEvents: number) =>
+  ({
+    summary: "Publish events",
+    description: `Trace events (trace-created, feedback-added, queue-added, rule-matched) and billing events (seat-added, seat-removed, deployment-run), at most ${maxEvents} a request, as a JSON array or NDJSON (application/x-ndjson, one event a line). All or nothing: a 400 names every bad event by index or line. A workspace key writes its own workspace's events only.`,
+    tag: "events",
+    auth: "org-key-or-platform",
+    body: {
+      schema: z.array(INGEST_EVENTS.schema),
+      contentTypes: ["application/json", "application/x-ndjson"],
+      example: [{ id: "evt-1", type: "trace-created", occurred_at: "2024-06-03T10:00:00Z", org_id: "acme", workspace_id: "prod", trace_id: "t-1", project_id: "chatbot", retention: "base" }],
+    },
+    answers: { 202: { description: "Kafka acknowledged every event", schema: z.object({ accepted: z.number().int() }), example: { accepted: 1 } } },
+    refusals: [429, 503],
+  }) as const;
 
 /**
  * A workspace key's events name traces of its own workspace, or of none the ledger knows of:

@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { invoiceCsv, isPeriodKey } from "@ledger/billing";
-import { identifier } from "@ledger/events";
+import { invoiceCsv } from "@ledger/billing";
+import { identifier, periodKey } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
 import { authorizeOrg, type Authenticator } from "../auth/authentication";
 import type { LedgerBackend } from "../backend/contract";
 import type { Admission } from "../intake/admission";
 import { admitRead } from "../intake/read-admission";
+import { described } from "../http/operation";
 import { queryParameters } from "../http/query-parameters";
 import { RequestError } from "../http/request-error";
 
@@ -28,6 +29,10 @@ export const orgInPath = (org: string) => {
 // ?format=csv: the same document as CSV, for the usage page's download and spreadsheets.
 const invoiceQuery = z.strictObject({ format: z.enum(["json", "csv"], { error: "must be json or csv" }).default("json") });
 const noQuery = z.strictObject({});
+const orgPath = z.object({ org: identifier });
+const invoicePath = z.object({ org: identifier, period: periodKey });
+const linePath = invoicePath.extend({ n: z.string().regex(/^[1-9]\d{0,5}$/).meta({ description: "the line's number, 1 for the first" }) });
+const document = z.record(z.string(), z.unknown());
 
 /**
  * `GET /v1/invoices/{org}…` (a key of that organization, or the platform key): the final invoice
@@ -40,12 +45,23 @@ export async function invoiceRoutes(app: FastifyInstance, o: InvoiceRoutesOption
     const principal = await o.auth.principalOf(req);
     const { org, period } = req.params as { org: string; period: string };
     orgInPath(org);
-    if (withPeriod && !isPeriodKey(period)) throw new RequestError(400, { error: `period ${JSON.stringify(period)} in the path must be a billing period YYYY-MM` });
+    if (withPeriod && !periodKey.safeParse(period).success) throw new RequestError(400, { error: `period ${JSON.stringify(period)} in the path must be a billing period YYYY-MM` });
     authorizeOrg(principal, org);
     return (await admitRead(o, principal, req, reply)) ? { org, period } : null;
   };
 
-  app.get("/v1/invoices/:org/:period", async (req: Req, reply) => {
+  app.get(
+    "/v1/invoices/:org/:period",
+    described({
+      summary: "An invoice: final for a closed period, a preview for an open one (C5)",
+      tag: "invoices",
+      auth: "org-key-or-platform",
+      params: invoicePath,
+      query: invoiceQuery,
+      answers: { 200: { description: "the invoice as JSON (or as CSV with ?format=csv, text/csv)", schema: document } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
     const q = queryParameters(invoiceQuery, req.query, "an invoice");
     const ok = await admitted(req, reply, true);
     if (!ok) return reply;
@@ -55,21 +71,46 @@ export async function invoiceRoutes(app: FastifyInstance, o: InvoiceRoutesOption
       .header("content-type", "text/csv; charset=utf-8")
       .header("content-disposition", `attachment; filename="invoice-${ok.org}-${ok.period}.csv"`)
       .send(invoiceCsv(doc));
-  });
+    },
+  );
 
   // The periods an organization has an invoice for (closed: final; open: a preview).
-  app.get("/v1/invoices/:org", async (req: Req, reply) => {
-    queryParameters(noQuery, req.query, "/v1/invoices/{org}");
-    const ok = await admitted(req, reply, false);
-    return ok ? { org_id: ok.org, periods: await o.backend.periods(ok.org) } : reply;
-  });
+  app.get(
+    "/v1/invoices/:org",
+    described({
+      summary: "The periods an organization has an invoice for",
+      tag: "invoices",
+      auth: "org-key-or-platform",
+      params: orgPath,
+      query: noQuery,
+      answers: { 200: { description: "each period, final or preview", schema: z.object({ org_id: z.string(), periods: z.array(z.unknown()) }) } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
+      queryParameters(noQuery, req.query, "/v1/invoices/{org}");
+      const ok = await admitted(req, reply, false);
+      return ok ? { org_id: ok.org, periods: await o.backend.periods(ok.org) } : reply;
+    },
+  );
 
-  app.get("/v1/invoices/:org/:period/lines/:n/sources", async (req: Req, reply) => {
+  app.get(
+    "/v1/invoices/:org/:period/lines/:n/sources",
+    described({
+      summary: "The ledger rows behind an invoice's line",
+      tag: "invoices",
+      auth: "org-key-or-platform",
+      params: linePath,
+      query: noQuery,
+      answers: { 200: { description: "the line and the rows it was counted from", schema: document } },
+      refusals: [404, 429, 503],
+    }),
+    async (req: Req, reply) => {
     queryParameters(noQuery, req.query, "a line's sources");
     const ok = await admitted(req, reply, true);
     if (!ok) return reply;
     const n = (req.params as { n: string }).n;
-    if (!/^[1-9]\d{0,5}$/.test(n)) throw new RequestError(400, { error: `line ${JSON.stringify(n)} in the path must be a line number (1 for the first line)` });
+    if (!linePath.shape.n.safeParse(n).success) throw new RequestError(400, { error: `line ${JSON.stringify(n)} in the path must be a line number (1 for the first line)` });
     return o.backend.lineSources(ok.org, ok.period, Number(n));
-  });
+    },
+  );
 }

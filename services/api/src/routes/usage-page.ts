@@ -3,6 +3,8 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { described } from "../http/operation";
 
 /** The page's files, read once: the page is static, every figure on it comes from the JSON API. */
 function pageAssets(): Map<string, { type: string; body: Buffer }> {
@@ -25,7 +27,14 @@ function pageAssets(): Map<string, { type: string; body: Buffer }> {
 export async function usagePageRoutes(app: FastifyInstance): Promise<void> {
   const assets = pageAssets();
   for (const [path, asset] of assets) {
-    app.get(path, async (_req, reply) =>
+    const operation = described({
+      summary: path === "/usage" ? "The usage page" : `A file of the usage page (${asset.type.split(";")[0]})`,
+      description: "Static; every figure on the page comes from the JSON API with the key the user enters.",
+      tag: "usage page",
+      auth: "none",
+      answers: { 200: { description: "the file", schema: z.string(), contentType: asset.type.split(";")[0] } },
+    });
+    app.get(path, operation, async (_req, reply) =>
       reply
         .header("content-type", asset.type)
         // The page holds no data; its key stays in the browser's session storage.

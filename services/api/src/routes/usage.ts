@@ -9,6 +9,7 @@ import type { LedgerBackend } from "../backend/contract";
 import type { Admission } from "../intake/admission";
 import { limitsOf } from "../intake/limits-view";
 import { admitRead } from "../intake/read-admission";
+import { described } from "../http/operation";
 import { queryParameters } from "../http/query-parameters";
 import { RequestError } from "../http/request-error";
 
@@ -23,6 +24,8 @@ export interface UsageRoutesOptions {
 }
 
 const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
+const dailyQuery = dailyUsageParams.partial({ org: true });
+const rows = z.object({ rows: z.array(z.record(z.string(), z.unknown())) });
 
 /**
  * `GET /v1/usage` (billed usage per period), `GET /v1/usage/daily` (the page's chart) and
@@ -44,18 +47,52 @@ export async function usageRoutes(app: FastifyInstance, o: UsageRoutesOptions): 
   };
 
   // Without `org`, the platform key reads every organization's usage.
-  app.get("/v1/usage", async (req: Req, reply) => {
+  app.get(
+    "/v1/usage",
+    described({
+      summary: "Billed usage per period",
+      description: "Base traces and extended upgrades per organization (or workspace) and period, as invoices count them. Without org, the platform key reads every organization.",
+      tag: "usage",
+      auth: "org-key-or-platform",
+      query: usageParams,
+      answers: { 200: { description: "one row per organization (or workspace) and period with usage", schema: rows } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
     const query = await admitted(req, reply, usageParams, "/v1/usage", false);
     return query ? { rows: await o.backend.usage(query) } : reply;
-  });
+    },
+  );
 
-  app.get("/v1/usage/daily", async (req: Req, reply) => {
-    const query = await admitted(req, reply, dailyUsageParams.partial({ org: true }), "/v1/usage/daily");
-    return query ? o.backend.dailyUsage({ ...query, org: query.org! }) : reply;
-  });
+  app.get(
+    "/v1/usage/daily",
+    described({
+      summary: "Daily usage (the usage page's chart)",
+      tag: "usage",
+      auth: "org-key-or-platform",
+      query: dailyQuery,
+      answers: { 200: { description: "the organization's days, each with its base traces and upgrades", schema: z.record(z.string(), z.unknown()) } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
+      const query = await admitted(req, reply, dailyQuery, "/v1/usage/daily");
+      return query ? o.backend.dailyUsage({ ...query, org: query.org! }) : reply;
+    },
+  );
 
-  app.get("/v1/limits", async (req: Req, reply) => {
-    const query = await admitted(req, reply, limitsQuery, "/v1/limits");
-    return query ? limitsOf(o, query.org!, query.workspace, false) : reply;
-  });
+  app.get(
+    "/v1/limits",
+    described({
+      summary: "An organization's limits with their counts",
+      tag: "usage",
+      auth: "org-key-or-platform",
+      query: limitsQuery,
+      answers: { 200: { description: "each workspace's limits and what counts toward them", schema: z.record(z.string(), z.unknown()) } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
+      const query = await admitted(req, reply, limitsQuery, "/v1/limits");
+      return query ? limitsOf(o, query.org!, query.workspace, false) : reply;
+    },
+  );
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { generateApiKey, type ApiKeyRecord } from "@ledger/accounts";
-import { ACCOUNT_EVENTS, identifier, validateOf, type AccountEvent } from "@ledger/events";
+import { z } from "zod";
+import { ACCOUNT_EVENTS, identifier, instant, keyFields, orgConfigurationFields, problemsOf, projectConfigurationFields, validateOf, workspaceConfigurationFields, type AccountEvent } from "@ledger/events";
 import { isRetriable } from "@ledger/kafka";
 import type { Clock } from "@ledger/limits";
 import type { AccountCache } from "../../auth/account-cache";
@@ -9,6 +10,8 @@ import type { Authenticator } from "../../auth/authentication";
 import type { Admission } from "../../intake/admission";
 import { limitsOf } from "../../intake/limits-view";
 import { bodyObject } from "../../http/json-text";
+import { described, type Operation } from "../../http/operation";
+import { queryParameters } from "../../http/query-parameters";
 import { RequestError } from "../../http/request-error";
 
 type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | undefined>; Body: unknown }>;
@@ -27,6 +30,48 @@ export function param(name: string, value: unknown): string {
   const r = identifier.safeParse(value);
   if (!r.success) throw new RequestError(400, { error: `${name} ${r.error.issues[0]!.message}` });
   return r.data;
+}
+
+// What each body may say: the event's own fields; the path names the object, the ledger the id.
+// occurred_at: when the configuration takes effect (now unless said; invoices use the plan in
+// effect at a period's end, §10.1).
+const since = { occurred_at: instant.optional() };
+const orgBody = z.strictObject({ ...orgConfigurationFields, payment_method: orgConfigurationFields.payment_method.optional(), ...since });
+const workspaceBody = z.strictObject({
+  all_traces_limit: workspaceConfigurationFields.all_traces_limit.optional(),
+  extended_traces_limit: workspaceConfigurationFields.extended_traces_limit.optional(),
+  default_retention: workspaceConfigurationFields.default_retention.optional(),
+  ...since,
+});
+const projectBody = z.strictObject({ ...projectConfigurationFields, ...since });
+const keyBody = z.strictObject({ org_id: identifier, workspace_id: identifier, kind: keyFields.kind.optional(), user_id: keyFields.user_id, ...since });
+const keysQuery = z.strictObject({ org: identifier.optional() });
+const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
+
+const orgPath = z.object({ org: identifier });
+const workspacePath = orgPath.extend({ workspace: identifier });
+const projectPath = workspacePath.extend({ project: identifier });
+const keyPath = z.object({ keyId: identifier });
+const recorded = (what: string) => ({ 200: { description: `the ${what} event as published to the accounts topic`, schema: z.record(z.string(), z.unknown()) } });
+const keyViewSchema = z.object({ key_id: z.string(), org_id: z.string(), workspace_id: z.string(), kind: z.enum(["personal", "service"]), user_id: z.string().optional(), created_at: z.string(), revoked: z.boolean() });
+
+const configure = (summary: string, params: z.ZodObject, body: z.ZodType, example: unknown, what: string): Operation => ({
+  summary,
+  description: "Replaces the object's configuration whole; other replicas see it within their account refresh.",
+  tag: "admin",
+  auth: "platform",
+  params,
+  body: { schema: body, contentTypes: ["application/json"], example, required: false },
+  answers: recorded(what),
+  refusals: [503],
+});
+
+/** A body checked against what its route takes: a 400 naming each field, nothing changed. */
+function bodyOf<S extends z.ZodType>(schema: S, body: unknown, type: string): z.output<S> {
+  const r = schema.safeParse(bodyObject(body));
+  if (r.success) return r.data;
+  const problems = problemsOf(r.error);
+  throw new RequestError(400, { error: `invalid ${type}; nothing was changed: ${problems.map((p) => `${p.field} ${p.reason}`).join("; ")}`, problems });
 }
 
 /** The public view of a key: never the key, nor its hash. */
@@ -71,15 +116,15 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
     return v.event;
   };
 
-  app.put("/v1/admin/orgs/:org", async (req: Req) => {
+  app.put("/v1/admin/orgs/:org", described(configure("Configure an organization", orgPath, orgBody, { plan: "plus", payment_method: true }, "org-configured")), async (req: Req) => {
     await platformOnly(req);
-    const body = bodyObject(req.body);
+    const body = bodyOf(orgBody, req.body, "org-configured");
     return record({ payment_method: false, ...body, type: "org-configured", org_id: param("organization", req.params.org) });
   });
 
-  app.put("/v1/admin/orgs/:org/workspaces/:workspace", async (req: Req) => {
+  app.put("/v1/admin/orgs/:org/workspaces/:workspace", described(configure("Configure a workspace", workspacePath, workspaceBody, { all_traces_limit: 100000, extended_traces_limit: null, default_retention: "base" }, "workspace-configured")), async (req: Req) => {
     await platformOnly(req);
-    const body = bodyObject(req.body);
+    const body = bodyOf(workspaceBody, req.body, "workspace-configured");
     return record({
       all_traces_limit: null,
       extended_traces_limit: null,
@@ -91,10 +136,10 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
     });
   });
 
-  app.put("/v1/admin/orgs/:org/workspaces/:workspace/projects/:project", async (req: Req) => {
+  app.put("/v1/admin/orgs/:org/workspaces/:workspace/projects/:project", described(configure("Configure a project's default retention", projectPath, projectBody, { default_retention: "extended" }, "project-configured")), async (req: Req) => {
     await platformOnly(req);
     return record({
-      ...bodyObject(req.body),
+      ...bodyOf(projectBody, req.body, "project-configured"),
       type: "project-configured",
       org_id: param("organization", req.params.org),
       workspace_id: param("workspace", req.params.workspace),
@@ -102,12 +147,22 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
     });
   });
 
-  app.post("/v1/admin/keys", async (req: Req, reply) => {
+  const keyCreation: Operation = {
+    summary: "Create a key of a workspace",
+    description: "The answer is the only time the key itself leaves the ledger; only its hash is stored.",
+    tag: "admin",
+    auth: "platform",
+    body: { schema: keyBody, contentTypes: ["application/json"], example: { org_id: "acme", workspace_id: "prod", user_id: "ana" } },
+    answers: { 201: { description: "the key, once", schema: keyViewSchema.extend({ key: z.string(), event_id: z.string() }) } },
+    refusals: [503],
+  };
+  app.post("/v1/admin/keys", described(keyCreation), async (req: Req, reply) => {
     await platformOnly(req);
     const body = bodyObject(req.body);
     const kind = body.kind ?? (body.user_id === undefined ? undefined : "personal");
     if (kind === undefined) throw new RequestError(400, { error: "user_id is required for a personal key (or ask for kind \"service\")" });
     if (kind !== "personal" && kind !== "service") throw new RequestError(400, { error: 'kind must be "personal" or "service"' });
+    bodyOf(keyBody, body, "api-key-created");
     const { key, keyHash, keyId } = generateApiKey(kind);
     const event = await record({ ...body, kind, type: "api-key-created", key_id: keyId, key_hash: keyHash });
     const created = o.accounts.current.keyById(keyId)!;
@@ -116,26 +171,37 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
     return { ...keyView(created), key, event_id: event.id };
   });
 
-  app.get("/v1/admin/keys", async (req: Req) => {
+  app.get(
+    "/v1/admin/keys",
+    described({ summary: "List keys (never the keys themselves)", tag: "admin", auth: "platform", query: keysQuery, answers: { 200: { description: "every key, or an organization's", schema: z.object({ keys: z.array(keyViewSchema) }) } } }),
+    async (req: Req) => {
     await platformOnly(req);
-    const org = req.query.org === undefined ? undefined : param("org", req.query.org);
+    const org = queryParameters(keysQuery, req.query, "/v1/admin/keys").org;
     return { keys: o.accounts.current.keys(org).map(keyView) };
-  });
+    },
+  );
 
-  app.post("/v1/admin/keys/:keyId/revoke", async (req: Req) => {
+  app.post(
+    "/v1/admin/keys/:keyId/revoke",
+    described({ summary: "Revoke a key", tag: "admin", auth: "platform", params: keyPath, answers: { 200: { description: "the key, revoked", schema: keyViewSchema } }, refusals: [404, 503] }),
+    async (req: Req) => {
     await platformOnly(req);
     const keyId = param("key id", req.params.keyId);
     const existing = o.accounts.current.keyById(keyId);
     if (!existing) throw new RequestError(404, { error: `there is no key ${JSON.stringify(keyId)}` });
     await record({ type: "api-key-revoked", org_id: existing.orgId, key_id: keyId });
     return keyView(o.accounts.current.keyById(keyId)!);
-  });
+    },
+  );
 
-  app.get("/v1/admin/limits", async (req: Req) => {
-    await platformOnly(req);
-    if (req.query.org === undefined) throw new RequestError(400, { error: "org is required (the organization whose limits to show)" });
-    const orgId = param("org", req.query.org);
-    const wsFilter = req.query.workspace === undefined ? undefined : param("workspace", req.query.workspace);
-    return limitsOf(o, orgId, wsFilter, true);
-  });
+  app.get(
+    "/v1/admin/limits",
+    described({ summary: "An organization's limits, its keys' included", tag: "admin", auth: "platform", query: limitsQuery, answers: { 200: { description: "each limit with its count", schema: z.record(z.string(), z.unknown()) } }, refusals: [503] }),
+    async (req: Req) => {
+      await platformOnly(req);
+      const query = queryParameters(limitsQuery, req.query, "/v1/admin/limits");
+      if (query.org === undefined) throw new RequestError(400, { error: "org is required (the organization whose limits to show)" });
+      return limitsOf(o, query.org, query.workspace, true);
+    },
+  );
 }

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { catalogueVersionInput, problemsOf } from "@ledger/events";
+import { catalogueVersionInput, periodKey, problemsOf } from "@ledger/events";
 import type { Authenticator } from "../../auth/authentication";
 import type { LedgerBackend } from "../../backend/contract";
 import { bodyObject, fieldSentences } from "../../http/json-text";
+import { described } from "../../http/operation";
 import { queryParameters } from "../../http/query-parameters";
 import { RequestError } from "../../http/request-error";
 
@@ -20,17 +21,34 @@ const exportQuery = z.strictObject({
   format: z.enum(["csv", "parquet"], { error: "must be csv or parquet" }).default("csv"),
 });
 const closeBody = z.strictObject({ wait: z.boolean({ error: "must be true or false" }).default(false) });
+const periodPath = z.object({ period: periodKey });
+const anyJson = z.record(z.string(), z.unknown());
 
 /**
  * The price catalogue (§10.1; a version for a closed period is refused, 409), exports of closed
  * periods, and `POST /v1/admin/periods/{period}/close` (`ledger close`): the platform key only.
  */
 export async function billingAdminRoutes(app: FastifyInstance, o: BillingAdminOptions): Promise<void> {
-  app.get("/v1/admin/catalogue", async (req: Req) => {
+  app.get(
+    "/v1/admin/catalogue",
+    described({ summary: "The price catalogue's versions", tag: "admin", auth: "platform", answers: { 200: { description: "every version, oldest first", schema: anyJson } } }),
+    async (req: Req) => {
     await o.auth.platform(req, "the price catalogue takes the platform key");
     return o.backend.catalogue();
-  });
-  app.post("/v1/admin/catalogue", async (req: Req, reply) => {
+    },
+  );
+  app.post(
+    "/v1/admin/catalogue",
+    described({
+      summary: "Add a catalogue version (§10.1)",
+      description: "Prices from its first period on; a version for a closed period is refused (409, naming the first open one).",
+      tag: "admin",
+      auth: "platform",
+      body: { schema: catalogueVersionInput, contentTypes: ["application/json"] },
+      answers: { 201: { description: "the version as recorded", schema: anyJson } },
+      refusals: [409, 503],
+    }),
+    async (req: Req, reply) => {
     await o.auth.platform(req, "the price catalogue takes the platform key");
     const body = catalogueVersionInput.safeParse(bodyObject(req.body));
     if (!body.success) {
@@ -38,19 +56,45 @@ export async function billingAdminRoutes(app: FastifyInstance, o: BillingAdminOp
       throw new RequestError(400, { error: `invalid catalogue version; nothing was changed: ${problems.map((p) => `${p.field} ${p.reason}`).join("; ")}`, problems });
     }
     return reply.code(201).send(await o.backend.addCatalogueVersion(body.data));
-  });
+    },
+  );
 
-  app.get("/v1/admin/export/:period", async (req: Req, reply) => {
+  app.get(
+    "/v1/admin/export/:period",
+    described({
+      summary: "Export a closed period's invoice lines or usage",
+      tag: "admin",
+      auth: "platform",
+      params: periodPath,
+      query: exportQuery,
+      answers: { 200: { description: "CSV with names (text/csv) or Parquet (application/vnd.apache.parquet), as ClickHouse writes them", schema: z.string(), contentType: "text/csv" } },
+      refusals: [409, 503],
+    }),
+    async (req: Req, reply) => {
     await o.auth.platform(req, "exports take the platform key");
     const q = queryParameters(exportQuery, req.query, "this export");
     const bytes = await o.backend.exportPeriod(req.params.period!, q.dataset, q.format === "csv" ? "CSVWithNames" : "Parquet");
     return reply.header("content-type", q.format === "csv" ? "text/csv; charset=utf-8" : "application/vnd.apache.parquet").send(Buffer.from(bytes));
-  });
+    },
+  );
 
-  app.post("/v1/admin/periods/:period/close", async (req: Req) => {
+  app.post(
+    "/v1/admin/periods/:period/close",
+    described({
+      summary: "Close a period (and every earlier one)",
+      description: "Publishes the period's marker; with wait, answers once the invoices are final.",
+      tag: "admin",
+      auth: "platform",
+      params: periodPath,
+      body: { schema: closeBody, contentTypes: ["application/json"], example: { wait: true }, required: false },
+      answers: { 200: { description: "the close as published (and, with wait, done)", schema: anyJson } },
+      refusals: [409, 503],
+    }),
+    async (req: Req) => {
     await o.auth.platform(req, "closing a period takes the platform key");
     const body = closeBody.safeParse(bodyObject(req.body));
     if (!body.success) throw new RequestError(400, { error: `bad body: ${fieldSentences(body.error.issues)}` });
     return o.backend.closePeriod(req.params.period!, body.data.wait);
-  });
+    },
+  );
 }

@@ -111,8 +111,7 @@ export function readRunParts(body: Readable, headers: Record<string, string | st
 /**
  * The `name` parameter of a part's Content-Disposition (RFC 7578: a quoted string, else a
  * token). Read here rather than through the parser's `name`, which builds a full
- * Content-Disposition object per part: a tenth of the ingest thread's time with the SDK's
- * thousand-part bodies.
+ * Content-Disposition object per part, and the SDK's bodies have thousands of parts.
  */
 const NAME = /;\s*name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i;
 const FILENAME = /;\s*filename\*?\s*=/i;
@@ -139,8 +138,8 @@ export function partHeading(headers: Record<string, string | undefined>): PartHe
  * The headers exactly as the SDK's FormData writes every part (`Content-Disposition: form-data;
  * name="…"; filename="…"` then `Content-Type: <type>[; params]`, nothing else), read with one
  * regular expression from the header text; null for any other form, which `partHeading` reads.
- * Building the parser's frozen headers object and reading it took 1.65 µs of a part's 2.2 in
- * the parser (about 6 % of the ingest thread under `pnpm bench --langsmith`). Where it answers, it answers as `partHeading` does (a
+ * Building the parser's frozen headers object and reading it was most of a part's time in the
+ * parser. Where it answers, it answers as `partHeading` does (a
  * property test checks it): the name has no quote, backslash or line break to unescape or cut,
  * the media type is lower case already.
  */

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { z } from "zod";
+import { z } from "zod";
 import { describeProblems, InvalidBatchError, RECEIVED_AT_HEADER, traceKey, validateBatch, type InputEvent } from "@ledger/events";
 import { rateClassOf, type Clock, type EventCharge } from "@ledger/limits";
 import {
@@ -32,6 +32,7 @@ import { AccessError, type Authenticator, type Principal } from "../../auth/auth
 import type { LedgerBackend } from "../../backend/contract";
 import type { EventIntake } from "../../intake/event-intake";
 import type { ApiMetrics } from "../../intake/metrics";
+import { described, type Operation } from "../../http/operation";
 import { RequestError } from "../../http/request-error";
 import { readRunParts } from "./multipart";
 import { parseJsonText } from "../../http/json-text";
@@ -66,6 +67,26 @@ function validated(events: Record<string, unknown>[]): InputEvent[] {
   }
 }
 
+const runPath = z.object({ id: queueRunIds.element });
+const queuePath = z.object({ queue: queueRunIds.element });
+/** `POST /runs/batch`: runs to create and runs to update, each checked as `POST /runs` checks one. */
+const runBatch = z.object({ post: z.array(runCreate).optional(), patch: z.array(runCreate).optional() });
+/** A multipart body's parts, by name (§8); each JSON part is read as the route for its kind reads it. */
+const runParts = z.record(z.string(), z.string()).meta({
+  description: "Parts named post.<run id>, patch.<run id> (a run's JSON, or its fields as post.<id>.inputs, .outputs, .events…), feedback.<id>, attachment.<run id>.<name>; each JSON part gzip or zstd as its Content-Encoding says.",
+});
+const ingested = { 202: { description: "every event Kafka acknowledged, every run part stored", schema: z.object({ message: z.string() }), example: { message: "Runs batch ingested" } } };
+const runExample = { id: "0190a6c4-6a2e-7000-8000-000000000001", trace_id: "0190a6c4-6a2e-7000-8000-000000000001", name: "chain", run_type: "chain", start_time: "2024-06-03T10:00:00Z", session_name: "chatbot", inputs: { question: "hi" } };
+const ingest = (summary: string, body: Operation["body"], more: Partial<Operation> = {}): Operation => ({
+  summary,
+  tag: "langsmith",
+  auth: "workspace-key",
+  ...(body ? { body } : {}),
+  answers: ingested,
+  refusals: [402, 403, 404, 429, 503],
+  ...more,
+});
+
 export interface LangSmithRoutesOptions {
   auth: Authenticator;
   intake: EventIntake;
@@ -96,8 +117,14 @@ export async function langsmithRoutes(app: FastifyInstance, o: LangSmithRoutesOp
     return { orgId, workspaceId, retentionFor: (project) => directory.retentionFor(orgId, workspaceId, project), receivedAt: new Date(o.clock.now()).toISOString() };
   };
 
+  const info = described({
+    summary: "What the SDK asks first: the body limit and the compressions read",
+    tag: "langsmith",
+    auth: "none",
+    answers: { 200: { description: "the batch ingest configuration", schema: z.object({ version: z.string(), batch_ingest_config: z.record(z.string(), z.unknown()), instance_flags: z.record(z.string(), z.boolean()) }) } },
+  });
   for (const path of both("/info")) {
-    app.get(path, async () => ({
+    app.get(path, info, async () => ({
       version: "ledger-0.1.0",
       batch_ingest_config: { use_multipart_endpoint: true, size_limit_bytes: o.maxBytes, size_limit: 100, scale_up_qsize_trigger: 1000, scale_up_nthreads_limit: 4, scale_down_nempty_trigger: 4 },
       instance_flags: { gzip_body_enabled: o.advertiseGzip, zstd_compression_enabled: o.advertiseZstd },
@@ -210,18 +237,26 @@ export async function langsmithRoutes(app: FastifyInstance, o: LangSmithRoutesOp
   };
 
   for (const path of both("/runs")) {
-    app.post(path, async (req: Req, reply) => ingestRuns(req, reply, [parse(runCreate, parseJson(req.body), "run")], []));
+    app.post(path, described(ingest("Create a run (a root run creates a trace, L1)", { schema: runCreate, contentTypes: ["application/json"], example: runExample })), async (req: Req, reply) => ingestRuns(req, reply, [parse(runCreate, parseJson(req.body), "run")], []));
   }
   for (const path of both("/runs/:id")) {
-    app.patch(path, async (req: Req, reply) => {
+    app.patch(path, described(ingest("Update a run", { schema: runUpdate, contentTypes: ["application/json"], example: { end_time: "2024-06-03T10:00:05Z", outputs: { answer: "hello" } } }, { params: runPath })), async (req: Req, reply) => {
       const update = parse(runUpdate, parseJson(req.body), "run");
       return ingestRuns(req, reply, [], [{ ...update, id: req.params.id! }]);
     });
   }
   // §9: a run is served while its trace is retained; after that, and for another workspace's
   // run, it does not exist (404, never 403: a key learns nothing of other workspaces).
+  const runRead = described({
+    summary: "Read a run while its trace is retained (§9)",
+    tag: "langsmith",
+    auth: "workspace-key",
+    params: runPath,
+    answers: { 200: { description: "the run as stored", schema: z.record(z.string(), z.unknown()) } },
+    refusals: [404, 503],
+  });
   for (const path of both("/runs/:id")) {
-    app.get(path, async (req: Req, reply) => {
+    app.get(path, runRead, async (req: Req, reply) => {
       const principal = await workspaceKey(req);
       const runId = parse(queueRunIds.element, req.params.id, "run_id");
       const parts = await o.backend.retainedRunParts({ orgId: principal.key.orgId, workspaceId: principal.key.workspaceId, runId, nowMs: o.clock.now() });
@@ -232,7 +267,7 @@ export async function langsmithRoutes(app: FastifyInstance, o: LangSmithRoutesOp
   }
 
   for (const path of both("/runs/multipart")) {
-    app.post(path, async (req: Req, reply) => {
+    app.post(path, described(ingest("Create and update runs, feedback and attachments in one multipart body (the SDK's batch)", { schema: runParts, contentTypes: ["multipart/form-data"] })), async (req: Req, reply) => {
       await workspaceKey(req); // before reading a byte of the body
       const parts = await metrics.timed("read_body", () => readRunParts(req.body as Readable, req.headers, o.maxBytes));
       const posts = [...parts.posts.values()].map((r) => parse(runCreate, r, `post.${String(r.id)}`));
@@ -242,7 +277,7 @@ export async function langsmithRoutes(app: FastifyInstance, o: LangSmithRoutesOp
     });
   }
   for (const path of both("/runs/batch")) {
-    app.post(path, async (req: Req, reply) => {
+    app.post(path, described(ingest("Create and update runs in one JSON body", { schema: runBatch, contentTypes: ["application/json"], example: { post: [runExample], patch: [] } })), async (req: Req, reply) => {
       const body = parseJson(req.body) as { post?: unknown; patch?: unknown };
       if (typeof body !== "object" || body === null || Array.isArray(body)) throw new RequestError(400, { error: 'body must be a JSON object {"post": [...], "patch": [...]}' });
       const posts = Array.isArray(body.post) ? body.post.map((r, i) => parse(runCreate, r, `post.${i}`)) : [];
@@ -251,8 +286,11 @@ export async function langsmithRoutes(app: FastifyInstance, o: LangSmithRoutesOp
     });
   }
 
+  const feedbackOperation = ingest("Add feedback to a run (a trigger, §4)", { schema: feedbackCreate, contentTypes: ["application/json"], example: { id: "f-1", run_id: runExample.id, key: "correctness", score: 1 } }, {
+    answers: { 200: { description: "the feedback, with the trace it upgrades", schema: z.object({ id: z.string(), run_id: z.string(), trace_id: z.string() }) } },
+  });
   for (const path of both("/feedback")) {
-    app.post(path, async (req: Req, reply) => {
+    app.post(path, described(feedbackOperation), async (req: Req, reply) => {
       const principal = await workspaceKey(req);
       const ctx = contextOf(principal);
       const feedback = parse(feedbackCreate, parseJson(req.body), "feedback");
@@ -276,6 +314,9 @@ export async function langsmithRoutes(app: FastifyInstance, o: LangSmithRoutesOp
     if (!(await intake.accept(reply, { principal, rateClass: rateClassOf(req.method, req.url), events, charges, receivedAt: o.clock.now() }))) return reply;
     return reply.code(200).send(runIds.map((run_id) => ({ run_id, queue_id: queueId })));
   };
-  for (const path of both("/annotation-queues/:queue/runs")) app.post(path, queueRoute((body) => parse(queueRunIds, body, "runs")));
-  for (const path of both("/annotation-queues/:queue/runs/by-key")) app.post(path, queueRoute((body) => parse(queueRunKeys, body, "runs").map((k) => k.run_id)));
+  const queued = { 200: { description: "each run as queued", schema: z.array(z.object({ run_id: z.string(), queue_id: z.string() })) } };
+  const toQueue = described(ingest("Add runs to an annotation queue (a trigger, §4)", { schema: queueRunIds, contentTypes: ["application/json"], example: [runExample.id] }, { params: queuePath, answers: queued }));
+  const toQueueByKey = described(ingest("Add runs to an annotation queue by their keys", { schema: queueRunKeys, contentTypes: ["application/json"], example: [{ run_id: runExample.id, session_id: "s-1", start_time: "2024-06-03T10:00:00Z" }] }, { params: queuePath, answers: queued }));
+  for (const path of both("/annotation-queues/:queue/runs")) app.post(path, toQueue, queueRoute((body) => parse(queueRunIds, body, "runs")));
+  for (const path of both("/annotation-queues/:queue/runs/by-key")) app.post(path, toQueueByKey, queueRoute((body) => parse(queueRunKeys, body, "runs").map((k) => k.run_id)));
 }
