@@ -80,7 +80,7 @@ describe("late events (C2–C4)", () => {
     });
     // The rows behind lines, from the raw tables: the late June traces (not t-1's retry, which
     // was booked in time), the upgrade caused after the close, the seat events.
-    const sources = async (n: number) => (await s.invoicer.lineSources("acme", "2024-07", n)).sources;
+    const sources = async (n: number) => (await s.invoicer.reads.lineSources("acme", "2024-07", n)).sources;
     expect((await sources(4)).map((r) => [r.trace_id, r.booked_period])).toEqual([
       ["t-4", "2024-07"],
       ["t-5", "2024-07"],
@@ -88,7 +88,7 @@ describe("late events (C2–C4)", () => {
     expect((await sources(5)).map((r) => [r.trace_id, r.cause_type, r.booked_period])).toEqual([["t-2", "feedback-added", "2024-07"]]);
     expect((await sources(3)).map((r) => [r.type, r.user_id])).toEqual([["seat-added", "u2"]]);
     expect((await sources(7)).map((r) => [r.run_id, r.booked_period])).toEqual([["run-2", "2024-07"]]);
-    await expect(s.invoicer.lineSources("acme", "2024-07", 8)).rejects.toThrow("has 7 line(s); there is no line 8");
+    await expect(s.invoicer.reads.lineSources("acme", "2024-07", 8)).rejects.toThrow("has 7 line(s); there is no line 8");
 
     // August (open): the adjustments of the effects that came after July closed.
     expect(await invoiceLines(s, "acme", "2024-08")).toEqual({

@@ -21,7 +21,7 @@ export async function publishLog(stack: LedgerStack, accounts: readonly object[]
 
 /** Lines without the invoice's head fields, for compact expectations. */
 export async function invoiceLines(stack: LedgerStack, org: string, period: string): Promise<{ status: string; total: string; lines: Partial<InvoiceLineJson>[] }> {
-  const doc = invoiceDocument(await stack.invoicer.invoice(org, period));
+  const doc = invoiceDocument(await stack.invoicer.reads.invoice(org, period));
   return {
     status: doc.status,
     total: doc.total_usd,

@@ -118,7 +118,7 @@ async function logInvoices(stack: LedgerStack, events: readonly LogEvent[], clos
   const through = last === null ? firstOpen : firstOpen === null || last > firstOpen ? last : firstOpen;
   const out: InvoiceDocument[] = [];
   for (const org of [...firstOf.keys()].sort()) {
-    for (const period of periodsBetween(firstOf.get(org)!, through!)) out.push(invoiceDocument(await stack.invoicer.invoice(org, period)));
+    for (const period of periodsBetween(firstOf.get(org)!, through!)) out.push(invoiceDocument(await stack.invoicer.reads.invoice(org, period)));
   }
   return out;
 }

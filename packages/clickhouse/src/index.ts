@@ -11,3 +11,4 @@ export * from "./invoice-query";
 export * from "./export-query";
 export * from "./daily-usage-query";
 export * from "./usage-rollup";
+export * from "./invoice-reads";

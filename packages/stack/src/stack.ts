@@ -23,8 +23,8 @@ import {
   type KafkaConnection,
   type KafkaProducer,
 } from "@ledger/kafka";
-import { analystQuery, stopAnalystQueries, queryDailyUsage, connectClickHouse, counterMembers, loadAccountEvents, migrate, queryUsage, retainedRunParts, type LedgerClickHouse } from "@ledger/clickhouse";
-import { ApiRuntime, ApiThread, EventPublisher, type ApiConfig, type ClosedPeriod, type LedgerBackend } from "@ledger/api";
+import { stopAnalystQueries, connectClickHouse, migrate, type LedgerClickHouse } from "@ledger/clickhouse";
+import { ApiRuntime, ApiThread, EventPublisher, readsFromClickHouse, type ApiConfig, type ClosedPeriod, type LedgerBackend } from "@ledger/api";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
 import { startRedisServer, type RedisServer } from "@ledger/redis";
@@ -32,7 +32,6 @@ import { Upgrader, type UpgraderConfig } from "@ledger/upgrader";
 import { Sink, type SinkConfig } from "@ledger/sink";
 import { Invoicer, type InvoicerConfig } from "@ledger/invoicer";
 import { Sealer, type SealerConfig } from "@ledger/sealer";
-import { invoiceDocument, invoiceJson } from "@ledger/billing";
 
 export interface StackOptions {
   engines: EngineConfig;
@@ -182,24 +181,8 @@ export class LedgerStack {
   backend(): LedgerBackend {
     const now = () => (this.options.clock ?? { now: () => Date.now() }).now();
     return {
-      usage: (query) => queryUsage(this.clickhouse, query),
-      dailyUsage: (query) => queryDailyUsage(this.clickhouse, query, now()),
-      accountEvents: () => loadAccountEvents(this.clickhouse),
-      counterMembers: (seed) => counterMembers(this.clickhouse, seed),
-      retainedRunParts: (lookup) => retainedRunParts(this.clickhouse, lookup),
-      analystQuery: (query, format, tag) => analystQuery(this.clickhouse, query, format, tag),
-      stopAnalystQuery: (tag) => stopAnalystQueries(this.clickhouse, tag),
-      invoice: async (org, period) => invoiceDocument(await this.invoicer.invoice(org, period)),
-      periods: (org) => this.invoicer.periodsOf(org),
-      lineSources: async (org, period, n) => {
-        const { line, sources } = await this.invoicer.lineSources(org, period, n);
-        const [json] = invoiceJson({ orgId: org, period, status: "open", lines: [line], totalMicros: 0n });
-        const { status: _s, ...lineJson } = json!;
-        return { line: lineJson, sources };
-      },
-      catalogue: () => this.invoicer.catalogue(),
+      ...readsFromClickHouse(this.clickhouse, now),
       addCatalogueVersion: (version) => this.invoicer.addCatalogueVersion(version),
-      exportPeriod: async (period, dataset, format) => new Uint8Array(await this.invoicer.exportPeriod(period, dataset, format)),
       closePeriod: async (period, wait): Promise<ClosedPeriod> => {
         const closed = await this.invoicer.close(period);
         if (wait) await this.invoicer.waitUntilFinal(period, 120_000);

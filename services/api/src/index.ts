@@ -5,3 +5,4 @@ export * from "./intake/event-publisher";
 export * from "./runtime";
 export * from "./thread/api-thread";
 export { RequestError } from "./http/request-error";
+export * from "./backend/from-clickhouse";

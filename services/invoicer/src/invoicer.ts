@@ -1,41 +1,25 @@
 import { Counter, type Registry } from "prom-client";
-import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceLine } from "@ledger/billing";
+import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice } from "@ledger/billing";
 import {
   closedThrough,
   earliestBillingPeriod,
-  exportPeriod,
-  type ExportDataset,
-  type ExportFormat,
   loadCatalogue,
   storeCatalogueVersion,
-  frozenInvoice,
   invoiceSources,
   closedPeriods,
-  periodsOfOrg,
   latestFrozenPeriod,
-  lineSources,
   markersPassed,
   MARK_CONSUMERS,
   recordClose,
   storeInvoices,
+  InvoiceReads,
+  InvoiceRequestError,
   type LedgerClickHouse,
 } from "@ledger/clickhouse";
 import { FAMILY_HEADER, periodClosedMarker } from "@ledger/events";
 import { publish, watermarksOf, type LedgerTopics, type KafkaAdmin, type KafkaProducer } from "@ledger/kafka";
 import { Repeater } from "@ledger/batching";
 import type { InvoicerConfig } from "./config";
-
-/** A request that cannot be done: a period not over yet or already closed, not a period, no such line. */
-export class InvoiceRequestError extends Error {
-  readonly retriable = false;
-  constructor(
-    readonly status: 400 | 404 | 409,
-    message: string,
-  ) {
-    super(message);
-    this.name = "InvoiceRequestError";
-  }
-}
 
 export interface InvoicerDeps {
   admin: KafkaAdmin;
@@ -64,6 +48,7 @@ export class Invoicer {
     this.failures = new Counter({ name: "ledger_invoicer_failures_total", help: "Close or freeze passes that failed (retried on the next pass)", labelNames: ["step"], registers: [deps.registry] });
     this.frozen = new Counter({ name: "ledger_invoices_frozen_total", help: "Final invoices stored", registers: [deps.registry] });
     this.repeater = new Repeater(deps.config.intervalMs, () => this.pass());
+    this.reads = new InvoiceReads(deps.clickhouse, deps.now);
   }
 
   start(): void {
@@ -174,67 +159,8 @@ export class Invoicer {
     return done;
   }
 
-  /** An organization's invoice: final once frozen, otherwise a preview from what is known now (C5). */
-  async invoice(org: string, period: string): Promise<Invoice> {
-    if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
-    const final = await frozenInvoice(this.deps.clickhouse, org, period);
-    if (final) return final;
-    const [sources, catalogue] = await Promise.all([invoiceSources(this.deps.clickhouse, period, org), loadCatalogue(this.deps.clickhouse)]);
-    return invoiceOf({ ...sources.get(org)!, period, status: "open" }, catalogue);
-  }
-
-  /**
-   * The periods an organization has an invoice for: those with its billing rows (by usage or by
-   * booking) and the current one, each closed (final) or open (a preview), latest first.
-   */
-  async periodsOf(org: string): Promise<{ period: string; status: "open" | "closed" }[]> {
-    const [own, closed] = await Promise.all([periodsOfOrg(this.deps.clickhouse, org), closedPeriods(this.deps.clickhouse)]);
-    const closedSet = new Set(closed);
-    const periods = [...new Set([...own, periodKeyOf(this.deps.now())])].sort().reverse();
-    return periods.map((period) => ({ period, status: closedSet.has(period) ? "closed" : "open" }));
-  }
-
-  /** The ledger rows behind line `n` (1-based) of an organization's invoice. */
-  async lineSources(org: string, period: string, n: number): Promise<{ line: InvoiceLine; sources: Record<string, unknown>[] }> {
-    const invoice = await this.invoice(org, period);
-    const line = invoice.lines[n - 1];
-    if (!line) throw new InvoiceRequestError(404, `the invoice of ${org} for ${period} has ${invoice.lines.length} line(s); there is no line ${n}`);
-    const kind = line.kind === "adjustment" ? line.adjusts! : line.kind;
-    const sources = await lineSources(this.deps.clickhouse, {
-      org,
-      kind,
-      usagePeriod: line.usagePeriod,
-      invoicePeriod: period,
-      adjustment: line.kind === "adjustment",
-      ...(line.userId !== undefined ? { userId: line.userId } : {}),
-    });
-    return { line, sources };
-  }
-
-  /** `ledger export`: a final period's invoice lines or usage in a ClickHouse format; refused while it is open. */
-  async exportPeriod(period: string, dataset: ExportDataset, format: ExportFormat): Promise<Buffer> {
-    if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
-    const latest = await latestFrozenPeriod(this.deps.clickhouse);
-    if (latest === null || period > latest) {
-      const [closed] = await closedPeriods(this.deps.clickhouse);
-      const end = periodFromKey(period).endMs;
-      // What would make it final: the month must end, be closed (by the grace or by hand), and
-      // every consumer pass its markers.
-      const advice =
-        end > this.deps.now()
-          ? `it has not ended yet (it ends at ${new Date(end).toISOString()})`
-          : closed !== undefined && closed >= period
-            ? "it is closed and its invoices become final once every consumer has passed its markers: try again in a moment"
-            : `close it first (ledger close --period ${period})`;
-      throw new InvoiceRequestError(409, `period ${period} is not final yet (${latest === null ? "no period is" : `final through ${latest}`}): its numbers can still change; ${advice}`);
-    }
-    return exportPeriod(this.deps.clickhouse, period, dataset, format);
-  }
-
-  /** The price catalogue's versions, §10.1's defaults first. */
-  async catalogue(): Promise<CatalogueVersionJson[]> {
-    return (await loadCatalogue(this.deps.clickhouse)).map(catalogueVersionJson);
-  }
+  /** What anyone may read of invoices (the API reads the same with its own connection). */
+  readonly reads: InvoiceReads;
 
   /**
    * Adds a catalogue version. Refused when its first period is closed (a final invoice would

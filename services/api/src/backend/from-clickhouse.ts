@@ -1,0 +1,50 @@
+import { invoiceDocument, invoiceJson } from "@ledger/billing";
+import { analystQuery, counterMembers, InvoiceReads, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
+import type { LedgerBackend } from "./contract";
+
+/** The contract's reads: what ClickHouse alone answers, from any process or thread that can reach it. */
+export const CLICKHOUSE_READS = [
+  "usage",
+  "dailyUsage",
+  "accountEvents",
+  "counterMembers",
+  "retainedRunParts",
+  "analystQuery",
+  "stopAnalystQuery",
+  "invoice",
+  "periods",
+  "lineSources",
+  "catalogue",
+  "exportPeriod",
+] as const satisfies readonly (keyof LedgerBackend)[];
+export type ClickHouseReads = Pick<LedgerBackend, (typeof CLICKHOUSE_READS)[number]>;
+
+/**
+ * The contract's reads answered from a ClickHouse connection: the one implementation, used by
+ * `ledger serve`'s backend and by a replica that reaches a ClickHouse server itself. What remains
+ * of the contract (closing, a catalogue version, readiness, the consumers' metrics) belongs to
+ * the process that runs the consumers and the invoicer. `ledger serve`'s API thread does not read
+ * chDB itself: see "Processes and threads" in docs/operations.md.
+ */
+export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): ClickHouseReads {
+  const invoices = new InvoiceReads(ch, now);
+  return {
+    usage: (query) => queryUsage(ch, query),
+    dailyUsage: (query) => queryDailyUsage(ch, query, now()),
+    accountEvents: () => loadAccountEvents(ch),
+    counterMembers: (seed) => counterMembers(ch, seed),
+    retainedRunParts: (lookup) => retainedRunParts(ch, lookup),
+    analystQuery: (query, format, tag) => analystQuery(ch, query, format, tag),
+    stopAnalystQuery: (tag) => stopAnalystQueries(ch, tag),
+    invoice: async (org, period) => invoiceDocument(await invoices.invoice(org, period)),
+    periods: (org) => invoices.periodsOf(org),
+    lineSources: async (org, period, n) => {
+      const { line, sources } = await invoices.lineSources(org, period, n);
+      const [json] = invoiceJson({ orgId: org, period, status: "open", lines: [line], totalMicros: 0n });
+      const { status: _s, ...lineJson } = json!;
+      return { line: lineJson, sources };
+    },
+    catalogue: () => invoices.catalogue(),
+    exportPeriod: async (period, dataset, format) => new Uint8Array(await invoices.exportPeriod(period, dataset, format)),
+  };
+}
