@@ -7,6 +7,8 @@ export interface LedgerClickHouse {
   readonly client: ClickHouseClient;
   readonly database: string;
   readonly engine: "chdb" | "server";
+  /** The cluster `ledger migrate` creates the tables on (LEDGER_CLICKHOUSE_CLUSTER), if any. */
+  readonly cluster: string | undefined;
   /** `database.table`, the only way tables are named: chDB ignores the client's database. */
   table(name: string): string;
   /**
@@ -150,6 +152,7 @@ export async function connectClickHouse(config: ClickHouseConfig): Promise<Ledge
     client,
     database,
     engine,
+    cluster: config.cluster,
     table: (name) => `${database}.${name}`,
     openReadOnly,
     insertJsonLines: async (table, lines, settings) => {

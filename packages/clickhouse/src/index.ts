@@ -12,3 +12,4 @@ export * from "./export-query";
 export * from "./daily-usage-query";
 export * from "./usage-rollup";
 export * from "./invoice-reads";
+export * from "./cluster-ddl";

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { LedgerClickHouse } from "./client";
+import { onCluster } from "./cluster-ddl";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../../infra/clickhouse/", import.meta.url));
 
@@ -33,20 +34,24 @@ export function splitStatements(sql: string): string[] {
     .filter(Boolean);
 }
 
+/** The database and the record of applied migrations, created before any migration runs. */
+export const bookkeeping = (db: string) => [
+  `CREATE DATABASE IF NOT EXISTS ${db}`,
+  `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations_v1 (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`,
+];
+
 /** Applies the migrations not yet recorded in `schema_migrations_v1`, in order. */
 export async function migrate(ch: LedgerClickHouse, log: (line: string) => void = () => {}): Promise<number[]> {
   const db = ch.database;
-  await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}` });
-  await ch.client.command({
-    query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations_v1 (version UInt32, name String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version`,
-  });
+  const ddl = (statement: string) => (ch.cluster ? onCluster(statement, ch.cluster) : statement);
+  for (const statement of bookkeeping(db)) await ch.client.command({ query: ddl(statement) });
   const rs = await ch.client.query({ query: `SELECT version FROM ${db}.schema_migrations_v1`, format: "JSONEachRow" });
   const done = new Set((await rs.json<{ version: number }>()).map((r) => Number(r.version)));
   const applied: number[] = [];
   for (const m of loadMigrations()) {
     if (done.has(m.version)) continue;
     for (const statement of m.statements) {
-      await ch.client.command({ query: statement.replaceAll("{{database}}", db) });
+      await ch.client.command({ query: ddl(statement.replaceAll("{{database}}", db)) });
     }
     await ch.client.insert({
       table: `${db}.schema_migrations_v1`,

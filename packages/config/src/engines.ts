@@ -24,6 +24,8 @@ export const engineConfigSchema = z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: "must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)" })
       .default("ledger"),
+    /** A ClickHouse server's cluster: `ledger migrate` creates every table ON CLUSTER, replicated. */
+    LEDGER_CLICKHOUSE_CLUSTER: envString().pipe(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { error: "must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), the cluster's name in remote_servers" }).optional()),
     LEDGER_DATA_DIR: z.string().default(".ledger/chdb"),
     /** An analyst's query (`ledger sql`) runs at most this long, then ClickHouse stops it. */
     LEDGER_ANALYST_MAX_SECONDS: envInt(60, 1, 86_400),
@@ -50,6 +52,10 @@ export const engineConfigSchema = z
      */
     LEDGER_MAX_RUN_LAG_BYTES_PER_PARTITION: envInt(2_500_000, 10_000),
   })
+  .refine((e) => e.LEDGER_CLICKHOUSE_CLUSTER === undefined || e.LEDGER_CLICKHOUSE_URL !== undefined, {
+    path: ["LEDGER_CLICKHOUSE_CLUSTER"],
+    error: "needs LEDGER_CLICKHOUSE_URL: the embedded chDB is one node, not a cluster",
+  })
   .transform((e) => ({
     kafka: {
       brokers: e.LEDGER_KAFKA_BROKERS,
@@ -66,6 +72,7 @@ export const engineConfigSchema = z
       user: e.LEDGER_CLICKHOUSE_USER,
       password: e.LEDGER_CLICKHOUSE_PASSWORD,
       database: e.LEDGER_CLICKHOUSE_DATABASE,
+      cluster: e.LEDGER_CLICKHOUSE_CLUSTER,
       dataDir: e.LEDGER_DATA_DIR,
       analyst: { maxSeconds: e.LEDGER_ANALYST_MAX_SECONDS, maxMemoryBytes: e.LEDGER_ANALYST_MAX_MEMORY_BYTES, maxResultBytes: e.LEDGER_ANALYST_MAX_RESULT_BYTES },
     },
