@@ -1,5 +1,5 @@
 import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from "kafkajs";
-import { DataLossError, isRetriable } from "./errors";
+import { DataLossError, isMembershipLost, isRetriable } from "./errors";
 import { watermarksOf } from "./lag";
 
 /** What a handler sees of a batch: one partition's messages, in offset order, contiguous. */
@@ -234,6 +234,9 @@ export class BatchConsumer {
       // After a rebalance the partition is fetched again from the group's commit, by whoever
       // holds it now: nothing to retry here (the effects are idempotent either way).
       if (generation !== this.generation || this.stopped) return;
+      // A commit refused because the group is rebalancing: the partition may go to another
+      // instance, which reads it from the last commit (the effects are idempotent).
+      if (isMembershipLost(error)) return lane.clear();
       if (!isRetriable(error)) return this.fail(error as Error);
       const attempt = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, attempt);

@@ -29,6 +29,19 @@ export class DataLossError extends Error {
   }
 }
 
+/**
+ * The group took this member's partitions away (a rebalance began, or its generation or member
+ * id is no longer the group's): Kafka's error codes 22, 25 and 27, which kafkajs reports as not
+ * retriable. Whoever holds a partition next reads it from the group's last commit.
+ */
+export function isMembershipLost(error: unknown): boolean {
+  // kafkajs wraps the broker's error (its `cause`) once it gave up retrying.
+  for (let e = error as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 22 || e.code === 25 || e.code === 27) return true;
+  }
+  return false;
+}
+
 /** kafkajs marks its own errors with `retriable`; anything else we assume is. */
 export function isRetriable(error: unknown): boolean {
   return !(typeof error === "object" && error !== null && (error as { retriable?: unknown }).retriable === false);
