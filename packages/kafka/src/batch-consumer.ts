@@ -1,5 +1,5 @@
 import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from "kafkajs";
-import { DataLossError, isMembershipLost, isRetriable } from "./errors";
+import { DataLossError, isGroupRequestRefused, isMembershipLost, isRetriable } from "./errors";
 import { watermarksOf } from "./lag";
 
 /** What a handler sees of a batch: one partition's messages, in offset order, contiguous. */
@@ -117,6 +117,8 @@ class PartitionLane {
   }
 }
 
+const MAX_REJOINS = 5;
+
 /**
  * An at-least-once consumer loop: commit after effects, never past a failure, and stop loudly
  * when the broker deleted messages the group had not read yet (it would otherwise reset to the
@@ -132,6 +134,8 @@ export class BatchConsumer {
   private generation = 0;
   private readonly failures = new Map<string, number>();
   private stopped = false;
+  /** Rejoins in a row after a refused group request; a successful join resets it. */
+  private rejoins = 0;
 
   constructor(private readonly options: BatchConsumerOptions) {
     this.consumer = options.kafka.consumer({
@@ -154,6 +158,7 @@ export class BatchConsumer {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       // Fetching restarts from the group's commits: what is queued would be fetched again.
       this.generation++;
+      this.rejoins = 0;
       this.expected.clear();
       for (const lane of this.lanes.values()) {
         lane.clear();
@@ -163,11 +168,26 @@ export class BatchConsumer {
       this.options.onAssignment?.(event.payload.memberAssignment);
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
-      if (!event.payload.restart) this.fail(event.payload.error);
+      if (event.payload.restart) return;
+      if (isGroupRequestRefused(event.payload.error) && this.rejoins < MAX_REJOINS && !this.stopped) {
+        this.rejoins++;
+        // Work in flight belongs to the generation that ended: its outcome is not retried.
+        this.generation++;
+        for (const lane of this.lanes.values()) lane.clear();
+        // kafkajs has left the group: joining again reads every partition from the group's commits.
+        setTimeout(() => void this.run().catch((error: Error) => this.fail(error)), 250 * this.rejoins);
+        return;
+      }
+      this.fail(event.payload.error);
     });
   }
 
   async start(): Promise<void> {
+    await this.run();
+  }
+
+  private async run(): Promise<void> {
+    if (this.stopped) return;
     await this.consumer.connect();
     for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
     await this.consumer.run({

@@ -42,6 +42,18 @@ export function isMembershipLost(error: unknown): boolean {
   return false;
 }
 
+/**
+ * The coordinator refused a group request as invalid (Kafka's code 42), which a member answers by
+ * joining again from the group's commits. librdkafka's test cluster answers so to a follower's
+ * SyncGroup that arrives after the leader's completed the generation; a broker would answer it.
+ */
+export function isGroupRequestRefused(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 42) return true;
+  }
+  return false;
+}
+
 /** kafkajs marks its own errors with `retriable`; anything else we assume is. */
 export function isRetriable(error: unknown): boolean {
   return !(typeof error === "object" && error !== null && (error as { retriable?: unknown }).retriable === false);
