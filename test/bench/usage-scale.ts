@@ -64,7 +64,7 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     // Seal every quiet day (all of them: nothing arrives while the bench waits 1 s).
     await new Promise((r) => setTimeout(r, 1_100));
     const t1 = performance.now();
-    const sealedHours = await stack.sealer.round();
+    const sealedHours = await stack.sealer!.round();
     const sealS = (performance.now() - t1) / 1000;
     say(`sealed ${sealedHours} (org, workspace, hour) rollups in ${sealS.toFixed(1)} s`);
 

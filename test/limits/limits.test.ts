@@ -21,7 +21,7 @@ const now = () => new Date(clock.now()).toISOString();
 
 beforeAll(async () => {
   redis = await startRedisServer({ dir: redisDir });
-  stack = await freshStack({ label: "limits", ingest: true, clock, engines: { redis: { url: redis.url } } });
+  stack = await freshStack({ label: "limits", ingest: true, clock, engines: { redis: { url: redis.url, leaseMs: 10_000 } } });
   api = ledgerApi(stack.url!, TEST_PLATFORM_KEY);
 });
 afterAll(async () => {

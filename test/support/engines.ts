@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { engineConfigFromEnv, type EngineConfig } from "@ledger/config";
-import { LedgerStack } from "@ledger/stack";
+import { LedgerStack, type BackgroundRole } from "@ledger/stack";
+import type { InvoicerConfig } from "@ledger/invoicer";
 import { apiConfigFromEnv, type ApiConfig } from "@ledger/api";
 import { upgraderConfigFromEnv } from "@ledger/upgrader";
 import { sinkConfigFromEnv, type SinkConfig } from "@ledger/sink";
@@ -56,7 +57,7 @@ export async function freshEngines(label = "t"): Promise<EngineConfig> {
 
 export const TEST_PLATFORM_KEY = `lsv2_sk_platform_test_${randomBytes(24).toString("hex")}`;
 
-export async function freshStack(options: { label?: string; ingest?: boolean | Partial<ApiConfig>; clock?: Clock; engines?: Partial<EngineConfig>; sealer?: SealerConfig; sink?: Partial<SinkConfig> } = {}): Promise<LedgerStack> {
+export async function freshStack(options: { label?: string; ingest?: boolean | Partial<ApiConfig>; clock?: Clock; engines?: Partial<EngineConfig>; sealer?: SealerConfig; sink?: Partial<SinkConfig>; invoicer?: InvoicerConfig; roles?: BackgroundRole[] } = {}): Promise<LedgerStack> {
   const ingest: ApiConfig | undefined = options.ingest
     ? { ...apiConfigFromEnv(), port: 0, ...(typeof options.ingest === "object" ? options.ingest : {}) }
     : undefined;
@@ -71,5 +72,7 @@ export async function freshStack(options: { label?: string; ingest?: boolean | P
     platformKey: TEST_PLATFORM_KEY,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.sealer ? { sealer: options.sealer } : {}),
+    ...(options.invoicer ? { invoicer: options.invoicer } : {}),
+    ...(options.roles ? { roles: options.roles } : {}),
   });
 }

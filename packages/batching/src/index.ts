@@ -1,2 +1,3 @@
 export * from "./coalescer";
 export * from "./repeater";
+export * from "./leadership";

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
 import { isPeriodKey } from "@ledger/billing";
-import { connectClickHouse, migrate } from "@ledger/clickhouse";
+import { connectClickHouse, EmbeddedClickHouseError, migrate } from "@ledger/clickhouse";
 import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { startMockCluster } from "@ledger/kafka";
 import { formatJsonLines, formatTable } from "./report";
@@ -9,6 +9,7 @@ import { readReplayInput, replay, ReplayInputError } from "./replay";
 import { registerExportCommand, registerInvoiceCommands, registerPriceCommands } from "./invoices";
 import { invoiceJsonLines, invoiceText } from "@ledger/billing";
 import { serve } from "./serve";
+import { ROLES, run } from "./run";
 import { fetchUsage } from "./usage";
 import { registerAccountCommands } from "./accounts";
 import { registerAnalystCommands } from "./analyst";
@@ -58,6 +59,15 @@ program
   .option("--port <n>", "HTTP port (default LEDGER_PORT or 8080; 0 picks a free one)", port)
   .option("--host <host>", "HTTP host (default LEDGER_HOST or 127.0.0.1)")
   .action(async (opts: { port?: number; host?: string }) => serve(opts));
+
+program
+  .command("run")
+  .description(`run the named roles (${ROLES.join(", ")}) against running engines (LEDGER_KAFKA_BROKERS, LEDGER_REDIS_URL, LEDGER_CLICKHOUSE_URL); any number of processes may run any role`)
+  .argument("<roles...>", ROLES.join(", "))
+  .option("--port <n>", "the api role's HTTP port (default LEDGER_PORT or 8080; 0 picks a free one)", port)
+  .option("--host <host>", "HTTP host of the API or the ops listener (default LEDGER_HOST or 127.0.0.1)")
+  .option("--ops-port <n>", "without the api role: the ops listener's port (default LEDGER_OPS_PORT or 9464)", port)
+  .action(async (roles: string[], opts: { port?: number; host?: string; opsPort?: number }) => run(roles, opts));
 
 program
   .command("ingest")
@@ -129,7 +139,7 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 });
 
 program.parseAsync(process.argv).catch((error: Error) => {
-  const known = error instanceof ReplayInputError || error instanceof ConfigError || error instanceof LedgerRequestError || error instanceof CommandLineError;
+  const known = error instanceof ReplayInputError || error instanceof ConfigError || error instanceof LedgerRequestError || error instanceof CommandLineError || error instanceof EmbeddedClickHouseError;
   // Sentences, not stacks: a stack only when asked for (LEDGER_DEBUG=1), for an error of the ledger's own.
   const detail = known || process.env.LEDGER_DEBUG !== "1" ? error.message : (error.stack ?? error.message);
   process.stderr.write(`ledger: ${detail}${known || process.env.LEDGER_DEBUG === "1" ? "" : " (LEDGER_DEBUG=1 shows where)"}\n`);

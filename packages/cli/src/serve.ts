@@ -1,11 +1,9 @@
 import { LedgerStack } from "@ledger/stack";
 import { configFromEnv } from "./engines-from-env";
 import { resolveServeKey } from "./platform-key";
+import { stopOnSignal } from "./lifecycle";
 
-/**
- * All services in one process. SIGINT/SIGTERM stop intake, drain the consumers (each finishes
- * and commits its batch), flush the producer and close the engines; a second signal exits at once.
- */
+/** Every role in one process, on the embedded engines unless configured otherwise. */
 export async function serve(options: { port?: number; host?: string }): Promise<void> {
   const config = configFromEnv();
   const ingest = { ...config.ingest, ...(options.port !== undefined ? { port: options.port } : {}), ...(options.host ? { host: options.host } : {}) };
@@ -33,28 +31,5 @@ export async function serve(options: { port?: number; host?: string }): Promise<
   }, 5_000);
   status.unref();
 
-  let stoppingSince: number | null = null;
-  const shutdown = async (reason: string, code: number) => {
-    if (stoppingSince !== null) {
-      // Ctrl-C under `pnpm ledger` reaches serve twice (the terminal's process group, and pnpm
-      // forwarding it): only a signal sent after the first one is a request to stop at once.
-      if (Date.now() - stoppingSince < 1_000) return;
-      log(`${reason} again: exiting now`);
-      process.exit(1);
-    }
-    stoppingSince = Date.now();
-    clearInterval(status);
-    log(`${reason}: stopping intake, draining consumers, flushing, closing`);
-    try {
-      await stack.stop();
-      log("stopped");
-    } catch (error) {
-      log(`stop failed: ${(error as Error).message}`);
-      code = 1;
-    }
-    process.exit(code);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT", 0));
-  process.on("SIGTERM", () => void shutdown("SIGTERM", 0));
-  stack.onFatal((error) => void shutdown(`fatal error (${error.message})`, 1));
+  stopOnSignal(stack, log, () => clearInterval(status));
 }

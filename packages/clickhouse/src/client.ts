@@ -106,6 +106,19 @@ export class ClickHouseUnavailableError extends Error {
  * chDB in-process when no URL is configured, a ClickHouse server otherwise; both through the
  * official client, so every query runs unchanged on either. One chDB data directory per process.
  */
+/** The embedded ClickHouse could not open its data directory (most often: another process holds it). */
+export class EmbeddedClickHouseError extends Error {
+  readonly retriable = false;
+  constructor(dataDir: string, cause: Error) {
+    super(
+      `cannot open the embedded ClickHouse in ${dataDir} (${cause.message.trim()}); a chDB data directory belongs to one process: ` +
+        "run every role that uses ClickHouse in the process that holds it, or name a ClickHouse server with LEDGER_CLICKHOUSE_URL",
+      { cause },
+    );
+    this.name = "EmbeddedClickHouseError";
+  }
+}
+
 export async function connectClickHouse(config: ClickHouseConfig): Promise<LedgerClickHouse> {
   let client: ClickHouseClient;
   let engine: "chdb" | "server";
@@ -122,7 +135,12 @@ export async function connectClickHouse(config: ClickHouseConfig): Promise<Ledge
   } else {
     mkdirSync(config.dataDir, { recursive: true });
     const { createChdbConnection } = await import("chdb/connection");
-    const connection = createChdbConnection({ path: config.dataDir });
+    let connection: ReturnType<typeof createChdbConnection>;
+    try {
+      connection = createChdbConnection({ path: config.dataDir });
+    } catch (error) {
+      throw new EmbeddedClickHouseError(config.dataDir, error as Error);
+    }
     client = createClient({ connection } as never);
     chdb = connection as unknown as ChdbRawInsert;
     engine = "chdb";

@@ -40,6 +40,11 @@ export const engineConfigSchema = z
         .regex(/^(redis|rediss):\/\/\S+$|^unix:\/\/\/\S+$/, { error: "must be redis://host:port[/db] or unix:///path/to/redis.sock" })
         .optional(),
     ),
+    /**
+     * How long the invoicer's and the sealer's leader keeps its Redis lease without renewing it
+     * (renewed every third of it): a dead leader is replaced after at most this long.
+     */
+    LEDGER_LEADER_LEASE_MS: envInt(10_000, 1_000, 300_000),
     /** How long a silent consumer keeps its partitions; a restarted one waits this long for them. */
     LEDGER_KAFKA_SESSION_TIMEOUT_MS: envInt(30_000, 6_000, 300_000),
     /** Per partition; keeps producers within the test broker's 5 MB window (docs/configuration.md). */
@@ -76,7 +81,7 @@ export const engineConfigSchema = z
       dataDir: e.LEDGER_DATA_DIR,
       analyst: { maxSeconds: e.LEDGER_ANALYST_MAX_SECONDS, maxMemoryBytes: e.LEDGER_ANALYST_MAX_MEMORY_BYTES, maxResultBytes: e.LEDGER_ANALYST_MAX_RESULT_BYTES },
     },
-    redis: { url: e.LEDGER_REDIS_URL },
+    redis: { url: e.LEDGER_REDIS_URL, leaseMs: e.LEDGER_LEADER_LEASE_MS },
   }));
 
 export type EngineConfig = z.output<typeof engineConfigSchema>;

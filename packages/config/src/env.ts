@@ -49,3 +49,13 @@ export const envDuration = (fallback: string, options: { off?: boolean } = {}) =
       }
       return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
     });
+
+/** The environment variables a configuration schema reads: its object's keys, through refinements and transforms. */
+export function envKeysOf(schema: z.ZodType): string[] {
+  let s: z.ZodType = schema;
+  while (!(s instanceof z.ZodObject)) {
+    if (!(s instanceof z.ZodPipe)) throw new Error("not a configuration schema: an object of environment variables is expected");
+    s = s.in as z.ZodType;
+  }
+  return Object.keys(s.shape);
+}

@@ -134,6 +134,7 @@ export class BatchConsumer {
   private generation = 0;
   private readonly failures = new Map<string, number>();
   private stopped = false;
+  private aborted = false;
   /** Rejoins in a row after a refused group request; a successful join resets it. */
   private rejoins = 0;
 
@@ -222,6 +223,18 @@ export class BatchConsumer {
     await this.consumer.disconnect();
   }
 
+  /**
+   * Stops as a crash would, but in-process: nothing more is committed (the batch being handled
+   * may finish its effects, uncommitted), nothing is drained, and the member leaves the group so
+   * that its partitions move now; whoever takes them reads from the last commit.
+   */
+  async abort(): Promise<void> {
+    this.aborted = true;
+    this.stopped = true;
+    for (const lane of this.lanes.values()) lane.clear();
+    await this.consumer.disconnect();
+  }
+
   private laneOf(topic: string, partition: number): PartitionLane {
     const key = `${topic}:${partition}`;
     let lane = this.lanes.get(key);
@@ -247,6 +260,7 @@ export class BatchConsumer {
     const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
     try {
       await this.options.handle({ topic: lane.topic, partition: lane.partition, messages });
+      if (this.aborted) return;
       await this.consumer.commitOffsets([{ topic: lane.topic, partition: lane.partition, offset: next }]);
       if (generation === this.generation) lane.committed = next;
       this.failures.delete(key);

@@ -1,5 +1,8 @@
 import { Redis } from "ioredis";
 
+/** The client as the rest of the ledger names it: no other package imports ioredis. */
+export type RedisClient = Redis;
+
 /**
  * A client that fails fast while Redis is away (no offline queue, one attempt per command, a
  * short timeout) and reconnects by itself: ingest then fails open and recovers on its own.

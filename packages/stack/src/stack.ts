@@ -27,14 +27,25 @@ import { stopAnalystQueries, connectClickHouse, migrate, type LedgerClickHouse }
 import { ApiRuntime, ApiThread, EventPublisher, readsFromClickHouse, type ApiConfig, type ClosedPeriod, type LedgerBackend } from "@ledger/api";
 import { accountKey, RECEIVED_AT_HEADER, type AccountEvent } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
-import { startRedisServer, type RedisServer } from "@ledger/redis";
+import { connectRedis, LeaderLease, startRedisServer, type RedisClient, type RedisServer } from "@ledger/redis";
+import { neverLeads } from "@ledger/batching";
+import { hostname } from "node:os";
 import { Upgrader, type UpgraderConfig } from "@ledger/upgrader";
 import { Sink, type SinkConfig } from "@ledger/sink";
 import { Invoicer, type InvoicerConfig } from "@ledger/invoicer";
 import { Sealer, type SealerConfig } from "@ledger/sealer";
 
+/** The roles besides the API; `ledger serve` runs them all, `ledger run` any set. */
+export const BACKGROUND_ROLES = ["upgrader", "sink", "invoicer", "sealer"] as const;
+export type BackgroundRole = (typeof BACKGROUND_ROLES)[number];
+
+/** The Redis lease every instance of a singleton role of a deployment competes for. */
+export const leaseName = (deployment: string, role: "invoicer" | "sealer") => `${deployment}:${role}`;
+
 export interface StackOptions {
   engines: EngineConfig;
+  /** Which of the background roles this process runs (default: all of them). */
+  roles?: readonly BackgroundRole[];
   upgrader: UpgraderConfig;
   sink: SinkConfig;
   /** Period close and final invoices; without it periods close only by command or replay log, and freeze within half a second. */
@@ -71,21 +82,27 @@ export class LedgerStack {
   private apiRuntime?: ApiRuntime;
   private apiThread?: ApiThread;
   private redisServer?: RedisServer;
+  private redis?: RedisClient;
+  private readonly leases: LeaderLease[] = [];
   redisUrl?: string;
+  readonly roles: ReadonlySet<BackgroundRole>;
+  /** The deployment this process belongs to (its topic prefix): instances of a role share its leases. */
+  readonly deployment: string;
   url?: string;
   brokers: string[] = [];
   private mock?: MockCluster;
   private upgrader?: Upgrader;
   private sink?: Sink;
   invoicer!: Invoicer;
-  sealer!: Sealer;
+  sealer?: Sealer;
   private fatalError: Error | null = null;
   private readonly fatalListeners: ((error: Error) => void)[] = [];
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: StackOptions) {
     this.log = options.log ?? (() => {});
-    const prefix = options.engines.kafka.topicPrefix;
+    this.roles = new Set(options.roles ?? BACKGROUND_ROLES);
+    const prefix = (this.deployment = options.engines.kafka.topicPrefix);
     this.topics = ledgerTopics(prefix);
     this.groups = ledgerGroups(prefix);
   }
@@ -145,9 +162,14 @@ export class LedgerStack {
 
     const onFatal = (error: Error) => this.raiseFatal(error);
     const common = { sessionTimeoutMs: engines.kafka.sessionTimeoutMs, kafka: this.kafka, admin: this.admin, producer: this.producer, clickhouse: this.clickhouse, topics: this.topics, registry: this.registry, onFatal };
-    this.upgrader = new Upgrader({ ...common, groupId: this.groups.upgrader, config: this.options.upgrader });
-    this.sink = new Sink({ ...common, groupId: this.groups.sink, config: this.options.sink });
-    await Promise.all([this.upgrader.start(), this.sink.start()]);
+    if (this.roles.has("upgrader")) this.upgrader = new Upgrader({ ...common, groupId: this.groups.upgrader, config: this.options.upgrader });
+    if (this.roles.has("sink")) this.sink = new Sink({ ...common, groupId: this.groups.sink, config: this.options.sink });
+    await Promise.all([this.upgrader?.start(), this.sink?.start()]);
+
+    // Redis: the API's shared counters, and the singletons' leader leases.
+    if (this.options.ingest || this.roles.has("invoicer") || this.roles.has("sealer")) await this.startRedis();
+    const now = () => (this.options.clock ?? { now: () => Date.now() }).now();
+    // Without the role, an invoicer still answers the API's commands (a close, a price version).
     this.invoicer = new Invoicer({
       admin: this.admin,
       producer: this.producer,
@@ -155,18 +177,22 @@ export class LedgerStack {
       topics: this.topics,
       config: this.options.invoicer ?? { closeGraceMs: null, intervalMs: 500 },
       registry: this.registry,
-      now: () => (this.options.clock ?? { now: () => Date.now() }).now(),
+      now,
       log: this.log,
+      leadership: this.roles.has("invoicer") ? await this.lease("invoicer") : neverLeads("invoicer"),
     });
-    this.invoicer.start();
-    this.sealer = new Sealer({
-      clickhouse: this.clickhouse,
-      config: this.options.sealer ?? { quietMs: 2_000, intervalMs: 1_000, batchHours: 20_000 },
-      registry: this.registry,
-      now: () => Date.now(),
-      log: this.log,
-    });
-    this.sealer.start();
+    if (this.roles.has("invoicer")) this.invoicer.start();
+    if (this.roles.has("sealer")) {
+      this.sealer = new Sealer({
+        clickhouse: this.clickhouse,
+        config: this.options.sealer ?? { quietMs: 2_000, intervalMs: 1_000, batchHours: 20_000 },
+        registry: this.registry,
+        now: () => Date.now(),
+        log: this.log,
+        leadership: await this.lease("sealer"),
+      });
+      this.sealer.start();
+    }
 
     this.governor = new LagGovernor(this.admin, this.lagWatches(), engines.kafka.maxLagPerPartition, { [this.topics.runs]: runLagBound(engines.kafka.maxRunLagBytesPerPartition, engines.kafka.maxLagPerPartition) });
     this.registerLagGauge();
@@ -196,16 +222,10 @@ export class LedgerStack {
   private async startIngest(ingest: ApiConfig): Promise<void> {
     const { engines, platformKey } = this.options;
     if (!platformKey) throw new Error("the ingest API needs a platform key (LEDGER_PLATFORM_KEY)");
-    if (engines.redis.url) {
-      this.redisUrl = engines.redis.url;
-    } else {
-      this.redisServer = await startRedisServer();
-      this.redisUrl = this.redisServer.url;
-      this.log(`redis: embedded redis-server at ${this.redisServer.socket} (pid ${this.redisServer.pid})`);
-    }
+    const redisUrl = this.redisUrl!;
     if (this.options.ingestThread) {
       this.apiThread = await ApiThread.start(
-        { brokers: this.brokers, kafka: engines.kafka, topics: this.topics, watches: this.lagWatches(), config: ingest, platformKey, redisUrl: this.redisUrl },
+        { brokers: this.brokers, kafka: engines.kafka, topics: this.topics, watches: this.lagWatches(), config: ingest, platformKey, redisUrl },
         this.backend(),
         (error) => this.raiseFatal(error),
       );
@@ -214,7 +234,7 @@ export class LedgerStack {
       this.apiRuntime = await ApiRuntime.start({
         config: ingest,
         platformKey,
-        redisUrl: this.redisUrl,
+        redisUrl,
         counterPrefix: engines.kafka.topicPrefix,
         producer: this.producer,
         topics: this.topics,
@@ -229,6 +249,34 @@ export class LedgerStack {
       this.server = this.apiRuntime.server;
       this.url = this.apiRuntime.url;
     }
+  }
+
+  private async startRedis(): Promise<void> {
+    const { engines } = this.options;
+    if (engines.redis.url) {
+      this.redisUrl = engines.redis.url;
+    } else {
+      this.redisServer = await startRedisServer();
+      this.redisUrl = this.redisServer.url;
+      this.log(`redis: embedded redis-server at ${this.redisServer.socket} (pid ${this.redisServer.pid})`);
+    }
+    this.redis = connectRedis(this.redisUrl);
+  }
+
+  /**
+   * The role's leader lease in Redis, shared by every instance of this deployment (its topic
+   * prefix). Resolves after the first attempt, so a process alone leads from its start.
+   */
+  private async lease(role: "invoicer" | "sealer"): Promise<LeaderLease> {
+    const lease = new LeaderLease(this.redis!, {
+      name: leaseName(this.deployment, role),
+      holder: `${hostname()}:${process.pid}`,
+      ttlMs: this.options.engines.redis.leaseMs,
+      log: this.log,
+    });
+    this.leases.push(lease);
+    await lease.start();
+    return lease;
   }
 
   /** Account events of a replay log, keyed by organization (§7), acknowledged by KafkaConnection. */
@@ -273,6 +321,7 @@ export class LedgerStack {
     await this.admin.fetchTopicMetadata({ topics: [this.topics.events] });
     const ping = await this.clickhouse.client.ping();
     if (!ping.success) throw new Error(`ClickHouse does not answer: ${String(ping.error)}`);
+    // Not Redis: without it the API fails open and the singletons wait for their lease; both go on.
   }
 
   /**
@@ -305,11 +354,13 @@ export class LedgerStack {
     await step("api thread", () => this.apiThread?.stop());
     await step("invoicer", () => this.invoicer?.stop());
     await step("sealer", () => this.sealer?.stop());
+    await step("leases", () => Promise.all(this.leases.map((l) => l.stop())));
     await step("consumers", () => Promise.all([this.upgrader?.stop(), this.sink?.stop()]));
     await step("producer", () => this.producer?.disconnect());
     await step("admin", () => this.admin?.disconnect());
     await step("clickhouse", () => this.clickhouse?.close());
     await step("broker", () => this.mock?.stop());
+    await step("redis client", async () => void this.redis?.disconnect());
     await step("redis", () => this.redisServer?.stop());
     if (errors.length > 0) throw new AggregateError(errors, "the ledger did not stop cleanly");
   }

@@ -1,4 +1,4 @@
-import { Counter, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice } from "@ledger/billing";
 import {
   closedThrough,
@@ -18,7 +18,7 @@ import {
 } from "@ledger/clickhouse";
 import { FAMILY_HEADER, periodClosedMarker } from "@ledger/events";
 import { publish, watermarksOf, type LedgerTopics, type KafkaAdmin, type KafkaProducer } from "@ledger/kafka";
-import { Repeater } from "@ledger/batching";
+import { NotLeaderError, Repeater, soleLeadership, type Leadership } from "@ledger/batching";
 import type { InvoicerConfig } from "./config";
 
 export interface InvoicerDeps {
@@ -31,6 +31,8 @@ export interface InvoicerDeps {
   /** The ledger's clock (epoch ms): closes are decided by it. */
   now: () => number;
   log: (line: string) => void;
+  /** Which of the role's instances closes and freezes (one process alone: always this one). */
+  leadership?: Leadership;
 }
 
 /**
@@ -38,16 +40,29 @@ export interface InvoicerDeps {
  * partition of the input topic (by itself after the grace, or when asked); freezing computes a
  * closed period's invoices from ClickHouse and stores them once every consumer has passed its
  * marker on every partition (C3), so no in-time effect can still be on its way.
+ *
+ * Every instance of the role runs its passes; only the leader acts, confirming its lease before
+ * each write. A close asked for by command is made by whichever instance is asked.
  */
 export class Invoicer {
   private readonly repeater: Repeater;
   private readonly failures: Counter<"step">;
   private readonly frozen: Counter;
+  private readonly leadership: Leadership;
 
   constructor(private readonly deps: InvoicerDeps) {
     this.failures = new Counter({ name: "ledger_invoicer_failures_total", help: "Close or freeze passes that failed (retried on the next pass)", labelNames: ["step"], registers: [deps.registry] });
     this.frozen = new Counter({ name: "ledger_invoices_frozen_total", help: "Final invoices stored", registers: [deps.registry] });
-    this.repeater = new Repeater(deps.config.intervalMs, () => this.pass());
+    const leadership = (this.leadership = deps.leadership ?? soleLeadership);
+    new Gauge({
+      name: "ledger_invoicer_leader",
+      help: "1 while this instance is the invoicer that closes and freezes periods",
+      registers: [deps.registry],
+      collect() {
+        this.set(leadership.leads() ? 1 : 0);
+      },
+    });
+    this.repeater = new Repeater(deps.config.intervalMs, () => (leadership.leads() ? this.pass() : Promise.resolve()));
     this.reads = new InvoiceReads(deps.clickhouse, deps.now);
   }
 
@@ -63,12 +78,14 @@ export class Invoicer {
     try {
       await this.closeAfterGrace();
     } catch (error) {
+      if (error instanceof NotLeaderError) return;
       this.failures.inc({ step: "close" });
       this.deps.log(`invoicer: automatic close failed (retried): ${(error as Error).message}`);
     }
     try {
       await this.freezeReady();
     } catch (error) {
+      if (error instanceof NotLeaderError) return;
       this.failures.inc({ step: "freeze" });
       this.deps.log(`invoicer: freezing failed (retried): ${(error as Error).message}`);
     }
@@ -106,11 +123,14 @@ export class Invoicer {
     const { topics, producer, admin } = this.deps;
     const partitions = (await watermarksOf(admin, topics.events)).length;
     const value = JSON.stringify(periodClosedMarker(period));
+    // A close by command is the asker's; an automatic one is the leader's alone.
+    if (how === "grace") await this.leadership.confirm();
     await publish(
       producer,
       topics.events,
       Array.from({ length: partitions }, (_, partition) => ({ key: "", value, headers: { [FAMILY_HEADER]: "marker" }, partition })),
     );
+    if (how === "grace") await this.leadership.confirm();
     await recordClose(this.deps.clickhouse, period, how);
     this.deps.log(`invoicer: closed ${period} (${how}): markers on ${partitions} partition(s)`);
     return partitions;
@@ -132,7 +152,10 @@ export class Invoicer {
     return through;
   }
 
-  /** Stores the final invoices of every period that became final since the last pass. */
+  /**
+   * Stores the final invoices of every period that became final since the last pass (the leader
+   * only; the same lines whoever stores them, so a write that outlived its lease changes nothing).
+   */
   async freezeReady(): Promise<string[]> {
     const { clickhouse } = this.deps;
     const target = await this.finalThrough();
@@ -150,6 +173,7 @@ export class Invoicer {
         const invoice = invoiceOf({ ...sources, period, status: "closed" }, catalogue);
         if (invoice.lines.length > 0) invoices.push(invoice);
       }
+      await this.leadership.confirm();
       await storeInvoices(clickhouse, period, invoices);
       this.frozen.inc(invoices.length);
       stored += invoices.length;
@@ -183,11 +207,11 @@ export class Invoicer {
     return json;
   }
 
-  /** Resolves once `period` is final (after `ledger close`, for example). */
+  /** Resolves once `period` is final (after `ledger close`, for example), frozen here if this instance leads. */
   async waitUntilFinal(period: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      await this.freezeReady();
+      if (this.leadership.leads()) await this.freezeReady().catch(() => {});
       const latest = await latestFrozenPeriod(this.deps.clickhouse);
       if (latest !== null && latest >= period) return;
       if (Date.now() > deadline) throw new Error(`period ${period} is not final after ${timeoutMs} ms: some consumer has not passed its marker on every partition yet`);

@@ -110,6 +110,12 @@ export class Sink {
     await this.consumer.stop();
   }
 
+  /** Stops without committing or draining, as a crash would (tests of N instances). */
+  async abort(): Promise<void> {
+    void this.runRetention.stop();
+    await this.consumer.abort();
+  }
+
   /** The run retention pass, now (it also runs every `runRetentionMs`). */
   keepUpgradedRuns(): Promise<void> {
     return this.timed("runs_v1.retention_pass", () => this.runRetention.passNow());

@@ -107,6 +107,11 @@ export class Upgrader {
     return this.consumer.stop();
   }
 
+  /** Stops without committing or draining, as a crash would (tests of N instances). */
+  abort(): Promise<void> {
+    return this.consumer.abort();
+  }
+
   private cacheFor(partition: number): Promise<TraceStateCache> {
     let cache = this.caches.get(partition);
     if (!cache) {
