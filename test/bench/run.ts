@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
@@ -12,6 +11,8 @@ import { measureBaseline } from "./baseline";
 import { langsmithWorkload } from "./langsmith-workload";
 import { billingEventKey, billingWorkload, referenceAmount } from "./billing-workload";
 import { usageBench } from "./usage-scale";
+import { childrenCpuSeconds, cpuSeconds, peakRssMb, threadCpuSeconds, threadGroups } from "./proc-cpu";
+import { roleCpuBench } from "./role-cpu";
 
 /**
  * `pnpm bench`: a fixed workload (≈1,000,000 events, ≈300,000 traces, ≈30 % upgraded, 10 orgs ×
@@ -24,6 +25,8 @@ import { usageBench } from "./usage-scale";
  * `--langsmith`: the same workload as runs and feedback through `POST /runs/multipart` with
  * workspace keys (see langsmith-workload.ts), checked against the events the mapping makes.
  * `--usage [--big-traces N]`: the usage page's reads over 50 million traces (usage-scale.ts).
+ * `--roles [--traces N]`: each role's CPU per million events, each role in a process of its own
+ * (role-cpu.ts; 50,000 traces unless given).
  */
 const { values: args } = parseArgs({
   options: {
@@ -34,11 +37,18 @@ const { values: args } = parseArgs({
     usage: { type: "boolean", default: false },
     "big-traces": { type: "string", default: "50000000" },
     repeats: { type: "string", default: "5" },
+    roles: { type: "boolean", default: false },
   },
 });
 const traces = Number(args.traces);
 const clients = Number(args.clients);
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+if (args.roles) {
+  const result = await roleCpuBench({ traces: args.traces === "300000" ? 50_000 : traces, clients, say });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(result.bill_matches_reference ? 0 : 1);
+}
 
 if (args.usage) {
   const result = await usageBench({ bigTraces: Number(args["big-traces"]), smallOrgs: 1_000, smallTraces: 100, repeats: Number(args.repeats), say });
@@ -62,69 +72,6 @@ function histogramQuantile(text: string, name: string, labels: string, q: number
     below = b.count;
   }
   return NaN;
-}
-
-const cpuOfStat = (stat: string) => {
-  const fields = stat.replace(/^.*\) /s, "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-};
-
-/** CPU seconds a process has used so far (user + system, all its threads), from /proc. */
-function cpuSeconds(pid: number): number {
-  return cpuOfStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
-}
-
-/** CPU seconds of a process's child processes (serve's embedded redis-server), from /proc. */
-function childrenCpuSeconds(pid: number): number {
-  let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let children: string[] = [];
-    try {
-      children = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
-    for (const child of children) {
-      try {
-        total += cpuSeconds(Number(child));
-      } catch {
-        // the child ended meanwhile
-      }
-    }
-  }
-  return total;
-}
-
-/**
- * CPU seconds of a process's threads so far, by thread name (ClickHouse names its pools:
- * ThreadPool, MergeMutate, …; Node's threads are all "node", so those are listed by size).
- */
-function threadCpuSeconds(pid: number): Map<string, number> {
-  const byThread = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      const name = /\((.*)\)/s.exec(stat)![1]!;
-      byThread.set(`${name}/${tid}`, cpuOfStat(stat));
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return byThread;
-}
-
-/** The timed part's CPU by thread group: the two busiest Node threads by themselves (the ingest thread and the main thread), the rest of Node's (libuv's pool, V8's), ClickHouse's pools by name. */
-function threadGroups(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
-  const used = [...after].map(([k, v]) => [k.slice(0, k.lastIndexOf("/")), v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
-  const node = used.filter(([name]) => name === "node").map(([, v]) => v).sort((a, b) => b - a);
-  const groups: Record<string, number> = { node_busiest: node[0] ?? 0, node_second: node[1] ?? 0, node_other: node.slice(2).reduce((a, b) => a + b, 0) };
-  for (const [name, v] of used) if (name !== "node") groups[name] = (groups[name] ?? 0) + v;
-  return Object.fromEntries(Object.entries(groups).filter(([, v]) => v >= 0.5).map(([k, v]) => [k, Math.round(v * 10) / 10]).sort((a, b) => (b[1] as number) - (a[1] as number)));
-}
-
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
 say(`generating ${traces} traces`);

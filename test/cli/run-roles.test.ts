@@ -52,9 +52,10 @@ test("roles are refused by name, and so are missing engines", async () => {
   expect(redisless.stderr).toContain("LEDGER_REDIS_URL:");
 }, 60_000);
 
-test("the background roles in a process of their own: ready on the ops listener, leading, billing a log published by the API tier, draining on SIGTERM", async () => {
+test("the background roles in a process of their own (two instances of each consumer): ready on the ops listener, leading, billing a log published by the API tier, draining on SIGTERM", async () => {
   const name = uniqueName("runroles");
-  const env = runEnv(name);
+  // Two upgraders and two sinks in the process, each its own member of its group.
+  const env: Record<string, string> = { ...runEnv(name), LEDGER_UPGRADER_INSTANCES: "2", LEDGER_SINK_INSTANCES: "2" };
   const roles = await startServe(env, 60_000, ["run", "upgrader", "sink", "invoicer", "sealer", "--ops-port", "0"]);
   processes.push(roles);
   expect(roles.output()).toContain("running upgrader, sink, invoicer, sealer; ops (/readyz, /metrics) listening on");

@@ -40,7 +40,9 @@ export const BACKGROUND_ROLES = ["upgrader", "sink", "invoicer", "sealer"] as co
 export type BackgroundRole = (typeof BACKGROUND_ROLES)[number];
 
 /** The Redis lease every instance of a singleton role of a deployment competes for. */
-export const leaseName = (deployment: string, role: "invoicer" | "sealer") => `${deployment}:${role}`;
+export const leaseName = (deployment: string, role: LeasedRole) => `${deployment}:${role}`;
+/** What only one instance of a deployment does at a time: the two singleton roles, and the sink's run retention pass. */
+export type LeasedRole = "invoicer" | "sealer" | "run-retention";
 
 export interface StackOptions {
   engines: EngineConfig;
@@ -91,8 +93,8 @@ export class LedgerStack {
   url?: string;
   brokers: string[] = [];
   private mock?: MockCluster;
-  private upgrader?: Upgrader;
-  private sink?: Sink;
+  private upgraders: Upgrader[] = [];
+  private sinks: Sink[] = [];
   invoicer!: Invoicer;
   sealer?: Sealer;
   private fatalError: Error | null = null;
@@ -162,12 +164,18 @@ export class LedgerStack {
 
     const onFatal = (error: Error) => this.raiseFatal(error);
     const common = { sessionTimeoutMs: engines.kafka.sessionTimeoutMs, kafka: this.kafka, admin: this.admin, producer: this.producer, clickhouse: this.clickhouse, topics: this.topics, registry: this.registry, onFatal };
-    if (this.roles.has("upgrader")) this.upgrader = new Upgrader({ ...common, groupId: this.groups.upgrader, config: this.options.upgrader });
-    if (this.roles.has("sink")) this.sink = new Sink({ ...common, groupId: this.groups.sink, config: this.options.sink });
-    await Promise.all([this.upgrader?.start(), this.sink?.start()]);
+    // Redis: the API's shared counters, and the leases of what one instance does at a time.
+    if (this.options.ingest || this.roles.has("invoicer") || this.roles.has("sealer") || this.roles.has("sink")) await this.startRedis();
+    const { upgrader, sink } = this.options;
+    if (this.roles.has("upgrader")) for (let i = 0; i < upgrader.instances; i++) this.upgraders.push(new Upgrader({ ...common, groupId: this.groups.upgrader, config: upgrader }));
+    if (this.roles.has("sink")) {
+      const retention = await this.lease("run-retention");
+      for (let i = 0; i < sink.instances; i++) {
+        this.sinks.push(new Sink({ ...common, groupId: this.groups.sink, config: sink, retentionLeadership: i === 0 ? retention : neverLeads("run retention") }));
+      }
+    }
+    await Promise.all([...this.upgraders, ...this.sinks].map((c) => c.start()));
 
-    // Redis: the API's shared counters, and the singletons' leader leases.
-    if (this.options.ingest || this.roles.has("invoicer") || this.roles.has("sealer")) await this.startRedis();
     const now = () => (this.options.clock ?? { now: () => Date.now() }).now();
     // Without the role, an invoicer still answers the API's commands (a close, a price version).
     this.invoicer = new Invoicer({
@@ -267,7 +275,7 @@ export class LedgerStack {
    * The role's leader lease in Redis, shared by every instance of this deployment (its topic
    * prefix). Resolves after the first attempt, so a process alone leads from its start.
    */
-  private async lease(role: "invoicer" | "sealer"): Promise<LeaderLease> {
+  private async lease(role: LeasedRole): Promise<LeaderLease> {
     const lease = new LeaderLease(this.redis!, {
       name: leaseName(this.deployment, role),
       holder: `${hostname()}:${process.pid}`,
@@ -334,7 +342,7 @@ export class LedgerStack {
 
   /** Runs the sink's run retention pass now (§9: upgraded traces' runs kept 400 days). */
   async keepUpgradedRuns(): Promise<void> {
-    await this.sink?.keepUpgradedRuns();
+    await this.sinks[0]?.keepUpgradedRuns();
   }
 
   async stop(): Promise<void> {
@@ -355,7 +363,7 @@ export class LedgerStack {
     await step("invoicer", () => this.invoicer?.stop());
     await step("sealer", () => this.sealer?.stop());
     await step("leases", () => Promise.all(this.leases.map((l) => l.stop())));
-    await step("consumers", () => Promise.all([this.upgrader?.stop(), this.sink?.stop()]));
+    await step("consumers", () => Promise.all([...this.upgraders, ...this.sinks].map((c) => c.stop())));
     await step("producer", () => this.producer?.disconnect());
     await step("admin", () => this.admin?.disconnect());
     await step("clickhouse", () => this.clickhouse?.close());

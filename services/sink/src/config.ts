@@ -4,6 +4,12 @@ import { envInt, parseEnv } from "@ledger/config";
 export const sinkConfigSchema = z
   .object({
     LEDGER_SINK_CONCURRENCY: envInt(4, 1, 64),
+    /**
+     * Sinks in this process, each its own member of the consumer group. More than one
+     * does not make a process faster (they share its thread); it is how a rebalance between
+     * instances is exercised and measured on one machine.
+     */
+    LEDGER_SINK_INSTANCES: envInt(1, 1, 16),
     /** How long a batch waits for other partitions' batches to share its insert. */
     LEDGER_SINK_LINGER_MS: envInt(20, 0, 10_000),
     LEDGER_SINK_MAX_INSERT_ROWS: envInt(50_000, 1),
@@ -38,6 +44,7 @@ export const sinkConfigSchema = z
     LEDGER_SINK_RUN_RETENTION_SETTLE_MS: envInt(60_000, 0, 3_600_000),
   })
   .transform((e) => ({
+    instances: e.LEDGER_SINK_INSTANCES,
     concurrency: e.LEDGER_SINK_CONCURRENCY,
     lingerMs: e.LEDGER_SINK_LINGER_MS,
     maxInsertRows: e.LEDGER_SINK_MAX_INSERT_ROWS,

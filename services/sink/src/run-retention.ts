@@ -1,3 +1,4 @@
+import { soleLeadership, type Leadership } from "@ledger/batching";
 import { anyRunsStored, checkpointOf, clickhouseNowMs, keepUpgradedRunsExtended, saveCheckpoint, type LedgerClickHouse } from "@ledger/clickhouse";
 
 /** Where the pass got to: the end of the last window it copied (rows written before it were looked at). */
@@ -20,7 +21,8 @@ const OVERLAPPING_MS = 60_000;
  * each other without overlapping: each run is copied once (overlapping windows would copy an
  * upgraded run once per overlap). Where the pass got to is kept in ClickHouse, so a
  * restarted sink continues from there; rows are kept at least a day after they were written
- * (runs_v1's TTL), so a pass that comes late still finds them.
+ * (runs_v1's TTL), so a pass that comes late still finds them. With several sink instances only
+ * the holder of the pass's lease runs it: two passes from one checkpoint would copy a window twice.
  */
 export class RunRetention {
   private timer: NodeJS.Timeout | null = null;
@@ -32,11 +34,14 @@ export class RunRetention {
     private readonly onError: (error: Error) => void,
     /** Wraps each timed pass (the sink times them: `ledger_sink_insert_seconds{table="runs_v1.retention_pass"}`). */
     private readonly timed: (work: () => Promise<void>) => Promise<void> = (work) => work(),
+    private readonly leadership: Leadership = soleLeadership,
   ) {}
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.timed(() => this.passNow()).catch((error: Error) => this.onError(error)), this.options.intervalMs);
+    this.timer = setInterval(() => {
+      if (this.leadership.leads()) void this.timed(() => this.passNow()).catch((error: Error) => this.onError(error));
+    }, this.options.intervalMs);
     this.timer.unref();
   }
 
@@ -57,9 +62,11 @@ export class RunRetention {
     const to = (await clickhouseNowMs(this.ch)) - this.options.settleMs;
     const from = await this.windowStart(to);
     if (to <= from) return;
+    await this.leadership.confirm();
     // No runs stored, nothing to extend; the window still counts as done, as upgrades written in
     // it can only concern runs written later, which a later window's second copy finds.
     if (await anyRunsStored(this.ch)) await keepUpgradedRunsExtended(this.ch, from, to);
+    await this.leadership.confirm();
     await saveCheckpoint(this.ch, CHECKPOINT, to);
   }
 

@@ -2,7 +2,7 @@ import { Counter, Histogram, type Registry } from "prom-client";
 import { BatchConsumer, deadLetterOf, headerString, publish, type KeyedMessage, type LedgerTopics, type PartitionBatch, type KafkaAdmin, type KafkaConnection, type ConsumedMessage, type KafkaProducer } from "@ledger/kafka";
 import { MARK_CONSUMERS, PeriodMarks, passMarker, type LedgerClickHouse, type PeriodMark } from "@ledger/clickhouse";
 import { FAMILY_HEADER, RECEIVED_AT_HEADER } from "@ledger/events";
-import { Coalescer } from "@ledger/batching";
+import { Coalescer, NotLeaderError, sharedMetric, type Leadership } from "@ledger/batching";
 import type { SinkConfig } from "./config";
 import { RunRetention } from "./run-retention";
 import { accountRow, billingEventRow, markerPeriod, rejectionRow, runLines, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
@@ -21,6 +21,8 @@ export interface SinkDeps {
   registry: Registry;
   onFatal: (error: Error) => void;
   sessionTimeoutMs?: number;
+  /** Which sink instance runs the run retention pass (one process alone: this one). */
+  retentionLeadership?: Leadership;
 }
 
 /**
@@ -43,7 +45,10 @@ export class Sink {
   constructor(private readonly deps: SinkDeps) {
     const { topics } = deps;
     // A failed pass is counted; the next one covers its window (its checkpoint was not saved).
-    this.runRetention = new RunRetention(deps.clickhouse, { intervalMs: deps.config.runRetentionMs, settleMs: deps.config.runRetentionSettleMs }, () => this.runRetentionFailures.inc(), (work) => this.timed("runs_v1.retention_pass", work));
+    this.runRetention = new RunRetention(deps.clickhouse, { intervalMs: deps.config.runRetentionMs, settleMs: deps.config.runRetentionSettleMs }, (error) => {
+      // Another instance holds the pass's lease: not a failure.
+      if (!(error instanceof NotLeaderError)) this.runRetentionFailures.inc();
+    }, (work) => this.timed("runs_v1.retention_pass", work), deps.retentionLeadership);
     const route = (table: string, row: (m: ConsumedMessage, partition: number) => RowResult) => ({
       table,
       row,
@@ -62,14 +67,14 @@ export class Sink {
       [topics.accounts, route("account_events_v1", accountRow)],
       [topics.runs, route("runs_v1", runRows)],
     ]);
-    this.batchRows = new Histogram({
+    this.batchRows = sharedMetric(deps.registry, Histogram, {
       name: "ledger_sink_batch_rows",
       help: "Rows per ClickHouse insert",
       labelNames: ["table"],
       buckets: [1, 10, 100, 500, 1_000, 2_500, 5_000, 10_000],
       registers: [deps.registry],
     });
-    this.insertSeconds = new Histogram({
+    this.insertSeconds = sharedMetric(deps.registry, Histogram, {
       name: "ledger_sink_insert_seconds",
       help: "ClickHouse insert latency",
       labelNames: ["table"],
@@ -78,15 +83,15 @@ export class Sink {
     });
     // A histogram, not a summary: a summary's t-digest cost more CPU per event than the
     // sink's own work. Quantiles come from the buckets (histogram_quantile).
-    this.visibleSeconds = new Histogram({
+    this.visibleSeconds = sharedMetric(deps.registry, Histogram, {
       name: "ledger_event_visible_seconds",
       help: "From ingest receiving an event to its row being in ClickHouse (and so in the views)",
       labelNames: ["table"],
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 10, 12.5, 15, 20, 30, 60],
       registers: [deps.registry],
     });
-    this.runRetentionFailures = new Counter({ name: "ledger_sink_run_retention_failures_total", help: "Run retention passes that failed (the next pass covers their window)", registers: [deps.registry] });
-    this.deadLetters = new Counter({ name: "ledger_sink_dead_letters_total", help: "Unreadable messages dead-lettered by the sink", registers: [deps.registry] });
+    this.runRetentionFailures = sharedMetric(deps.registry, Counter, { name: "ledger_sink_run_retention_failures_total", help: "Run retention passes that failed (the next pass covers their window)", registers: [deps.registry] });
+    this.deadLetters = sharedMetric(deps.registry, Counter, { name: "ledger_sink_dead_letters_total", help: "Unreadable messages dead-lettered by the sink", registers: [deps.registry] });
     this.consumer = new BatchConsumer({
       kafka: deps.kafka,
       admin: deps.admin,

@@ -16,7 +16,7 @@ import {
   type KafkaProducer,
 } from "@ledger/kafka";
 import { MARK_CONSUMERS, loadPartitionStates, loadTraceStates, passMarker, PeriodMarks, saveTraceStates, stateKey, type KeyedTraceState, type LedgerClickHouse, type PeriodMark } from "@ledger/clickhouse";
-import { Coalescer } from "@ledger/batching";
+import { Coalescer, sharedMetric } from "@ledger/batching";
 import type { UpgraderConfig } from "./config";
 import { TraceStateCache } from "./trace-state-cache";
 import { traceFactOf } from "./trace-fact";
@@ -57,15 +57,15 @@ export class Upgrader {
   private readonly marks: PeriodMarks;
 
   constructor(private readonly deps: UpgraderDeps) {
-    this.upgrades = new Counter({ name: "ledger_upgrades_emitted_total", help: "retention-upgrade events published", registers: [deps.registry] });
-    this.rejections = new Counter({
+    this.upgrades = sharedMetric(deps.registry, Counter, { name: "ledger_upgrades_emitted_total", help: "retention-upgrade events published", registers: [deps.registry] });
+    this.rejections = sharedMetric(deps.registry, Counter, {
       name: "ledger_trigger_rejections_total",
       help: "Triggers refused by the upgrader, by reason",
       labelNames: ["reason"],
       registers: [deps.registry],
     });
-    this.deadLetters = new Counter({ name: "ledger_upgrader_dead_letters_total", help: "Unreadable messages dead-lettered by the upgrader", registers: [deps.registry] });
-    this.lookups = new Counter({
+    this.deadLetters = sharedMetric(deps.registry, Counter, { name: "ledger_upgrader_dead_letters_total", help: "Unreadable messages dead-lettered by the upgrader", registers: [deps.registry] });
+    this.lookups = sharedMetric(deps.registry, Counter, {
       name: "ledger_upgrader_state_lookups_total",
       help: "Traces looked up in ClickHouse one by one (zero while a partition's whole state is cached)",
       registers: [deps.registry],
@@ -74,7 +74,7 @@ export class Upgrader {
     this.stateLoads = new Coalescer((keys) => loadTraceStates(deps.clickhouse, keys), linger);
     this.stateSaves = new Coalescer((states) => saveTraceStates(deps.clickhouse, states), { ...linger, minIntervalMs: deps.config.minSaveIntervalMs });
     this.marks = new PeriodMarks(deps.clickhouse, MARK_CONSUMERS.upgrader);
-    this.stepSeconds = new Histogram({
+    this.stepSeconds = sharedMetric(deps.registry, Histogram, {
       name: "ledger_upgrader_step_seconds",
       help: "Time per batch in each step: load_state, decide, publish, save_state",
       labelNames: ["step"],
