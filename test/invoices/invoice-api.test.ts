@@ -229,4 +229,26 @@ describe("ledger replay --invoices", () => {
       { org_id: "r", period: "2024-07", status: "open", kind: "total", amount_usd: "0.001" },
     ]);
   });
+
+  test("§10.1: a configuration that arrives after June closed rates July, never June, not even June's late adjustment", async () => {
+    const log = [
+      ev.created("s", "t-1", "2024-06-10T00:00:00Z"),
+      { id: "close-june", type: "period-closed", period: "2024-06" },
+      // Dated inside June, but it comes after June's marker: not known when June closed.
+      { id: "cfg-s", type: "org-configured", occurred_at: "2024-06-01T00:00:00Z", org_id: "s", plan: "startup", payment_method: true, seat_price_usd: "20" },
+      bill.seatAdded("s", "u-1", "2024-06-30T12:00:00Z"),
+      ev.created("s", "t-2", "2024-07-02T00:00:00Z"),
+    ];
+    const r = await runLedger(["replay", "-", "--invoices", "--json", "--quiet"], { input: log.map((l) => JSON.stringify(l)).join("\n") });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const of = (period: string) => lines.filter((l) => l.period === period);
+    // June: the Developer default, its trace within the free allotment.
+    expect(of("2024-06").map((l) => [l.kind, l.amount_usd])).toEqual([["base_traces", "0.00"], ["total", "0.00"]]);
+    // July: u present at July's first instant at Startup's $20; June's late proration at June's price, $0.
+    const july = of("2024-07");
+    expect(july.find((l) => l.kind === "seats")).toMatchObject({ quantity: 1, unit_price_usd: "20.00", amount_usd: "20.00" });
+    expect(july.filter((l) => l.kind === "adjustment").map((l) => [l.usage_period, l.adjusts, l.amount_usd])).toEqual([["2024-06", "seat_proration", "0.00"]]);
+  });
 });

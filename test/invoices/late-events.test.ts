@@ -126,6 +126,9 @@ describe("late events (C2–C4)", () => {
       ...after.map(msg),
       ...Array.from({ length: partitions - 1 }, (_, i) => ({ ...marker, partition: i + 1 })),
     ]);
+    // As the invoicer closes: the accounts topic's partitions get the marker too (§10.1).
+    const accountPartitions = (await watermarksOf(s.admin, s.topics.accounts)).length;
+    await publish(s.producer, s.topics.accounts, Array.from({ length: accountPartitions }, (_, p) => ({ ...marker, partition: p })));
     await s.waitUntilDrained({ timeoutMs: 60_000 });
     await s.invoicer.waitUntilFinal("2024-06", 60_000);
     expect((await invoiceLines(s, "mid", "2024-06")).lines).toEqual([
@@ -142,6 +145,7 @@ describe("late events (C2–C4)", () => {
     });
     const marks = (await rs.json()) as { consumer: string; topic: string; kafka_offset: number }[];
     expect(marks.map((m) => [m.consumer, m.topic])).toEqual([
+      ["sink", s.topics.accounts],
       ["sink", s.topics.upgrades],
       ["sink", s.topics.events],
       ["upgrader", s.topics.events],

@@ -28,6 +28,11 @@ export interface OrgConfiguration {
   occurredAtMs: number;
   plan: PlanName;
   terms: ContractTerms;
+  /**
+   * The latest period whose close marker came before it in its partition (none: it came before
+   * every close). It is known when P closes, and so rates P, only if this is before P.
+   */
+  closedBefore?: string;
 }
 
 export interface InvoiceInput {
@@ -63,9 +68,14 @@ export interface Invoice {
   totalMicros: bigint;
 }
 
-/** §10.1: the plan and terms in effect at the end of P; an organization never configured is a developer. */
+/**
+ * §10.1: the plan and terms in effect at the end of P as known when P closes (for an open P, as
+ * known now), for P's own invoice and every later adjustment of P; an organization never
+ * configured is a developer.
+ */
 export function pricesOfPeriod(configurations: readonly OrgConfiguration[], period: string, catalogue: PriceCatalogue = DEFAULT_CATALOGUE): PlanPrices {
-  const config = inEffectAtEndOf(configurations, periodFromKey(period));
+  const known = configurations.filter((c) => c.closedBefore === undefined || c.closedBefore < period);
+  const config = inEffectAtEndOf(known, periodFromKey(period));
   return pricesFor(catalogue, period, config?.plan ?? "developer", config?.terms ?? {});
 }
 

@@ -7,14 +7,17 @@ import {
   DEFAULT_CATALOGUE,
   formatUsd,
   inEffectAtEndOf,
+  invoiceOf,
   microsOfUsd,
   periodFromKey,
   pricesFor,
+  pricesOfPeriod,
   proratedMicros,
   ratePeriod,
   seatsOf,
   totalMicros,
   withCatalogueVersion,
+  type OrgConfiguration,
   type PeriodQuantities,
   type SeatEvent,
 } from "../src";
@@ -209,5 +212,49 @@ describe("the price catalogue (§10.1)", () => {
     expect(inEffectAtEndOf(configs, june)?.plan).toBe("plus");
     expect(inEffectAtEndOf(configs, periodFromKey("2024-05"))?.plan).toBe("startup");
     expect(inEffectAtEndOf(configs, periodFromKey("2024-04"))).toBeUndefined();
+  });
+
+  // §10.1: a period is rated with the configuration known when it closed, on its final invoice
+  // and on every later adjustment of it.
+  test("a configuration that arrives after June closed does not rate June: July's adjustment of a late June seat is $0, not $0.333333", () => {
+    const startup: OrgConfiguration = { plan: "startup", terms: { seatMicros: microsOfUsd("20") }, occurredAtMs: at("2024-06-01T00:00:00Z") };
+    const input = (configuration: OrgConfiguration) => ({
+      orgId: "o",
+      period: "2024-07",
+      status: "open" as const,
+      baseTraces: [],
+      extendedUpgrades: [],
+      deploymentRuns: [],
+      seatEvents: [{ type: "seat-added" as const, userId: "u", occurredAtMs: at("2024-06-30T12:00:00Z"), bookedPeriod: "2024-07" }],
+      configurations: [configuration],
+    });
+    const june = (lines: { kind: string; usagePeriod: string; amountMicros: bigint }[]) => lines.filter((l) => l.kind === "adjustment" && l.usagePeriod === "2024-06");
+    // Came after June's marker: June stays the Developer default's (seat $0); July is Startup's.
+    const late = invoiceOf(input({ ...startup, closedBefore: "2024-06" }));
+    expect(june(late.lines).map((l) => l.amountMicros)).toEqual([0n]);
+    expect(late.lines.find((l) => l.kind === "seats")?.amountMicros).toBe(20_000_000n);
+    // Known before June closed: June's proration at Startup's seat price, half a day of thirty.
+    const known = invoiceOf(input({ ...startup, closedBefore: "2024-05" }));
+    expect(june(known.lines).map((l) => formatUsd(l.amountMicros))).toEqual(["0.333333"]);
+  });
+
+  test("configurations that came after P's close never change P's prices, whatever else is known", () => {
+    const plans = ["developer", "plus", "startup", "enterprise"] as const;
+    const periods = ["2024-04", "2024-05", "2024-06", "2024-07"];
+    const configuration = fc.record({
+      plan: fc.constantFrom(...plans),
+      terms: fc.record({ seatMicros: fc.bigInt({ min: 0n, max: 100_000_000n }), freeBaseTraces: fc.bigInt({ min: 0n, max: 100_000n }) }),
+      occurredAtMs: fc.integer({ min: at("2024-03-15T00:00:00Z"), max: at("2024-08-15T00:00:00Z") }),
+      closedBefore: fc.option(fc.constantFrom(...periods), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(configuration, { maxLength: 6 }), fc.array(configuration, { minLength: 1, maxLength: 4 }), fc.constantFrom(...periods), (known, extra, period) => {
+        const late = extra.map((c) => ({ ...c, closedBefore: c.closedBefore !== undefined && c.closedBefore >= period ? c.closedBefore : period }));
+        // Interleaved anywhere in log order, the late ones change nothing of P.
+        const mixed = [...known, ...late].sort((a, b) => a.occurredAtMs - b.occurredAtMs);
+        const byLogOrder = [...known, ...late];
+        for (const log of [mixed, byLogOrder]) expect(pricesOfPeriod(log, period)).toEqual(pricesOfPeriod(known, period));
+      }),
+    );
   });
 });

@@ -17,6 +17,7 @@ const seatRow = z.object({ org_id: z.string(), type: z.enum(["seat-added", "seat
 const configRow = z.object({
   org_id: z.string(),
   occurred_ms: z.coerce.number(),
+  closed_before: z.string(),
   plan: z.enum(["developer", "plus", "startup", "enterprise"]),
   seat_price_usd: z.string().nullable(),
   free_base_traces: z.union([z.string(), z.number()]).nullable(),
@@ -69,7 +70,7 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
     ),
     query(
       "configurations",
-      `SELECT org_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, plan, seat_price_usd, free_base_traces, base_trace_price_usd, upgrade_price_usd, deployment_run_price_usd
+      `SELECT org_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, closed_before, plan, seat_price_usd, free_base_traces, base_trace_price_usd, upgrade_price_usd, deployment_run_price_usd
        FROM ${ch.table("account_events_v1")} FINAL
        WHERE type = 'org-configured' ${orgFilter}
        ORDER BY org_id, kafka_partition, kafka_offset`,
@@ -109,7 +110,7 @@ function configurationOf(r: z.output<typeof configRow>): OrgConfiguration {
   const run = usd(r.deployment_run_price_usd);
   if (run !== undefined) terms.deploymentRunMicros = run;
   if (r.free_base_traces !== null && r.free_base_traces !== "") terms.freeBaseTraces = BigInt(r.free_base_traces);
-  return { occurredAtMs: r.occurred_ms, plan: r.plan as PlanName, terms };
+  return { occurredAtMs: r.occurred_ms, plan: r.plan as PlanName, terms, ...(r.closed_before !== "" ? { closedBefore: r.closed_before } : {}) };
 }
 
 /** Stores final invoices (C3). Deterministic lines: storing one again changes nothing. */

@@ -121,34 +121,43 @@ export class Invoicer {
    */
   async writeMarkers(period: string, how: "grace" | "command" | "replay"): Promise<number> {
     const { topics, producer, admin } = this.deps;
-    const partitions = (await watermarksOf(admin, topics.events)).length;
+    const [partitions, accountPartitions] = await Promise.all([watermarksOf(admin, topics.events), watermarksOf(admin, topics.accounts)]);
     const value = JSON.stringify(periodClosedMarker(period));
+    const markers = (count: number, key: string) => Array.from({ length: count }, (_, partition) => ({ key, value, headers: { [FAMILY_HEADER]: "marker" }, partition }));
     // A close by command is the asker's; an automatic one is the leader's alone.
     if (how === "grace") await this.leadership.confirm();
-    await publish(
-      producer,
-      topics.events,
-      Array.from({ length: partitions }, (_, partition) => ({ key: "", value, headers: { [FAMILY_HEADER]: "marker" }, partition })),
-    );
+    // The accounts topic's markers say which configurations were known at the close (§10.1). It
+    // is compacted by key: each period's marker has its own ('/' is outside the id alphabet).
+    await Promise.all([
+      publish(producer, topics.events, markers(partitions.length, "")),
+      publish(producer, topics.accounts, markers(accountPartitions.length, `period-closed/${period}`)),
+    ]);
     if (how === "grace") await this.leadership.confirm();
     await recordClose(this.deps.clickhouse, period, how);
-    this.deps.log(`invoicer: closed ${period} (${how}): markers on ${partitions} partition(s)`);
-    return partitions;
+    this.deps.log(`invoicer: closed ${period} (${how}): markers on ${partitions.length} partition(s)`);
+    return partitions.length;
   }
 
-  /** The latest period every consumer has passed the marker of, on every partition (C3). */
+  /**
+   * The latest period every consumer has passed the marker of, on every partition (C3), of the
+   * input, upgrades and accounts topics.
+   */
   async finalThrough(): Promise<string | null> {
     const { admin, topics, clickhouse } = this.deps;
-    const partitions = (await watermarksOf(admin, topics.events)).length;
-    const [inputs, upgrades] = await Promise.all([markersPassed(clickhouse, MARK_CONSUMERS.sink, topics.events), markersPassed(clickhouse, MARK_CONSUMERS.sink, topics.upgrades)]);
+    const [partitions, accountPartitions] = await Promise.all([watermarksOf(admin, topics.events), watermarksOf(admin, topics.accounts)]);
+    const [inputs, upgrades, accounts] = await Promise.all([
+      markersPassed(clickhouse, MARK_CONSUMERS.sink, topics.events),
+      markersPassed(clickhouse, MARK_CONSUMERS.sink, topics.upgrades),
+      markersPassed(clickhouse, MARK_CONSUMERS.sink, topics.accounts),
+    ]);
     let through: string | null = null;
-    for (let p = 0; p < partitions; p++) {
-      const a = inputs.get(p);
-      const b = upgrades.get(p);
-      if (a === undefined || b === undefined) return null;
-      const passed = a < b ? a : b;
+    const lower = (passed: string | undefined) => {
+      if (passed === undefined) return false;
       if (through === null || passed < through) through = passed;
-    }
+      return true;
+    };
+    for (let p = 0; p < partitions.length; p++) if (!lower(inputs.get(p)) || !lower(upgrades.get(p))) return null;
+    for (let p = 0; p < accountPartitions.length; p++) if (!lower(accounts.get(p))) return null;
     return through;
   }
 

@@ -91,7 +91,8 @@ export function rejectionRow(message: ConsumedMessage): RowResult {
 }
 
 /** One row of `account_events_v1` per account event (§7); keys only as their hashes. */
-export function accountRow(message: ConsumedMessage, partition: number): RowResult {
+/** `closedThrough`: the latest period closed before the message in its partition (null: none). */
+export function accountRow(message: ConsumedMessage, partition: number, closedThrough: string | null = null): RowResult {
   const json = parse(message);
   if (!json.ok) return json;
   const r = validateOf(ACCOUNT_EVENTS, json.value);
@@ -102,6 +103,7 @@ export function accountRow(message: ConsumedMessage, partition: number): RowResu
       ...r.event,
       occurred_at: toDateTime64(r.event.occurred_at),
       received_at: receivedAt(message),
+      closed_before: closedThrough ?? "",
       kafka_partition: partition,
       kafka_offset: message.offset,
     },

@@ -132,7 +132,9 @@ export class Sink {
     const first = batch.messages[0]!.offset;
     // Markers (C1) arrive on the input topic, and on the upgrades topic after the upgrades the
     // upgrader wrote before passing them; both say how far this partition's invoices are final.
-    const tracksCloses = topic === this.deps.topics.events || topic === this.deps.topics.upgrades;
+    // On the accounts topic they say which configurations were known when a period closed (§10.1).
+    const { events, upgrades, accounts } = this.deps.topics;
+    const tracksCloses = topic === events || topic === upgrades || topic === accounts;
     let closed = tracksCloses ? await this.marks.closedBefore(topic, partition, first) : null;
     const marks: PeriodMark[] = [];
     const deadLetters: KeyedMessage[] = [];
@@ -157,7 +159,7 @@ export class Sink {
       } else if (topic === this.deps.topics.runs) {
         runs.push(message);
       } else {
-        const r = route.row(message, partition);
+        const r = topic === accounts ? accountRow(message, partition, closed) : route.row(message, partition);
         if (r.ok && "rows" in r) for (const row of r.rows) lines.push(JSON.stringify(row));
         else if (r.ok) lines.push(JSON.stringify(r.row));
         else deadLetter(message, `sink.${route.table}`, r.reason);
