@@ -73,6 +73,7 @@ describe("close and invoices over HTTP", () => {
       period: "2024-06",
       status: "closed",
       total_usd: "39.005",
+      amount_due_usd: "39.01",
       lines: [
         { org_id: "acme", period: "2024-06", status: "closed", kind: "base_traces", usage_period: "2024-06", quantity: 1, free_quantity: 1, unit_price_usd: "0.0005", amount_usd: "0.00" },
         { org_id: "acme", period: "2024-06", status: "closed", kind: "seat_proration", usage_period: "2024-06", user_id: "u1", at: "2024-06-01T00:00:00.000Z", quantity: 1, free_quantity: 0, unit_price_usd: "39.00", amount_usd: "39.00" },
@@ -80,7 +81,7 @@ describe("close and invoices over HTTP", () => {
       ],
     });
     // July is open: a preview.
-    expect((await api.call("GET", "/v1/invoices/acme/2024-07", key)).body).toMatchObject({ status: "open", total_usd: "39.00" });
+    expect((await api.call("GET", "/v1/invoices/acme/2024-07", key)).body).toMatchObject({ status: "open", total_usd: "39.00", amount_due_usd: "39.00" });
   });
 
   test("nobody reads another organization's invoice; bad path parameters are named", async () => {
@@ -116,10 +117,11 @@ describe("close and invoices over HTTP", () => {
     expect(text.stdout).toContain("Invoice of acme for 2024-06 (closed: final)");
     expect(text.stdout).toMatch(/seat_proration u1 from 2024-06-01T00:00:00.000Z\s+1\s+x \$39.00\s+\$39.00/);
     expect(text.stdout).toContain("total $39.005");
+    expect(text.stdout).toContain("amount due $39.01");
     const json = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--json", "--url", stack.url!], { env });
     const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => l.kind)).toEqual(["base_traces", "seat_proration", "deployment_runs", "total"]);
-    expect(lines.at(-1)).toEqual({ org_id: "acme", period: "2024-06", status: "closed", kind: "total", amount_usd: "39.005" });
+    expect(lines.at(-1)).toEqual({ org_id: "acme", period: "2024-06", status: "closed", kind: "total", amount_usd: "39.005", amount_due_usd: "39.01" });
     const withSources = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--json", "--sources", "--url", stack.url!], { env });
     const sourced = withSources.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(sourced[0].sources.map((x: Record<string, unknown>) => x.trace_id)).toEqual(["t-1"]);
@@ -185,11 +187,12 @@ describe("ledger export", () => {
     expect(csv.stdout).toMatch(/2024-06: invoice lines to .*june\.csv \(\d+ bytes\), usage to .*june\.usage\.csv/);
     const rows = (file: string) => readFileSync(join(dir, file), "utf8").trim().split("\n").map((l) => l.split(",").map((c) => c.replace(/^"|"$/g, "")));
     const [header, ...lines] = rows("june.csv");
-    expect(header).toEqual(["org_id", "period", "line_no", "status", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd"]);
-    expect(lines.map((l) => [l[0], l[2], l[4], Number(l[12])])).toEqual([
-      ["acme", "1", "base_traces", 0],
-      ["acme", "2", "seat_proration", 39],
-      ["acme", "3", "deployment_runs", 0.005],
+    expect(header).toEqual(["org_id", "period", "line_no", "status", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd", "invoice_total_usd", "amount_due_usd"]);
+    // Each line with its invoice's exact total and the amount due, rounded half up to the cent.
+    expect(lines.map((l) => [l[0], l[2], l[4], Number(l[12]), l[13], l[14]])).toEqual([
+      ["acme", "1", "base_traces", 0, "39.005", "39.01"],
+      ["acme", "2", "seat_proration", 39, "39.005", "39.01"],
+      ["acme", "3", "deployment_runs", 0.005, "39.005", "39.01"],
     ]);
     const [usageHeader, ...usage] = rows("june.usage.csv");
     expect(usageHeader).toEqual(["org_id", "workspace_id", "period", "base_traces", "extended_upgrades", "base_charge_usd", "upgrade_charge_usd"]);
@@ -223,10 +226,10 @@ describe("ledger replay --invoices", () => {
     expect(lines).toEqual([
       { org_id: "r", period: "2024-06", status: "closed", kind: "base_traces", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
       { org_id: "r", period: "2024-06", status: "closed", kind: "deployment_runs", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.005", amount_usd: "0.005" },
-      { org_id: "r", period: "2024-06", status: "closed", kind: "total", amount_usd: "0.0055" },
+      { org_id: "r", period: "2024-06", status: "closed", kind: "total", amount_usd: "0.0055", amount_due_usd: "0.01" },
       { org_id: "r", period: "2024-07", status: "open", kind: "base_traces", usage_period: "2024-07", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
       { org_id: "r", period: "2024-07", status: "open", kind: "adjustment", usage_period: "2024-06", adjusts: "base_traces", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
-      { org_id: "r", period: "2024-07", status: "open", kind: "total", amount_usd: "0.001" },
+      { org_id: "r", period: "2024-07", status: "open", kind: "total", amount_usd: "0.001", amount_due_usd: "0.00" },
     ]);
   });
 

@@ -159,6 +159,7 @@ test("invoices: open previews and the closed June with its sources and CSV equal
       return {
         status: (box as HTMLElement).dataset.status,
         total: (box.querySelector(".total") as HTMLElement).dataset.value,
+        due: (box.querySelector(".amount-due") as HTMLElement).dataset.value,
         amounts: [...box.querySelectorAll("table.lines > tbody > tr:not(.sources)")].map((tr) => (tr.querySelectorAll("td")[5] as HTMLElement).dataset.value),
       };
     }, period);
@@ -170,7 +171,7 @@ test("invoices: open previews and the closed June with its sources and CSV equal
   ]);
   for (const { period } of periods) {
     const doc = await apiJson(`/v1/invoices/acme/${period}`);
-    expect(await shownInvoice(period)).toEqual({ status: doc.status, total: doc.total_usd, amounts: doc.lines.map((l: { amount_usd: string }) => l.amount_usd) });
+    expect(await shownInvoice(period)).toEqual({ status: doc.status, total: doc.total_usd, due: doc.amount_due_usd, amounts: doc.lines.map((l: { amount_usd: string }) => l.amount_usd) });
   }
   const june = await apiJson("/v1/invoices/acme/2024-06");
   expect(june.lines.map((l: { kind: string }) => l.kind)).toContain("base_traces");
@@ -186,7 +187,7 @@ test("invoices: open previews and the closed June with its sources and CSV equal
   const csv = readFileSync((await download.path())!, "utf8");
   const fromApi = await (await fetch(`${stack.url}/v1/invoices/acme/2024-06?format=csv`, { headers: { "x-api-key": acmeKey } })).text();
   expect(csv).toBe(fromApi);
-  expect(csv.split("\r\n")[0]).toBe("org_id,period,status,line,kind,usage_period,adjusts,user_id,at,quantity,free_quantity,unit_price_usd,amount_usd");
+  expect(csv.split("\r\n")[0]).toBe("org_id,period,status,line,kind,usage_period,adjusts,user_id,at,quantity,free_quantity,unit_price_usd,amount_usd,amount_due_usd");
 
   // Limits: each workspace's August usage from /v1/usage, against its configured limits.
   const usage = (await apiJson("/v1/usage?from=2024-08&to=2024-08&by=workspace")).rows as { workspace_id: string; base_traces: number; extended_upgrades: number }[];

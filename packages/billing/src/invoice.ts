@@ -152,6 +152,20 @@ export interface InvoiceLineJson {
   free_quantity?: number;
   unit_price_usd?: string;
   amount_usd: string;
+  /** On the total line only: what is to be paid, in cents. */
+  amount_due_usd?: string;
+}
+
+const CENT = 10_000n;
+
+/**
+ * What is to be paid: the exact total less credits, rounded half up to the cent (the one rounding
+ * of an amount due). A negative difference rounds half away from zero.
+ */
+export function amountDueMicros(totalMicros: bigint, creditsMicros = 0n): bigint {
+  const net = totalMicros - creditsMicros;
+  const cents = net >= 0n ? (net + CENT / 2n) / CENT : -((-net + CENT / 2n) / CENT);
+  return cents * CENT;
 }
 
 /** The invoice's lines, then `{"kind":"total", …}`. */
@@ -169,7 +183,7 @@ export function invoiceJson(invoice: Invoice): InvoiceLineJson[] {
     unit_price_usd: formatUsd(l.unitPriceMicros),
     amount_usd: formatUsd(l.amountMicros),
   }));
-  lines.push({ ...head, kind: "total", amount_usd: formatUsd(invoice.totalMicros) });
+  lines.push({ ...head, kind: "total", amount_usd: formatUsd(invoice.totalMicros), amount_due_usd: formatUsd(amountDueMicros(invoice.totalMicros)) });
   return lines;
 }
 
@@ -179,13 +193,21 @@ export interface InvoiceDocument {
   period: string;
   status: "open" | "closed";
   lines: InvoiceLineJson[];
+  /** The exact sum of the lines (micro-dollars). */
   total_usd: string;
+  /** What is to be paid: the total rounded half up to the cent. */
+  amount_due_usd: string;
 }
 
 export function invoiceDocument(invoice: Invoice): InvoiceDocument {
   const lines = invoiceJson(invoice);
   const total = lines.pop()!;
-  return { org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd };
+  return { org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd, amount_due_usd: total.amount_due_usd! };
+}
+
+/** The document's closing line, as `--json` and the CSV print it. */
+export function invoiceTotalLine(doc: InvoiceDocument): InvoiceLineJson {
+  return { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd, amount_due_usd: doc.amount_due_usd };
 }
 
 /** A readable invoice: one row per line, amounts aligned, then the total. */
@@ -199,16 +221,15 @@ export function invoiceText(doc: InvoiceDocument): string {
   const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
   const body = rows.map((r) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]!.padStart(widths[3]!)}`);
   const header = `Invoice of ${doc.org_id} for ${doc.period} (${doc.status === "closed" ? "closed: final" : "open: a preview"})`;
-  return [header, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, ""].join("\n");
+  return [header, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, `  amount due $${doc.amount_due_usd}`, ""].join("\n");
 }
 
 /** `--json`: one object per invoice line, then the invoice's total. */
 export function invoiceJsonLines(doc: InvoiceDocument): string {
-  const total = { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd };
-  return [...doc.lines, total].map((l) => JSON.stringify(l)).join("\n") + "\n";
+  return [...doc.lines, invoiceTotalLine(doc)].map((l) => JSON.stringify(l)).join("\n") + "\n";
 }
 
-const CSV_COLUMNS = ["org_id", "period", "status", "line", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd"] as const;
+const CSV_COLUMNS = ["org_id", "period", "status", "line", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd", "amount_due_usd"] as const;
 
 /** A CSV cell: quoted when it holds a comma, a quote or a line break (RFC 4180). */
 const csvCell = (v: unknown): string => {
@@ -216,14 +237,14 @@ const csvCell = (v: unknown): string => {
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 };
 
-/** The invoice as CSV (RFC 4180): a header, one row per line numbered from 1, then the total. */
+/** The invoice as CSV (RFC 4180): a header, one row per line numbered from 1, then the total with the amount due. */
 export function invoiceCsv(doc: InvoiceDocument): string {
   const rows: string[] = [CSV_COLUMNS.join(",")];
   doc.lines.forEach((l, i) => {
     const cells: Record<string, unknown> = { ...l, line: i + 1 };
     rows.push(CSV_COLUMNS.map((c) => csvCell(cells[c])).join(","));
   });
-  const total: Record<string, unknown> = { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd };
+  const total: Record<string, unknown> = { ...invoiceTotalLine(doc) };
   rows.push(CSV_COLUMNS.map((c) => csvCell(total[c])).join(","));
   return rows.join("\r\n") + "\r\n";
 }

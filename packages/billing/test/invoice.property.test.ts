@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import {
   adjustmentLines,
+  amountDueMicros,
   catalogueVersionFor,
   CatalogueVersionError,
   DEFAULT_CATALOGUE,
@@ -254,6 +255,23 @@ describe("the price catalogue (§10.1)", () => {
         const mixed = [...known, ...late].sort((a, b) => a.occurredAtMs - b.occurredAtMs);
         const byLogOrder = [...known, ...late];
         for (const log of [mixed, byLogOrder]) expect(pricesOfPeriod(log, period)).toEqual(pricesOfPeriod(known, period));
+      }),
+    );
+  });
+
+  // Payable amounts: the exact total stays; the amount due is the one rounding, half up to the cent.
+  test("the amount due is the total less credits rounded half up to the cent: the nearest cent, the higher one on a tie", () => {
+    expect([39_005_000n, 5_500n, 1_000n, 0n, 60_576_097n].map((t) => formatUsd(amountDueMicros(t)))).toEqual(["39.01", "0.01", "0.00", "0.00", "60.58"]);
+    expect(formatUsd(amountDueMicros(60_576_097n, 10_000_000n))).toBe("50.58");
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 10n ** 15n }), fc.bigInt({ min: 0n, max: 10n ** 15n }), (total, credits) => {
+        const net = total - credits;
+        const due = amountDueMicros(total, credits);
+        const off = due - net;
+        expect(due % 10_000n).toBe(0n);
+        expect(off <= 5_000n && off >= -5_000n).toBe(true);
+        if (net >= 0n && (off === 5_000n || off === -5_000n)) expect(off).toBe(5_000n);
+        if (net < 0n && (off === 5_000n || off === -5_000n)) expect(off).toBe(-5_000n);
       }),
     );
   });

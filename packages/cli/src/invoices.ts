@@ -3,7 +3,7 @@ import { extname } from "node:path";
 import { Option } from "commander";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import { invoiceJsonLines, invoiceText, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
+import { invoiceJsonLines, invoiceText, invoiceTotalLine, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
 import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { apiConfigFromEnv } from "@ledger/api";
 import { callLedger, LedgerRequestError } from "./admin-client";
@@ -38,11 +38,11 @@ export function registerInvoiceCommands(program: Command): void {
       for (let n = 1; n <= doc.lines.length; n++) sources.push((await callLedger<{ sources: Record<string, unknown>[] }>(opts.url, key, "GET", `${path}/lines/${n}/sources`)).sources);
       if (opts.json) {
         const lines = doc.lines.map((l, i) => JSON.stringify({ ...l, sources: sources[i] }));
-        process.stdout.write([...lines, JSON.stringify({ org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd })].join("\n") + "\n");
+        process.stdout.write([...lines, JSON.stringify(invoiceTotalLine(doc))].join("\n") + "\n");
         return;
       }
       const text = invoiceText(doc).split("\n");
-      // The text's rows are: a header, one row per line, the total: sources go under their line.
+      // The text's rows are: a header, one row per line, the total and the amount due: sources go under their line.
       const out = [text[0]!];
       doc.lines.forEach((_, i) => {
         out.push(text[i + 1]!);

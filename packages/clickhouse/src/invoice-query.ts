@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
+import { amountDueMicros, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
 import { bookedCountsFrom } from "./usage-rollup";
 
@@ -131,7 +131,10 @@ export async function storeInvoices(ch: LedgerClickHouse, period: string, invoic
       amount_micros: l.amountMicros.toString(),
     })),
   );
+  const totals = invoices.map((inv) => ({ org_id: inv.orgId, period: inv.period, total_micros: inv.totalMicros.toString(), credits_micros: "0", amount_due_micros: amountDueMicros(inv.totalMicros).toString() }));
   if (values.length > 0) await ch.client.insert({ table: ch.table("invoice_lines_v1"), values, format: "JSONEachRow" });
+  if (totals.length > 0) await ch.client.insert({ table: ch.table("invoice_totals_v1"), values: totals, format: "JSONEachRow" });
+  // Last: a period is frozen once its lines and totals are stored.
   await ch.client.insert({ table: ch.table("frozen_periods_v1"), values: [{ period, orgs: invoices.length }], format: "JSONEachRow" });
 }
 

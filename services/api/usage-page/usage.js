@@ -144,7 +144,7 @@
     h.append(el("span", doc.status === "closed" ? "closed: final" : "open: a preview", { class: `badge ${doc.status}` }));
     box.append(h);
     const table = el("table", null, { class: "lines" });
-    table.append(el("caption", `Invoice of ${org} for ${period}: total $${doc.total_usd}`));
+    table.append(el("caption", `Invoice of ${org} for ${period}: total $${doc.total_usd}, amount due $${doc.amount_due_usd}`));
     const head = row(["#", "Line", "Quantity", "Free", "Unit price", "Amount"].map((t) => el("th", t, { scope: "col" })));
     if (doc.status === "closed") head.append(el("th", "Sources", { scope: "col" }));
     const thead = el("thead");
@@ -167,6 +167,8 @@
     table.append(tbody);
     box.append(table);
     box.append(el("p", `Total: $${doc.total_usd}`, { class: "total", "data-value": doc.total_usd }));
+    // What a payment system collects: the exact total rounded half up to the cent.
+    box.append(el("p", `Amount due: $${doc.amount_due_usd}`, { class: "amount-due", "data-value": doc.amount_due_usd }));
     if (doc.status === "closed") {
       const csv = el("button", `Download ${period} as CSV`, { type: "button", class: "csv" });
       csv.addEventListener("click", () => downloadCsv(org, period).catch((e) => showError(e.message)));
