@@ -55,7 +55,7 @@ program
 
 program
   .command("serve")
-  .description("run ingest, upgrader and sink in one process (embedded engines unless LEDGER_KAFKA_BROKERS / LEDGER_CLICKHOUSE_URL)")
+  .description("run every role (api, upgrader, sink, invoicer, sealer) in one process (embedded engines unless LEDGER_KAFKA_BROKERS / LEDGER_CLICKHOUSE_URL)")
   .option("--port <n>", "HTTP port (default LEDGER_PORT or 8080; 0 picks a free one)", port)
   .option("--host <host>", "HTTP host (default LEDGER_HOST or 127.0.0.1)")
   .action(async (opts: { port?: number; host?: string }) => serve(opts));
