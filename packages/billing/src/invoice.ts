@@ -205,6 +205,40 @@ export function invoiceDocument(invoice: Invoice): InvoiceDocument {
   return { org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd, amount_due_usd: total.amount_due_usd! };
 }
 
+/** An invoice's id: the same whoever issues it and however often (`monthly/2024-06/acme`; '/' is outside the id alphabet). */
+export const invoiceIdOf = (kind: "monthly", org: string, period: string) => `${kind}/${period}/${org}`;
+
+/** What a payment or ERP system receives when an invoice becomes final (IE1). */
+export interface InvoiceIssued {
+  type: "invoice-issued";
+  invoice_id: string;
+  kind: "monthly";
+  org_id: string;
+  period: string;
+  issued_at: string;
+  lines: InvoiceLineJson[];
+  total_usd: string;
+  credits_usd: string;
+  amount_due_usd: string;
+  currency: "USD";
+}
+
+export function invoiceIssued(doc: InvoiceDocument, issuedAtMs: number): InvoiceIssued {
+  return {
+    type: "invoice-issued",
+    invoice_id: invoiceIdOf("monthly", doc.org_id, doc.period),
+    kind: "monthly",
+    org_id: doc.org_id,
+    period: doc.period,
+    issued_at: formatInstant(issuedAtMs),
+    lines: doc.lines,
+    total_usd: doc.total_usd,
+    credits_usd: "0.00",
+    amount_due_usd: doc.amount_due_usd,
+    currency: "USD",
+  };
+}
+
 /** The document's closing line, as `--json` and the CSV print it. */
 export function invoiceTotalLine(doc: InvoiceDocument): InvoiceLineJson {
   return { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd, amount_due_usd: doc.amount_due_usd };

@@ -113,8 +113,11 @@ function configurationOf(r: z.output<typeof configRow>): OrgConfiguration {
   return { occurredAtMs: r.occurred_ms, plan: r.plan as PlanName, terms, ...(r.closed_before !== "" ? { closedBefore: r.closed_before } : {}) };
 }
 
-/** Stores final invoices (C3). Deterministic lines: storing one again changes nothing. */
-export async function storeInvoices(ch: LedgerClickHouse, period: string, invoices: readonly Invoice[]): Promise<void> {
+/**
+ * Stores final invoices (C3), lines and totals; `recordFrozen` then marks the period final.
+ * Deterministic lines: storing one again changes nothing.
+ */
+export async function storeInvoices(ch: LedgerClickHouse, invoices: readonly Invoice[]): Promise<void> {
   const values = invoices.flatMap((inv) =>
     inv.lines.map((l, i) => ({
       org_id: inv.orgId,
@@ -134,8 +137,11 @@ export async function storeInvoices(ch: LedgerClickHouse, period: string, invoic
   const totals = invoices.map((inv) => ({ org_id: inv.orgId, period: inv.period, total_micros: inv.totalMicros.toString(), credits_micros: "0", amount_due_micros: amountDueMicros(inv.totalMicros).toString() }));
   if (values.length > 0) await ch.client.insert({ table: ch.table("invoice_lines_v1"), values, format: "JSONEachRow" });
   if (totals.length > 0) await ch.client.insert({ table: ch.table("invoice_totals_v1"), values: totals, format: "JSONEachRow" });
-  // Last: a period is frozen once its lines and totals are stored.
-  await ch.client.insert({ table: ch.table("frozen_periods_v1"), values: [{ period, orgs: invoices.length }], format: "JSONEachRow" });
+}
+
+/** Marks a period final, once its invoices are stored and announced. */
+export async function recordFrozen(ch: LedgerClickHouse, period: string, orgs: number): Promise<void> {
+  await ch.client.insert({ table: ch.table("frozen_periods_v1"), values: [{ period, orgs }], format: "JSONEachRow" });
 }
 
 const storedLine = z.object({

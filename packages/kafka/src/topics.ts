@@ -14,6 +14,8 @@ export interface LedgerTopics {
   accounts: string;
   /** Run data of the LangSmith API (§9), keyed by (org_id, trace_id); kept by the sink in runs_v1. */
   runs: string;
+  /** `invoice-issued` events for payment and ERP systems, keyed by org_id; the ledger reads none. */
+  invoices: string;
 }
 
 export function ledgerTopics(prefix: string): LedgerTopics {
@@ -24,6 +26,7 @@ export function ledgerTopics(prefix: string): LedgerTopics {
     deadLetters: `${prefix}.dead-letters`,
     accounts: `${prefix}.accounts`,
     runs: `${prefix}.runs`,
+    invoices: `${prefix}.invoices`,
   };
 }
 
@@ -41,7 +44,7 @@ export function ledgerWatches(t: LedgerTopics, groups: { upgrader: string; sink:
 }
 
 export function allTopics(t: LedgerTopics): string[] {
-  return [t.events, t.upgrades, t.rejections, t.deadLetters, t.accounts, t.runs];
+  return [t.events, t.upgrades, t.rejections, t.deadLetters, t.accounts, t.runs, t.invoices];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from "prom-client";
-import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice } from "@ledger/billing";
+import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceDocument, invoiceIssued, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice } from "@ledger/billing";
 import {
   closedThrough,
   earliestBillingPeriod,
@@ -12,6 +12,7 @@ import {
   MARK_CONSUMERS,
   recordClose,
   storeInvoices,
+  recordFrozen,
   InvoiceReads,
   InvoiceRequestError,
   type LedgerClickHouse,
@@ -183,7 +184,16 @@ export class Invoicer {
         if (invoice.lines.length > 0) invoices.push(invoice);
       }
       await this.leadership.confirm();
-      await storeInvoices(clickhouse, period, invoices);
+      await storeInvoices(clickhouse, invoices);
+      // IE1: announced after they are stored and before the period is marked final, so a crash
+      // in between announces them again, with the same invoice ids.
+      const issuedAt = this.deps.now();
+      await publish(
+        this.deps.producer,
+        this.deps.topics.invoices,
+        invoices.map((invoice) => ({ key: invoice.orgId, value: JSON.stringify(invoiceIssued(invoiceDocument(invoice), issuedAt)) })),
+      );
+      await recordFrozen(clickhouse, period, invoices.length);
       this.frozen.inc(invoices.length);
       stored += invoices.length;
       done.push(period);
