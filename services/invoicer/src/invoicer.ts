@@ -166,7 +166,16 @@ export class Invoicer {
    * Stores the final invoices of every period that became final since the last pass (the leader
    * only; the same lines whoever stores them, so a write that outlived its lease changes nothing).
    */
-  async freezeReady(): Promise<string[]> {
+  freezeReady(): Promise<string[]> {
+    // One freeze at a time in an instance (its passes and a close's wait share it): two would
+    // both store and announce the same month.
+    this.freezing ??= this.freezeOnce().finally(() => (this.freezing = null));
+    return this.freezing;
+  }
+
+  private freezing: Promise<string[]> | null = null;
+
+  private async freezeOnce(): Promise<string[]> {
     const { clickhouse } = this.deps;
     const target = await this.finalThrough();
     if (target === null) return [];
