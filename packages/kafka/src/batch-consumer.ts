@@ -57,6 +57,12 @@ class PartitionLane {
    * later) are ignored until the first one from here arrives.
    */
   resumeAt: bigint | null = null;
+  /**
+   * Set when a commit was refused because the group is rebalancing: the batches this member
+   * fetched after the refused one are already dropped, so handling later ones would skip them.
+   * Nothing more is handled (and the partition is paused) until the next join.
+   */
+  fenced = false;
 
   constructor(
     readonly topic: string,
@@ -161,11 +167,16 @@ export class BatchConsumer {
       this.generation++;
       this.rejoins = 0;
       this.expected.clear();
+      const fenced: Record<string, number[]> = {};
       for (const lane of this.lanes.values()) {
         lane.clear();
         lane.committed = null;
         lane.resumeAt = null;
+        if (lane.fenced) (fenced[lane.topic] ??= []).push(lane.partition);
+        lane.fenced = false;
       }
+      const paused = Object.entries(fenced).map(([topic, partitions]) => ({ topic, partitions }));
+      if (paused.length > 0) this.consumer.resume(paused);
       this.options.onAssignment?.(event.payload.memberAssignment);
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
@@ -198,6 +209,7 @@ export class BatchConsumer {
       eachBatch: async ({ batch, isRunning, isStale, resolveOffset }) => {
         if (this.stopped || !isRunning() || isStale() || batch.messages.length === 0) return;
         const lane = this.laneOf(batch.topic, batch.partition);
+        if (lane.fenced) return;
         if (lane.resumeAt !== null) {
           if (BigInt(batch.messages[0]!.offset) > lane.resumeAt) return; // fetched before the retry moved back
           lane.resumeAt = null;
@@ -270,7 +282,7 @@ export class BatchConsumer {
       if (generation !== this.generation || this.stopped) return;
       // A commit refused because the group is rebalancing: the partition may go to another
       // instance, which reads it from the last commit (the effects are idempotent).
-      if (isMembershipLost(error)) return lane.clear();
+      if (isMembershipLost(error)) return this.fence(lane);
       if (!isRetriable(error)) return this.fail(error as Error);
       const attempt = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, attempt);
@@ -282,6 +294,18 @@ export class BatchConsumer {
       this.expected.set(key, BigInt(from));
       this.consumer.seek({ topic: lane.topic, partition: lane.partition, offset: from });
     }
+  }
+
+  /**
+   * After a commit refused by a rebalance: drop what is queued and handle nothing more of the
+   * partition until the member has joined again (kafkajs learns of the rebalance only at its
+   * next heartbeat and fetches on meanwhile). The next join reads the partition from its commit,
+   * here or in another member.
+   */
+  private fence(lane: PartitionLane): void {
+    lane.fenced = true;
+    lane.clear();
+    this.consumer.pause([{ topic: lane.topic, partitions: [lane.partition] }]);
   }
 
   private async guardAgainstGap(batch: Batch): Promise<void> {
