@@ -73,6 +73,7 @@ describe("close and invoices over HTTP", () => {
       period: "2024-06",
       status: "closed",
       total_usd: "39.005",
+      credits_usd: "0.00",
       amount_due_usd: "39.01",
       lines: [
         { org_id: "acme", period: "2024-06", status: "closed", kind: "base_traces", usage_period: "2024-06", quantity: 1, free_quantity: 1, unit_price_usd: "0.0005", amount_usd: "0.00" },
@@ -121,7 +122,7 @@ describe("close and invoices over HTTP", () => {
     const json = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--json", "--url", stack.url!], { env });
     const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(lines.map((l) => l.kind)).toEqual(["base_traces", "seat_proration", "deployment_runs", "total"]);
-    expect(lines.at(-1)).toEqual({ org_id: "acme", period: "2024-06", status: "closed", kind: "total", amount_usd: "39.005", amount_due_usd: "39.01" });
+    expect(lines.at(-1)).toEqual({ org_id: "acme", period: "2024-06", status: "closed", kind: "total", amount_usd: "39.005", credits_usd: "0.00", amount_due_usd: "39.01" });
     const withSources = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--json", "--sources", "--url", stack.url!], { env });
     const sourced = withSources.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(sourced[0].sources.map((x: Record<string, unknown>) => x.trace_id)).toEqual(["t-1"]);
@@ -187,12 +188,12 @@ describe("ledger export", () => {
     expect(csv.stdout).toMatch(/2024-06: invoice lines to .*june\.csv \(\d+ bytes\), usage to .*june\.usage\.csv/);
     const rows = (file: string) => readFileSync(join(dir, file), "utf8").trim().split("\n").map((l) => l.split(",").map((c) => c.replace(/^"|"$/g, "")));
     const [header, ...lines] = rows("june.csv");
-    expect(header).toEqual(["org_id", "period", "line_no", "status", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd", "invoice_total_usd", "amount_due_usd"]);
-    // Each line with its invoice's exact total and the amount due, rounded half up to the cent.
-    expect(lines.map((l) => [l[0], l[2], l[4], Number(l[12]), l[13], l[14]])).toEqual([
-      ["acme", "1", "base_traces", 0, "39.005", "39.01"],
-      ["acme", "2", "seat_proration", 39, "39.005", "39.01"],
-      ["acme", "3", "deployment_runs", 0.005, "39.005", "39.01"],
+    expect(header).toEqual(["org_id", "period", "line_no", "status", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd", "invoice_total_usd", "credits_usd", "amount_due_usd"]);
+    // Each line with its invoice's exact total, its credits and the amount due, rounded half up to the cent.
+    expect(lines.map((l) => [l[0], l[2], l[4], Number(l[12]), l[13], l[14], l[15]])).toEqual([
+      ["acme", "1", "base_traces", 0, "39.005", "0", "39.01"],
+      ["acme", "2", "seat_proration", 39, "39.005", "0", "39.01"],
+      ["acme", "3", "deployment_runs", 0.005, "39.005", "0", "39.01"],
     ]);
     const [usageHeader, ...usage] = rows("june.usage.csv");
     expect(usageHeader).toEqual(["org_id", "workspace_id", "period", "base_traces", "extended_upgrades", "base_charge_usd", "upgrade_charge_usd"]);
@@ -226,10 +227,10 @@ describe("ledger replay --invoices", () => {
     expect(lines).toEqual([
       { org_id: "r", period: "2024-06", status: "closed", kind: "base_traces", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
       { org_id: "r", period: "2024-06", status: "closed", kind: "deployment_runs", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.005", amount_usd: "0.005" },
-      { org_id: "r", period: "2024-06", status: "closed", kind: "total", amount_usd: "0.0055", amount_due_usd: "0.01" },
+      { org_id: "r", period: "2024-06", status: "closed", kind: "total", amount_usd: "0.0055", credits_usd: "0.00", amount_due_usd: "0.01" },
       { org_id: "r", period: "2024-07", status: "open", kind: "base_traces", usage_period: "2024-07", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
       { org_id: "r", period: "2024-07", status: "open", kind: "adjustment", usage_period: "2024-06", adjusts: "base_traces", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
-      { org_id: "r", period: "2024-07", status: "open", kind: "total", amount_usd: "0.001", amount_due_usd: "0.00" },
+      { org_id: "r", period: "2024-07", status: "open", kind: "total", amount_usd: "0.001", credits_usd: "0.00", amount_due_usd: "0.00" },
     ]);
   });
 

@@ -62,6 +62,9 @@ beforeAll(async () => {
   await api.workspace("acme", "prod", { all_traces_limit: 150, extended_traces_limit: 40 });
   acmeKey = (await api.key("acme", "prod")).key;
   betaKey = (await api.key("beta", "prod")).key;
+  // A credit known before June closes: June's final invoice draws on it (§10.7).
+  const granted = await api.call("POST", "/v1/admin/orgs/acme/credits", TEST_PLATFORM_KEY, { grant_id: "welcome", amount_usd: "10", reason: "welcome", first_period: "2024-06", occurred_at: "2024-06-01T00:00:00Z" });
+  if (granted.status !== 201) throw new Error(`grant: ${granted.status} ${JSON.stringify(granted.body)}`);
   await publishLog(stack, [], log.events);
   await stack.waitUntilDrained({ timeoutMs: 90_000 });
   const closed = await api.call("POST", "/v1/admin/periods/2024-06/close", TEST_PLATFORM_KEY, { wait: true });
@@ -160,6 +163,7 @@ test("invoices: open previews and the closed June with its sources and CSV equal
         status: (box as HTMLElement).dataset.status,
         total: (box.querySelector(".total") as HTMLElement).dataset.value,
         due: (box.querySelector(".amount-due") as HTMLElement).dataset.value,
+        credits: (box.querySelector(".credits") as HTMLElement | null)?.dataset.value ?? "0.00",
         amounts: [...box.querySelectorAll("table.lines > tbody > tr:not(.sources)")].map((tr) => (tr.querySelectorAll("td")[5] as HTMLElement).dataset.value),
       };
     }, period);
@@ -171,8 +175,15 @@ test("invoices: open previews and the closed June with its sources and CSV equal
   ]);
   for (const { period } of periods) {
     const doc = await apiJson(`/v1/invoices/acme/${period}`);
-    expect(await shownInvoice(period)).toEqual({ status: doc.status, total: doc.total_usd, due: doc.amount_due_usd, amounts: doc.lines.map((l: { amount_usd: string }) => l.amount_usd) });
+    expect(await shownInvoice(period)).toEqual({ status: doc.status, total: doc.total_usd, due: doc.amount_due_usd, credits: doc.credits_usd, amounts: doc.lines.map((l: { amount_usd: string }) => l.amount_usd) });
   }
+  // Credits: June's final invoice took $10 of welcome; the page's balances are /v1/credits's.
+  const credits = await apiJson("/v1/credits/acme");
+  expect(credits).toMatchObject({ granted_usd: "10.00", consumed_usd: "10.00", remaining_usd: "0.00" });
+  expect((await apiJson("/v1/invoices/acme/2024-06")).credits_usd).toBe("10.00");
+  expect(await page.locator("#credits tr[data-grant]").evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)))).toEqual([
+    ["welcome", "$10.00", "2024-06 to no end", "welcome", "$10.00", "$0.00", ""],
+  ]);
   const june = await apiJson("/v1/invoices/acme/2024-06");
   expect(june.lines.map((l: { kind: string }) => l.kind)).toContain("base_traces");
   // Sources of June's base-traces line: as many rows as the API's.
@@ -187,7 +198,7 @@ test("invoices: open previews and the closed June with its sources and CSV equal
   const csv = readFileSync((await download.path())!, "utf8");
   const fromApi = await (await fetch(`${stack.url}/v1/invoices/acme/2024-06?format=csv`, { headers: { "x-api-key": acmeKey } })).text();
   expect(csv).toBe(fromApi);
-  expect(csv.split("\r\n")[0]).toBe("org_id,period,status,line,kind,usage_period,adjusts,user_id,at,quantity,free_quantity,unit_price_usd,amount_usd,amount_due_usd");
+  expect(csv.split("\r\n")[0]).toBe("org_id,period,status,line,kind,usage_period,adjusts,user_id,at,quantity,free_quantity,unit_price_usd,grant_id,amount_usd,credits_usd,amount_due_usd");
 
   // Limits: each workspace's August usage from /v1/usage, against its configured limits.
   const usage = (await apiJson("/v1/usage?from=2024-08&to=2024-08&by=workspace")).rows as { workspace_id: string; base_traces: number; extended_upgrades: number }[];

@@ -44,6 +44,7 @@ export class AccountDirectory {
   private readonly keysById = new Map<string, ApiKeyRecord>();
   private readonly keysByHash = new Map<string, ApiKeyRecord>();
   private readonly revokedIds = new Set<string>();
+  private readonly grants = new Map<string, { voided: boolean }>();
 
   static of(events: Iterable<AccountEvent>): AccountDirectory {
     const d = new AccountDirectory();
@@ -106,6 +107,16 @@ export class AccountDirectory {
         if (record) record.revoked = true;
         return;
       }
+      // Invoices read credits from the ledger's store (§10.7); the directory only knows which
+      // grants exist, so the admin API can refuse a repeated grant or a void of nothing.
+      case "credit-granted":
+        if (!this.grants.has(e.org_id + sep + e.grant_id)) this.grants.set(e.org_id + sep + e.grant_id, { voided: false });
+        return;
+      case "credit-voided": {
+        const grant = this.grants.get(e.org_id + sep + e.grant_id);
+        if (grant) grant.voided = true;
+        return;
+      }
     }
   }
 
@@ -129,6 +140,11 @@ export class AccountDirectory {
   /** L1: the project's default retention, else the workspace's, else base. */
   retentionFor(orgId: string, workspaceId: string, projectId: string): Retention {
     return this.projects.get(orgId + sep + workspaceId + sep + projectId)?.defaultRetention ?? this.workspace(orgId, workspaceId).defaultRetention;
+  }
+
+  /** A credit grant of the organization, if one was granted (§10.7). */
+  creditGrant(orgId: string, grantId: string): { voided: boolean } | undefined {
+    return this.grants.get(orgId + sep + grantId);
   }
 
   keyByHash(hash: string): ApiKeyRecord | undefined {

@@ -10,3 +10,4 @@ export * from "./invoice-rating";
 export * from "./period-close";
 export * from "./invoice";
 export * from "./daily-usage";
+export * from "./credits";

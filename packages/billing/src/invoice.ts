@@ -5,6 +5,7 @@ import { periodFromKey, periodKeyOf } from "./period";
 import { formatUsd } from "./pricing";
 import { periodsBetween, previousPeriodKey } from "./period-close";
 import { seatsOf, type SeatEvent } from "./seats";
+import { applyCredits, type CreditApplied, type CreditGrant, type CreditVoid } from "./credits";
 
 /**
  * An organization's invoice for one period (spec §10.3–10.4), from what ClickHouse knows: the
@@ -46,6 +47,14 @@ export interface InvoiceInput {
   seatEvents: readonly BookedSeatEvent[];
   /** Its `org-configured` events in log order. */
   configurations: readonly OrgConfiguration[];
+  /** Its credit grants and voids in log order, and what final invoices of earlier periods consumed (§10.7). */
+  credits?: InvoiceCredits;
+}
+
+export interface InvoiceCredits {
+  grants: readonly CreditGrant[];
+  voids: readonly CreditVoid[];
+  consumedMicros: ReadonlyMap<string, bigint>;
 }
 
 export interface InvoiceLine {
@@ -66,7 +75,12 @@ export interface Invoice {
   status: "open" | "closed";
   lines: InvoiceLine[];
   totalMicros: bigint;
+  /** CR4: what each grant used takes off the total, in the order used. */
+  credits: CreditApplied[];
 }
+
+/** What the invoice's credit lines take off, a positive amount. */
+export const creditsMicrosOf = (invoice: { credits: readonly CreditApplied[] }): bigint => invoice.credits.reduce((t, c) => t + c.amountMicros, 0n);
 
 /**
  * §10.1: the plan and terms in effect at the end of P as known when P closes (for an open P, as
@@ -122,7 +136,10 @@ export function invoiceOf(input: InvoiceInput, catalogue: PriceCatalogue = DEFAU
       lines.push({ kind: "adjustment", usagePeriod: p, adjusts: a.adjusts, quantity: a.quantity, freeQuantity: 0n, unitPriceMicros: prices[UNIT[a.adjusts]], amountMicros: a.amountMicros });
     }
   }
-  return { orgId: input.orgId, period: B, status: input.status, lines, totalMicros: totalMicros(lines) };
+  const total = totalMicros(lines);
+  const c = input.credits;
+  const credits = c ? applyCredits({ period: B, final: input.status === "closed", totalMicros: total, grants: c.grants, voids: c.voids, consumedMicros: c.consumedMicros }) : [];
+  return { orgId: input.orgId, period: B, status: input.status, lines, totalMicros: total, credits };
 }
 
 function fromRated(l: RatedLine): InvoiceLine {
@@ -151,8 +168,11 @@ export interface InvoiceLineJson {
   quantity?: number;
   free_quantity?: number;
   unit_price_usd?: string;
+  /** On credit lines (CR4). */
+  grant_id?: string;
   amount_usd: string;
-  /** On the total line only: what is to be paid, in cents. */
+  /** On the total line only: what the credit lines take off, and what is to be paid, in cents. */
+  credits_usd?: string;
   amount_due_usd?: string;
 }
 
@@ -183,7 +203,9 @@ export function invoiceJson(invoice: Invoice): InvoiceLineJson[] {
     unit_price_usd: formatUsd(l.unitPriceMicros),
     amount_usd: formatUsd(l.amountMicros),
   }));
-  lines.push({ ...head, kind: "total", amount_usd: formatUsd(invoice.totalMicros), amount_due_usd: formatUsd(amountDueMicros(invoice.totalMicros)) });
+  for (const c of invoice.credits) lines.push({ ...head, kind: "credit", grant_id: c.grantId, amount_usd: formatUsd(-c.amountMicros) });
+  const credits = creditsMicrosOf(invoice);
+  lines.push({ ...head, kind: "total", amount_usd: formatUsd(invoice.totalMicros), credits_usd: formatUsd(credits), amount_due_usd: formatUsd(amountDueMicros(invoice.totalMicros, credits)) });
   return lines;
 }
 
@@ -193,16 +215,18 @@ export interface InvoiceDocument {
   period: string;
   status: "open" | "closed";
   lines: InvoiceLineJson[];
-  /** The exact sum of the lines (micro-dollars). */
+  /** The exact sum of the charge lines (micro-dollars). */
   total_usd: string;
-  /** What is to be paid: the total rounded half up to the cent. */
+  /** What the credit lines take off (a positive amount). */
+  credits_usd: string;
+  /** What is to be paid: the total less credits, rounded half up to the cent. */
   amount_due_usd: string;
 }
 
 export function invoiceDocument(invoice: Invoice): InvoiceDocument {
   const lines = invoiceJson(invoice);
   const total = lines.pop()!;
-  return { org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd, amount_due_usd: total.amount_due_usd! };
+  return { org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd, credits_usd: total.credits_usd!, amount_due_usd: total.amount_due_usd! };
 }
 
 /** An invoice's id: the same whoever issues it and however often (`monthly/2024-06/acme`; '/' is outside the id alphabet). */
@@ -233,7 +257,7 @@ export function invoiceIssued(doc: InvoiceDocument, issuedAtMs: number): Invoice
     issued_at: formatInstant(issuedAtMs),
     lines: doc.lines,
     total_usd: doc.total_usd,
-    credits_usd: "0.00",
+    credits_usd: doc.credits_usd,
     amount_due_usd: doc.amount_due_usd,
     currency: "USD",
   };
@@ -241,12 +265,13 @@ export function invoiceIssued(doc: InvoiceDocument, issuedAtMs: number): Invoice
 
 /** The document's closing line, as `--json` and the CSV print it. */
 export function invoiceTotalLine(doc: InvoiceDocument): InvoiceLineJson {
-  return { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd, amount_due_usd: doc.amount_due_usd };
+  return { org_id: doc.org_id, period: doc.period, status: doc.status, kind: "total", amount_usd: doc.total_usd, credits_usd: doc.credits_usd, amount_due_usd: doc.amount_due_usd };
 }
 
 /** A readable invoice: one row per line, amounts aligned, then the total. */
 export function invoiceText(doc: InvoiceDocument): string {
   const rows = doc.lines.map((l) => {
+    if (l.kind === "credit") return [`credit ${l.grant_id}`, "", "", `$${l.amount_usd}`];
     const what =
       l.kind === "adjustment" ? `adjustment ${l.usage_period} ${l.adjusts}` : l.kind === "seat_proration" ? `seat_proration ${l.user_id} from ${l.at}` : l.kind;
     const free = l.free_quantity ? ` (${l.free_quantity} free)` : "";
@@ -255,7 +280,8 @@ export function invoiceText(doc: InvoiceDocument): string {
   const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
   const body = rows.map((r) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]!.padStart(widths[3]!)}`);
   const header = `Invoice of ${doc.org_id} for ${doc.period} (${doc.status === "closed" ? "closed: final" : "open: a preview"})`;
-  return [header, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, `  amount due $${doc.amount_due_usd}`, ""].join("\n");
+  const credits = doc.credits_usd !== "0.00" ? [`  credits -$${doc.credits_usd}`] : [];
+  return [header, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, ...credits, `  amount due $${doc.amount_due_usd}`, ""].join("\n");
 }
 
 /** `--json`: one object per invoice line, then the invoice's total. */
@@ -263,7 +289,7 @@ export function invoiceJsonLines(doc: InvoiceDocument): string {
   return [...doc.lines, invoiceTotalLine(doc)].map((l) => JSON.stringify(l)).join("\n") + "\n";
 }
 
-const CSV_COLUMNS = ["org_id", "period", "status", "line", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "amount_usd", "amount_due_usd"] as const;
+const CSV_COLUMNS = ["org_id", "period", "status", "line", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "grant_id", "amount_usd", "credits_usd", "amount_due_usd"] as const;
 
 /** A CSV cell: quoted when it holds a comma, a quote or a line break (RFC 4180). */
 const csvCell = (v: unknown): string => {

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
+import type { CreditsDocument } from "@ledger/billing";
+import { period } from "./invoices";
 import { engineConfigFromEnv } from "@ledger/config";
 import { apiConfigFromEnv } from "@ledger/api";
 import { callLedger } from "./admin-client";
@@ -169,5 +171,58 @@ export function registerAccountCommands(program: Command): void {
         ]),
       ),
     );
+  });
+
+  const credits = program.command("credits").description("credits: grant, void, and list balances (§10.7)");
+  common(
+    credits
+      .command("grant")
+      .description("grant a credit; invoices of its periods draw it down after every charge")
+      .requiredOption("--org <org>", "organization id")
+      .requiredOption("--amount <usd>", "the credit in dollars, such as 50.00", usd)
+      .requiredOption("--reason <id>", "why (an identifier, such as welcome or outage-2024-06)")
+      .option("--grant-id <id>", "the grant's id (default: the reason and the time)")
+      .option("--first-period <YYYY-MM>", "the first period it applies to (default: now's)", period)
+      .option("--last-period <YYYY-MM>", "the last period it applies to (default: no end)", period),
+  ).action(async (o: Record<string, unknown>) => {
+    const grantId = (o.grantId as string | undefined) ?? `${o.reason as string}-${new Date().toISOString().replace(/[^0-9]/g, "").slice(0, 14)}`;
+    const body = {
+      grant_id: grantId,
+      amount_usd: o.amount,
+      reason: o.reason,
+      ...(o.firstPeriod !== undefined ? { first_period: o.firstPeriod } : {}),
+      ...(o.lastPeriod !== undefined ? { last_period: o.lastPeriod } : {}),
+    };
+    const event = await callLedger<AccountEventAnswer>((o.url as string) ?? defaultUrl(), platformKey(), "POST", `/v1/admin/orgs/${encodeURIComponent(o.org as string)}/credits`, body);
+    out(o.json ? JSON.stringify(event) : `${o.org as string}: granted ${grantId} $${o.amount as string}`);
+  });
+  common(
+    credits
+      .command("void")
+      .description("void a grant: its remaining balance applies to no invoice rated after this")
+      .requiredOption("--org <org>", "organization id")
+      .argument("<grant>", "the grant's id"),
+  ).action(async (grant: string, o: Record<string, unknown>) => {
+    const event = await callLedger<AccountEventAnswer>((o.url as string) ?? defaultUrl(), platformKey(), "POST", `/v1/admin/orgs/${encodeURIComponent(o.org as string)}/credits/${encodeURIComponent(grant)}/void`, {});
+    out(o.json ? JSON.stringify(event) : `${o.org as string}: voided ${grant}`);
+  });
+  common(
+    credits
+      .command("list")
+      .description("each grant's balance: granted, consumed by final invoices, remaining, voided")
+      .requiredOption("--org <org>", "organization id"),
+  ).action(async (o: Record<string, unknown>) => {
+    const doc = await callLedger<CreditsDocument>((o.url as string) ?? defaultUrl(), platformKey(), "GET", `/v1/credits/${encodeURIComponent(o.org as string)}`);
+    if (o.json) {
+      out(JSON.stringify(doc));
+      return;
+    }
+    out(
+      table(
+        ["grant", "amount", "periods", "reason", "consumed", "remaining", "voided"],
+        doc.grants.map((g) => [g.grant_id, `$${g.amount_usd}`, `${g.first_period}…${g.last_period ?? ""}`, g.reason, `$${g.consumed_usd}`, `$${g.remaining_usd}`, g.voided_at === null ? "" : `$${g.voided_usd} at ${g.voided_at}`]),
+      ),
+    );
+    out(`total: granted $${doc.granted_usd}, consumed $${doc.consumed_usd}, remaining $${doc.remaining_usd}, voided $${doc.voided_usd}`);
   });
 }

@@ -9,7 +9,8 @@ import { apiConfigFromEnv } from "@ledger/api";
 import { callLedger, LedgerRequestError } from "./admin-client";
 import { clientPlatformKey } from "./platform-key";
 
-const period = (value: string) => {
+/** A `--period` option's value: a billing period YYYY-MM, or commander's error naming it. */
+export const period = (value: string) => {
   if (!isPeriodKey(value)) throw new InvalidArgumentError("must be a billing period YYYY-MM");
   return value;
 };

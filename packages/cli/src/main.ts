@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
-import { isPeriodKey } from "@ledger/billing";
 import { connectClickHouse, EmbeddedClickHouseError, migrate } from "@ledger/clickhouse";
 import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { startMockCluster } from "@ledger/kafka";
 import { formatJsonLines, formatTable } from "./report";
 import { readReplayInput, replay, ReplayInputError } from "./replay";
-import { registerExportCommand, registerInvoiceCommands, registerPriceCommands } from "./invoices";
+import { period, registerExportCommand, registerInvoiceCommands, registerPriceCommands } from "./invoices";
 import { invoiceJsonLines, invoiceText } from "@ledger/billing";
 import { serve } from "./serve";
 import { ROLES, run } from "./run";
@@ -23,10 +22,6 @@ const program = new Command("ledger")
   .description("The trace billing ledger: ingest → Kafka → upgrader → ClickHouse billing views")
   .showHelpAfterError();
 
-const period = (value: string) => {
-  if (!isPeriodKey(value)) throw new InvalidArgumentError("must be a billing period YYYY-MM");
-  return value;
-};
 const port = (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError("must be a port number 0–65535");

@@ -9,6 +9,8 @@ const FIELDS: Record<AccountEvent["type"], string[]> = {
   "project-configured": ["workspace_id", "project_id", "default_retention"],
   "api-key-created": ["workspace_id", "key_id", "key_hash", "kind", "user_id"],
   "api-key-revoked": ["key_id"],
+  "credit-granted": ["grant_id", "amount_usd", "first_period", "last_period", "reason"],
+  "credit-voided": ["grant_id"],
 };
 /** Fields whose null means "none" and must be kept; elsewhere null or '' means "not given". */
 const NULL_MEANS_NONE = new Set(["all_traces_limit", "extended_traces_limit"]);

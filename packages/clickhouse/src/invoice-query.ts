@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { amountDueMicros, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
+import { amountDueMicros, creditsMicrosOf, microsOfUsd as creditMicros, type CreditApplied, type CreditGrant, type CreditVoid, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
 import { bookedCountsFrom } from "./usage-rollup";
 
@@ -26,6 +26,20 @@ const configRow = z.object({
   deployment_run_price_usd: z.string().nullable(),
 });
 
+const creditRow = z.object({
+  org_id: z.string(),
+  type: z.enum(["credit-granted", "credit-voided"]),
+  occurred_ms: z.coerce.number(),
+  closed_before: z.string(),
+  grant_id: z.string(),
+  amount_usd: z.string(),
+  first_period: z.string(),
+  last_period: z.string(),
+  reason: z.string(),
+  occurred_period: z.string(),
+});
+const consumedRow = z.object({ org_id: z.string(), grant_id: z.string(), consumed: z.coerce.bigint() });
+
 export async function invoiceSources(ch: LedgerClickHouse, period: string, org?: string): Promise<Map<string, InvoiceSources>> {
   const params: Record<string, string> = { b: period, org: org ?? "" };
   const orgFilter = org === undefined ? "" : "AND org_id = {org:String}";
@@ -42,7 +56,7 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
     WHERE metric = '${metric}'
     GROUP BY org_id, usage_period`;
   Object.assign(params, counts.params);
-  const [base, upgrades, runs, seats, configs] = await Promise.all([
+  const [base, upgrades, runs, seats, configs, credits, consumed] = await Promise.all([
     query("base_traces", bookedCounts("base"), countRow),
     query("extended_upgrades", bookedCounts("upgrade"), countRow),
     // DR1: a run is billed once, in the period of its first event in log order (its events
@@ -76,6 +90,14 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
        ORDER BY org_id, kafka_partition, kafka_offset`,
       configRow,
     ),
+    query("credit_events", creditEventsSql(ch, orgFilter), creditRow),
+    // CR4: invoices consume credits in the order they are issued, one period after another.
+    query(
+      "credits_consumed",
+      `SELECT org_id, grant_id, sum(amount_micros) AS consumed FROM ${ch.table("invoice_credits_v1")} FINAL
+       WHERE period < {b:String} ${orgFilter} GROUP BY org_id, grant_id`,
+      consumedRow,
+    ),
   ]);
 
   const out = new Map<string, InvoiceSources>();
@@ -95,7 +117,59 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
     of(r.org_id).configurations.push(configurationOf(r));
   }
   if (org !== undefined && !out.has(org)) of(org);
+  const creditsOf = creditSourcesOf(credits, consumed);
+  for (const [orgId, sources] of out) (sources as { credits?: InvoiceSources["credits"] }).credits = creditsOf(orgId);
   return out;
+}
+
+/** Named query `invoices.credit_events` / `credits.events`: grants and voids in log order. */
+function creditEventsSql(ch: LedgerClickHouse, orgFilter: string): string {
+  return `SELECT org_id, type, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, closed_before, grant_id, amount_usd, first_period, last_period, reason,
+                 left(toString(occurred_at), 7) AS occurred_period
+          FROM ${ch.table("account_events_v1")} FINAL
+          WHERE type IN ('credit-granted', 'credit-voided') ${orgFilter}
+          ORDER BY org_id, kafka_partition, kafka_offset`;
+}
+
+function creditSourcesOf(rows: readonly z.output<typeof creditRow>[], consumed: readonly z.output<typeof consumedRow>[]) {
+  const byOrg = new Map<string, { grants: CreditGrant[]; voids: CreditVoid[]; consumedMicros: Map<string, bigint> }>();
+  const of = (orgId: string) => {
+    let c = byOrg.get(orgId);
+    if (!c) byOrg.set(orgId, (c = { grants: [], voids: [], consumedMicros: new Map() }));
+    return c;
+  };
+  for (const r of rows) {
+    const closed = r.closed_before !== "" ? { closedBefore: r.closed_before } : {};
+    if (r.type === "credit-voided") of(r.org_id).voids.push({ grantId: r.grant_id, voidedAtMs: r.occurred_ms, ...closed });
+    else
+      of(r.org_id).grants.push({
+        grantId: r.grant_id,
+        amountMicros: creditMicros(r.amount_usd),
+        firstPeriod: r.first_period || r.occurred_period,
+        lastPeriod: r.last_period || null,
+        reason: r.reason,
+        grantedAtMs: r.occurred_ms,
+        ...closed,
+      });
+  }
+  for (const r of consumed) of(r.org_id).consumedMicros.set(r.grant_id, r.consumed);
+  return (orgId: string) => byOrg.get(orgId) ?? { grants: [], voids: [], consumedMicros: new Map<string, bigint>() };
+}
+
+/** An organization's grants, voids and what every final invoice consumed (CR5), for balances. */
+export async function creditLedger(ch: LedgerClickHouse, org: string): Promise<{ grants: CreditGrant[]; voids: CreditVoid[]; consumedMicros: Map<string, bigint> }> {
+  const params = { org };
+  const orgFilter = "AND org_id = {org:String}";
+  const [events, consumed] = await Promise.all([
+    ch.client.query({ query: creditEventsSql(ch, orgFilter), query_params: params, format: "JSONEachRow", query_id: `credits.events.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` }),
+    ch.client.query({
+      query: `SELECT org_id, grant_id, sum(amount_micros) AS consumed FROM ${ch.table("invoice_credits_v1")} FINAL WHERE org_id = {org:String} GROUP BY org_id, grant_id`,
+      query_params: params,
+      format: "JSONEachRow",
+      query_id: `credits.consumed.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
+    }),
+  ]);
+  return creditSourcesOf(z.array(creditRow).parse(await events.json()), z.array(consumedRow).parse(await consumed.json()))(org);
 }
 
 function configurationOf(r: z.output<typeof configRow>): OrgConfiguration {
@@ -134,8 +208,13 @@ export async function storeInvoices(ch: LedgerClickHouse, invoices: readonly Inv
       amount_micros: l.amountMicros.toString(),
     })),
   );
-  const totals = invoices.map((inv) => ({ org_id: inv.orgId, period: inv.period, total_micros: inv.totalMicros.toString(), credits_micros: "0", amount_due_micros: amountDueMicros(inv.totalMicros).toString() }));
+  const credits = invoices.flatMap((inv) => inv.credits.map((c, i) => ({ org_id: inv.orgId, period: inv.period, credit_no: i + 1, grant_id: c.grantId, amount_micros: c.amountMicros.toString() })));
+  const totals = invoices.map((inv) => {
+    const taken = creditsMicrosOf(inv);
+    return { org_id: inv.orgId, period: inv.period, total_micros: inv.totalMicros.toString(), credits_micros: taken.toString(), amount_due_micros: amountDueMicros(inv.totalMicros, taken).toString() };
+  });
   if (values.length > 0) await ch.client.insert({ table: ch.table("invoice_lines_v1"), values, format: "JSONEachRow" });
+  if (credits.length > 0) await ch.client.insert({ table: ch.table("invoice_credits_v1"), values: credits, format: "JSONEachRow" });
   if (totals.length > 0) await ch.client.insert({ table: ch.table("invoice_totals_v1"), values: totals, format: "JSONEachRow" });
 }
 
@@ -181,7 +260,16 @@ export async function frozenInvoice(ch: LedgerClickHouse, org: string, period: s
       unitPriceMicros: r.unit_price_micros,
       amountMicros: r.amount_micros,
     }));
-  return { orgId: org, period, status: "closed", lines, totalMicros: lines.reduce((t, l) => t + l.amountMicros, 0n) };
+  const cs = await ch.client.query({
+    query: `SELECT grant_id, amount_micros FROM ${ch.table("invoice_credits_v1")} FINAL WHERE org_id = {org:String} AND period = {period:String} ORDER BY credit_no`,
+    query_params: { org, period },
+    format: "JSONEachRow",
+  });
+  const credits: CreditApplied[] = z
+    .array(z.object({ grant_id: z.string(), amount_micros: z.coerce.bigint() }))
+    .parse(await cs.json())
+    .map((r) => ({ grantId: r.grant_id, amountMicros: r.amount_micros }));
+  return { orgId: org, period, status: "closed", lines, totalMicros: lines.reduce((t, l) => t + l.amountMicros, 0n), credits };
 }
 
 export async function isFrozen(ch: LedgerClickHouse, period: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { identifier, instant } from "./schemas";
+import { periodKey } from "./billing-schemas";
 
 /**
  * Account events (spec §7): organizations, workspaces, projects and API keys are event-sourced
@@ -103,16 +104,42 @@ export const apiKeyRevoked = z.strictObject({
   key_id: identifier,
 });
 
-export const ACCOUNT_EVENT_TYPES = ["org-configured", "workspace-configured", "project-configured", "api-key-created", "api-key-revoked"] as const;
+/**
+ * Credits (§10.7). Account events rather than billing events: only the platform grants money,
+ * never a workspace's key, and the accounts topic keeps one organization's grants and voids in
+ * log order with the close markers between them (CR1).
+ */
+export const creditFields = {
+  grant_id: identifier,
+  amount_usd: usdAmount.refine((v) => /[1-9]/.test(v), { error: "must be more than 0" }),
+  first_period: periodKey.optional(),
+  last_period: periodKey.optional(),
+  reason: identifier,
+};
+
+export const creditGranted = z
+  .strictObject({ ...accountCommon, type: z.literal("credit-granted"), ...creditFields })
+  .superRefine((e, ctx) => {
+    const first = e.first_period ?? e.occurred_at.slice(0, 7);
+    if (e.last_period !== undefined && e.last_period < first) {
+      ctx.addIssue({ code: "custom", path: ["last_period"], message: `must not come before first_period (${first}${e.first_period === undefined ? ", the period of occurred_at" : ""})` });
+    }
+  });
+
+export const creditVoided = z.strictObject({ ...accountCommon, type: z.literal("credit-voided"), grant_id: identifier });
+
+export const ACCOUNT_EVENT_TYPES = ["org-configured", "workspace-configured", "project-configured", "api-key-created", "api-key-revoked", "credit-granted", "credit-voided"] as const;
 export type AccountEventType = (typeof ACCOUNT_EVENT_TYPES)[number];
 
-export const accountEvent = z.discriminatedUnion("type", [orgConfigured, workspaceConfigured, projectConfigured, apiKeyCreated, apiKeyRevoked]);
+export const accountEvent = z.discriminatedUnion("type", [orgConfigured, workspaceConfigured, projectConfigured, apiKeyCreated, apiKeyRevoked, creditGranted, creditVoided]);
 
 export type OrgConfigured = z.output<typeof orgConfigured>;
 export type WorkspaceConfigured = z.output<typeof workspaceConfigured>;
 export type ProjectConfigured = z.output<typeof projectConfigured>;
 export type ApiKeyCreated = z.output<typeof apiKeyCreated>;
 export type ApiKeyRevoked = z.output<typeof apiKeyRevoked>;
+export type CreditGranted = z.output<typeof creditGranted>;
+export type CreditVoided = z.output<typeof creditVoided>;
 export type AccountEvent = z.output<typeof accountEvent>;
 export type Plan = (typeof PLANS)[number];
 export type Retention = (typeof RETENTIONS)[number];

@@ -135,7 +135,7 @@
 
   // --- invoices --------------------------------------------------------------------------------
   const lineLabel = (l) =>
-    l.kind === "adjustment" ? `adjustment of ${l.usage_period}: ${l.adjusts}` : l.kind === "seat_proration" ? `seat proration: ${l.user_id} from ${l.at}` : l.kind.replaceAll("_", " ");
+    l.kind === "credit" ? `credit: ${l.grant_id}` : l.kind === "adjustment" ? `adjustment of ${l.usage_period}: ${l.adjusts}` : l.kind === "seat_proration" ? `seat proration: ${l.user_id} from ${l.at}` : l.kind.replaceAll("_", " ");
 
   async function invoiceBlock(org, period, status) {
     const doc = await json(`/v1/invoices/${encodeURIComponent(org)}/${period}`);
@@ -152,9 +152,11 @@
     table.append(thead);
     const tbody = el("tbody");
     doc.lines.forEach((l, i) => {
-      const tr = row([el("td", i + 1), el("td", lineLabel(l)), num(l.quantity), num(l.free_quantity ?? 0), el("td", l.unit_price_usd ? `$${l.unit_price_usd}` : "", { class: "num" }), el("td", `$${l.amount_usd}`, { class: "num", "data-value": l.amount_usd })]);
+      const credit = l.kind === "credit";
+      const tr = row([el("td", i + 1), el("td", lineLabel(l)), credit ? el("td", "") : num(l.quantity), credit ? el("td", "") : num(l.free_quantity ?? 0), el("td", l.unit_price_usd ? `$${l.unit_price_usd}` : "", { class: "num" }), el("td", `$${l.amount_usd}`, { class: "num", "data-value": l.amount_usd })]);
       tr.dataset.kind = l.kind;
-      if (doc.status === "closed") {
+      if (doc.status === "closed" && credit) tr.append(el("td"));
+      if (doc.status === "closed" && !credit) {
         const td = el("td");
         const b = el("button", "Show sources", { type: "button", class: "secondary", "aria-expanded": "false" });
         b.addEventListener("click", () => toggleSources(b, tr, org, period, i + 1));
@@ -167,6 +169,7 @@
     table.append(tbody);
     box.append(table);
     box.append(el("p", `Total: $${doc.total_usd}`, { class: "total", "data-value": doc.total_usd }));
+    if (doc.credits_usd !== "0.00") box.append(el("p", `Credits: -$${doc.credits_usd}`, { class: "credits", "data-value": doc.credits_usd }));
     // What a payment system collects: the exact total rounded half up to the cent.
     box.append(el("p", `Amount due: $${doc.amount_due_usd}`, { class: "amount-due", "data-value": doc.amount_due_usd }));
     if (doc.status === "closed") {
@@ -230,6 +233,36 @@
     );
   }
 
+  // Each grant's balance (CR5): what final invoices consumed, what remains, what a void took.
+  async function loadCredits(org) {
+    const doc = await json(`/v1/credits/${encodeURIComponent(org)}`);
+    if (doc.grants.length === 0) {
+      $("credits").replaceChildren(el("p", "No credits."));
+      return;
+    }
+    const table = el("table", null, { class: "grants" });
+    table.append(el("caption", `Credits of ${org}: granted $${doc.granted_usd}, consumed $${doc.consumed_usd}, remaining $${doc.remaining_usd}, voided $${doc.voided_usd}`));
+    const thead = el("thead");
+    thead.append(row(["Grant", "Amount", "Periods", "Reason", "Consumed", "Remaining", "Voided"].map((t) => el("th", t, { scope: "col" }))));
+    table.append(thead);
+    const tbody = el("tbody");
+    for (const g of doc.grants) {
+      const tr = row([
+        el("td", g.grant_id),
+        el("td", `$${g.amount_usd}`, { class: "num" }),
+        el("td", `${g.first_period} to ${g.last_period ?? "no end"}`),
+        el("td", g.reason),
+        el("td", `$${g.consumed_usd}`, { class: "num" }),
+        el("td", `$${g.remaining_usd}`, { class: "num", "data-value": g.remaining_usd }),
+        el("td", g.voided_at === null ? "" : `$${g.voided_usd}`, { class: "num" }),
+      ]);
+      tr.dataset.grant = g.grant_id;
+      tbody.append(tr);
+    }
+    table.append(tbody);
+    $("credits").replaceChildren(table, el("p", `Remaining: $${doc.remaining_usd}`, { class: "remaining", "data-value": doc.remaining_usd }));
+  }
+
   // --- wiring ------------------------------------------------------------------------------------
   async function loadAll() {
     showError("");
@@ -238,7 +271,7 @@
     try {
       const d = await loadDaily();
       $("main").hidden = false;
-      await Promise.all([loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id)]);
+      await Promise.all([loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id), loadCredits(d.org_id)]);
       setStatus(`Showing ${d.org_id}.`);
       document.body.dataset.state = "loaded";
     } catch (error) {

@@ -1,4 +1,4 @@
-import type { CatalogueVersionJson, InvoiceDocument, InvoiceLineJson, UsageRow } from "@ledger/billing";
+import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, UsageRow } from "@ledger/billing";
 import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, RetainedRunPart, RunLookup, UsageParams } from "@ledger/clickhouse";
 import type { AccountEvent, CatalogueVersionInput } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
@@ -36,6 +36,8 @@ export interface LedgerBackend {
   invoice(org: string, period: string): Promise<InvoiceDocument>;
   /** The periods an organization has billing rows in, and the current one, latest first. */
   periods(org: string): Promise<OrgPeriod[]>;
+  /** `GET /v1/credits/{org}`: each credit grant's balance after the final invoices (CR5). */
+  credits(org: string): Promise<CreditsDocument>;
   /** Line n (1-based) of an invoice and the ledger rows behind it. */
   lineSources(org: string, period: string, n: number): Promise<LineSources>;
   catalogue(): Promise<CatalogueVersionJson[]>;
@@ -79,6 +81,7 @@ export const BACKEND_METHODS = [
   "stopAnalystQuery",
   "invoice",
   "periods",
+  "credits",
   "lineSources",
   "catalogue",
   "addCatalogueVersion",

@@ -1,5 +1,5 @@
-import { invoiceDocument, invoiceJson } from "@ledger/billing";
-import { analystQuery, counterMembers, InvoiceReads, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
+import { creditBalances, creditsDocument, invoiceDocument, invoiceJson } from "@ledger/billing";
+import { analystQuery, counterMembers, creditLedger, InvoiceReads, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
 import type { LedgerBackend } from "./contract";
 
 /** The contract's reads: what ClickHouse alone answers, from any process that can reach it. */
@@ -24,9 +24,13 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
     stopAnalystQuery: (tag) => stopAnalystQueries(ch, tag),
     invoice: async (org, period) => invoiceDocument(await invoices.invoice(org, period)),
     periods: (org) => invoices.periodsOf(org),
+    credits: async (org) => {
+      const { grants, voids, consumedMicros } = await creditLedger(ch, org);
+      return creditsDocument(org, creditBalances(grants, voids, consumedMicros));
+    },
     lineSources: async (org, period, n) => {
       const { line, sources } = await invoices.lineSources(org, period, n);
-      const [json] = invoiceJson({ orgId: org, period, status: "open", lines: [line], totalMicros: 0n });
+      const [json] = invoiceJson({ orgId: org, period, status: "open", lines: [line], totalMicros: 0n, credits: [] });
       const { status: _s, ...lineJson } = json!;
       return { line: lineJson, sources };
     },

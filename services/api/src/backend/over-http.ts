@@ -1,4 +1,4 @@
-import type { CatalogueVersionJson, InvoiceDocument, UsageRow } from "@ledger/billing";
+import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, UsageRow } from "@ledger/billing";
 import type { DailyUsage, RetainedRunPart } from "@ledger/clickhouse";
 import type { AccountEvent } from "@ledger/events";
 import { LedgerRefusal, type ClosedPeriod, type LedgerBackend, type LineSources, type OrgPeriod } from "./contract";
@@ -45,6 +45,7 @@ export function backendOverHttp(primary: string, platformKey: string): LedgerBac
     },
     invoice: (o, period) => json<InvoiceDocument>("GET", `/v1/invoices/${org(o)}/${org(period)}`),
     periods: async (o) => (await json<{ periods: OrgPeriod[] }>("GET", `/v1/invoices/${org(o)}`)).periods,
+    credits: (o) => json<CreditsDocument>("GET", `/v1/credits/${org(o)}`),
     lineSources: (o, period, n) => json<LineSources>("GET", `/v1/invoices/${org(o)}/${org(period)}/lines/${n}/sources`),
     catalogue: () => json<CatalogueVersionJson[]>("GET", "/v1/admin/catalogue"),
     addCatalogueVersion: (version) => json<CatalogueVersionJson>("POST", "/v1/admin/catalogue", version),

@@ -17,7 +17,7 @@ export interface InvoiceRoutesOptions {
   auth: Authenticator;
   admission: Admission;
   clock: Clock;
-  backend: Pick<LedgerBackend, "invoice" | "periods" | "lineSources">;
+  backend: Pick<LedgerBackend, "invoice" | "periods" | "lineSources" | "credits">;
 }
 
 /** An organization named in a path: an identifier, or a 400 saying why not. */
@@ -90,6 +90,25 @@ export async function invoiceRoutes(app: FastifyInstance, o: InvoiceRoutesOption
       queryParameters(noQuery, req.query, "/v1/invoices/{org}");
       const ok = await admitted(req, reply, false);
       return ok ? { org_id: ok.org, periods: await o.backend.periods(ok.org) } : reply;
+    },
+  );
+
+  app.get(
+    "/v1/credits/:org",
+    described({
+      summary: "An organization's credit grants and their balances (CR5)",
+      description: "Each grant's amount, period window, what final invoices consumed, what remains and what a void took away; granted = consumed + remaining + voided.",
+      tag: "invoices",
+      auth: "org-key-or-platform",
+      params: orgPath,
+      query: noQuery,
+      answers: { 200: { description: "the grants, in the order invoices use them, and the totals", schema: document } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
+      queryParameters(noQuery, req.query, "/v1/credits/{org}");
+      const ok = await admitted(req, reply, false);
+      return ok ? o.backend.credits(ok.org) : reply;
     },
   );
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { generateApiKey, type ApiKeyRecord } from "@ledger/accounts";
 import { z } from "zod";
-import { ACCOUNT_EVENTS, identifier, instant, keyFields, orgConfigurationFields, problemsOf, projectConfigurationFields, validateOf, workspaceConfigurationFields, type AccountEvent } from "@ledger/events";
+import { ACCOUNT_EVENTS, creditFields, identifier, instant, keyFields, orgConfigurationFields, problemsOf, projectConfigurationFields, validateOf, workspaceConfigurationFields, type AccountEvent } from "@ledger/events";
 import { isRetriable } from "@ledger/kafka";
 import type { Clock } from "@ledger/limits";
 import type { AccountCache } from "../../auth/account-cache";
@@ -45,6 +45,8 @@ const workspaceBody = z.strictObject({
 });
 const projectBody = z.strictObject({ ...projectConfigurationFields, ...since });
 const keyBody = z.strictObject({ org_id: identifier, workspace_id: identifier, kind: keyFields.kind.optional(), user_id: keyFields.user_id, ...since });
+const grantBody = z.strictObject({ ...creditFields, ...since });
+const voidBody = z.strictObject({ ...since });
 const keysQuery = z.strictObject({ org: identifier.optional() });
 const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
 
@@ -52,6 +54,7 @@ const orgPath = z.object({ org: identifier });
 const workspacePath = orgPath.extend({ workspace: identifier });
 const projectPath = workspacePath.extend({ project: identifier });
 const keyPath = z.object({ keyId: identifier });
+const grantPath = orgPath.extend({ grant: identifier });
 const recorded = (what: string) => ({ 200: { description: `the ${what} event as published to the accounts topic`, schema: z.record(z.string(), z.unknown()) } });
 const keyViewSchema = z.object({ key_id: z.string(), org_id: z.string(), workspace_id: z.string(), kind: z.enum(["personal", "service"]), user_id: z.string().optional(), created_at: z.string(), revoked: z.boolean() });
 
@@ -191,6 +194,52 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
     if (!existing) throw new RequestError(404, { error: `there is no key ${JSON.stringify(keyId)}` });
     await record({ type: "api-key-revoked", org_id: existing.orgId, key_id: keyId });
     return keyView(o.accounts.current.keyById(keyId)!);
+    },
+  );
+
+  app.post(
+    "/v1/admin/orgs/:org/credits",
+    described({
+      summary: "Grant a credit to an organization (§10.7)",
+      description: "Invoices of first_period…last_period draw it down after every charge line (CR1–CR4); a final invoice only if the grant came before its period's close.",
+      tag: "admin",
+      auth: "platform",
+      params: orgPath,
+      body: { schema: grantBody, contentTypes: ["application/json"], example: { grant_id: "welcome-2024", amount_usd: "50.00", reason: "welcome" } },
+      answers: { 201: { description: "the credit-granted event as published to the accounts topic", schema: z.record(z.string(), z.unknown()) } },
+      refusals: [409, 503],
+    }),
+    async (req: Req, reply) => {
+      await platformOnly(req);
+      const org = param("organization", req.params.org);
+      const body = bodyOf(grantBody, req.body, "credit-granted");
+      if (o.accounts.current.creditGrant(org, body.grant_id)) throw new RequestError(409, { error: `${org} already has a grant ${JSON.stringify(body.grant_id)}; nothing was changed (a grant id is granted once)` });
+      reply.code(201);
+      return record({ ...body, type: "credit-granted", org_id: org });
+    },
+  );
+
+  app.post(
+    "/v1/admin/orgs/:org/credits/:grant/void",
+    described({
+      summary: "Void a credit grant",
+      description: "Its remaining balance applies to no invoice rated after the void is known (a final invoice: one whose period closed after it).",
+      tag: "admin",
+      auth: "platform",
+      params: grantPath,
+      body: { schema: voidBody, contentTypes: ["application/json"], example: {}, required: false },
+      answers: recorded("credit-voided"),
+      refusals: [404, 409, 503],
+    }),
+    async (req: Req) => {
+      await platformOnly(req);
+      const org = param("organization", req.params.org);
+      const grantId = param("grant id", req.params.grant);
+      const body = bodyOf(voidBody, req.body ?? {}, "credit-voided");
+      const grant = o.accounts.current.creditGrant(org, grantId);
+      if (!grant) throw new RequestError(404, { error: `${org} has no grant ${JSON.stringify(grantId)}; nothing was changed` });
+      if (grant.voided) throw new RequestError(409, { error: `${org}'s grant ${JSON.stringify(grantId)} is already void; nothing was changed` });
+      return record({ ...body, type: "credit-voided", org_id: org, grant_id: grantId });
     },
   );
 
