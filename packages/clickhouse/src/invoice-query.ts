@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { amountDueMicros, creditsMicrosOf, microsOfUsd as creditMicros, type CreditApplied, type CreditGrant, type CreditVoid, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
+import { amountDueMicros, creditsMicrosOf, type CreditApplied, type CreditGrant, type CreditVoid, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
 import { bookedCountsFrom } from "./usage-rollup";
 
@@ -144,7 +144,7 @@ function creditSourcesOf(rows: readonly z.output<typeof creditRow>[], consumed: 
     else
       of(r.org_id).grants.push({
         grantId: r.grant_id,
-        amountMicros: creditMicros(r.amount_usd),
+        amountMicros: microsOfUsd(r.amount_usd),
         firstPeriod: r.first_period || r.occurred_period,
         lastPeriod: r.last_period || null,
         reason: r.reason,
