@@ -150,6 +150,10 @@ describe("accounts, keys and limits from the command line", () => {
     });
     expect((await cli(["workspaces", "set", "acme", "prod", "--all-traces-limit", "two"])).stderr).toMatch(/must be a whole number/);
     expect((await cli(["projects", "set", "acme", "prod", "chat", "--default-retention", "extended"])).code).toBe(0);
+    // Credits through serve's API thread: granted, and their balance read back through the contract.
+    expect((await cli(["credits", "grant", "--org", "acme", "--amount", "25", "--reason", "welcome", "--grant-id", "w-1"])).stdout).toBe("acme: granted w-1 $25\n");
+    const credits = JSON.parse((await cli(["credits", "list", "--org", "acme", "--json"])).stdout);
+    expect(credits).toMatchObject({ org_id: "acme", granted_usd: "25.00", remaining_usd: "25.00", grants: [{ grant_id: "w-1", reason: "welcome" }] });
 
     const personal = await cli(["keys", "create", "--org", "acme", "--workspace", "prod"]);
     expect(personal.code).toBe(2);
