@@ -2,7 +2,7 @@ import http from "node:http";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import { validateBatch, traceKey } from "@ledger/events";
-import { microsOfUsd } from "@ledger/billing";
+import { amountDueMicros, formatUsd, microsOfUsd, periodKeyOf, periodsBetween } from "@ledger/billing";
 import { createKafka, ledgerGroups, ledgerTopics, ledgerWatches, startMockCluster, waitForDrain } from "@ledger/kafka";
 import { referenceTuples } from "../support/pipeline";
 import { freshServeEnv, startServe, SERVE_PLATFORM_KEY } from "../support/serve-process";
@@ -96,14 +96,29 @@ say(`ledger serve at ${serve.url} (pid ${serve.child.pid})`);
 
 // Authentication and limits stay on: the workload's organizations are on the Plus plan, whose
 // hourly limits (500,000 events, 5 GB) this run does not reach; the platform key sends.
+// Money owed rides along (§10.7, §10.8): a third of the organizations hold a credit grant, a
+// third are Enterprise without price terms (priced as Plus) with a yearly commitment from June.
+const GRANT_MICROS = 25_000_000n;
+const COMMITMENT_MICROS = 40_000_000n;
+const creditOf = (org: string): { grantId: string; micros: bigint } | null => {
+  const i = [...new Set(events.map((e) => e.org_id!))].sort().indexOf(org);
+  return i % 3 === 1 ? { grantId: "bench-welcome", micros: GRANT_MICROS } : i % 3 === 2 ? { grantId: `commitment/${org}/2024-06`, micros: COMMITMENT_MICROS } : null;
+};
 for (const org of new Set(events.map((e) => e.org_id!))) {
-  const res = await fetch(`${serve.url}/v1/admin/orgs/${org}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY },
-    // In effect since before the workload: June's and July's invoices are priced as Plus.
-    body: JSON.stringify({ plan: "plus", payment_method: true, occurred_at: "2024-01-01T00:00:00Z" }),
+  const credit = creditOf(org);
+  const admin = async (method: string, path: string, body: unknown) => {
+    const res = await fetch(`${serve.url}${path}`, { method, headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`configuring ${org}: ${method} ${path}: ${res.status} ${await res.text()}`);
+  };
+  // In effect since before the workload: June's and July's invoices are priced as Plus.
+  const enterprise = credit?.grantId.startsWith("commitment/") === true;
+  await admin("PUT", `/v1/admin/orgs/${org}`, {
+    plan: enterprise ? "enterprise" : "plus",
+    payment_method: true,
+    occurred_at: "2024-01-01T00:00:00Z",
+    ...(enterprise ? { commitment_usd: formatUsd(COMMITMENT_MICROS), term_start: "2024-06" } : {}),
   });
-  if (!res.ok) throw new Error(`configuring ${org}: ${res.status} ${await res.text()}`);
+  if (credit && !enterprise) await admin("POST", `/v1/admin/orgs/${org}/credits`, { grant_id: credit.grantId, amount_usd: formatUsd(credit.micros), first_period: "2024-06", reason: "bench", occurred_at: "2024-05-01T00:00:00Z" });
 }
 
 const ls = args.langsmith ? langsmithWorkload(events, clients) : null;
@@ -302,8 +317,11 @@ const upgrades = usage.rows.reduce((s, r) => s + r.extended_upgrades, 0);
 // June with every event known, and July's own lines July's: nothing lost, nothing twice.
 let invoicesCorrect = true;
 let lateAdjustments = 0;
+let annualInvoices = 0;
+let creditedInvoices = 0;
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
 if (billing.length > 0) {
-  type Doc = { status: string; total_usd: string; lines: { kind: string; usage_period: string; quantity: number; amount_usd: string }[] };
+  type Doc = { status: string; total_usd: string; credits_usd: string; amount_due_usd: string; lines: { kind: string; usage_period: string; quantity: number; amount_usd: string; grant_id?: string }[] };
   const invoice = async (org: string, period: string): Promise<Doc> =>
     (await (await fetch(`${serve.url}/v1/invoices/${org}/${period}`, { headers: { "x-api-key": SERVE_PLATFORM_KEY } })).json()) as Doc;
   for (const deadline = Date.now() + 60_000; (await invoice(orgs[0]!, "2024-06")).status !== "closed"; ) {
@@ -325,8 +343,34 @@ if (billing.length > 0) {
       invoicesCorrect = false;
       say(`invoice mismatch for ${org}: June ${juneAll} vs ${expectJune} micro-dollars, July ${julyOwn} vs ${expectJuly}`);
     }
+    // CR2–CR4 read naively: June's final invoice takes what it can of the grant, July's preview
+    // what June left; the amount due is the rest, to the cent.
+    const credit = creditOf(org);
+    const juneCredit = credit === null ? 0n : min(micros(june.total_usd) > 0n ? micros(june.total_usd) : 0n, credit.micros);
+    const julyCredit = credit === null ? 0n : min(micros(july.total_usd) > 0n ? micros(july.total_usd) : 0n, credit.micros - juneCredit);
+    for (const [name, doc, expected] of [["June", june, juneCredit], ["July", july, julyCredit]] as const) {
+      const lines = doc.lines.filter((l) => l.kind === "credit");
+      const due = amountDueMicros(micros(doc.total_usd), expected);
+      const linesRight = expected === 0n ? lines.length === 0 : lines.length === 1 && lines[0]!.grant_id === credit!.grantId && micros(lines[0]!.amount_usd) === -expected;
+      if (micros(doc.credits_usd) !== expected || micros(doc.amount_due_usd) !== due || !linesRight) {
+        invoicesCorrect = false;
+        say(`credit mismatch for ${org} in ${name}: credits ${doc.credits_usd} (expected ${formatUsd(expected)}), due ${doc.amount_due_usd} (expected ${formatUsd(due)})`);
+      }
+    }
+    if (credit?.grantId.startsWith("commitment/")) {
+      // AC1 by the ledger's clock: every term year from June 2024 to now, each $40.
+      const doc = (await (await fetch(`${serve.url}/v1/credits/${org}`, { headers: { "x-api-key": SERVE_PLATFORM_KEY } })).json()) as { annual_invoices?: { term_start: string; amount_usd: string }[] };
+      const years = (doc.annual_invoices ?? []).map((a) => `${a.term_start}=${a.amount_usd}`);
+      const expected = periodsBetween("2024-06", periodKeyOf(Date.now())).filter((p) => p.endsWith("-06")).map((p) => `${p}=${formatUsd(COMMITMENT_MICROS)}`);
+      if (JSON.stringify(years) !== JSON.stringify(expected)) {
+        invoicesCorrect = false;
+        say(`annual invoices of ${org}: ${years.join(", ")} (expected ${expected.join(", ")})`);
+      }
+      annualInvoices += years.length;
+    }
+    creditedInvoices += juneCredit + julyCredit > 0n ? 1 : 0;
   }
-  say(`invoices equal the reference for ${orgs.length} organizations: ${invoicesCorrect} (late effects adjusted on July: ${lateAdjustments})`);
+  say(`invoices equal the reference for ${orgs.length} organizations: ${invoicesCorrect} (late effects adjusted on July: ${lateAdjustments}; organizations with credits applied: ${creditedInvoices}; annual invoices: ${annualInvoices})`);
 }
 
 serve.child.kill("SIGTERM");

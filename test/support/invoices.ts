@@ -1,6 +1,8 @@
 import { ACCOUNT_EVENTS, INGEST_EVENTS, validateBatchOf } from "@ledger/events";
 import { invoiceDocument, type InvoiceLineJson } from "@ledger/billing";
 import type { LedgerStack } from "@ledger/stack";
+import { uniqueName } from "./engines";
+import { waitFor } from "./wait";
 
 let n = 0;
 
@@ -27,4 +29,18 @@ export async function invoiceLines(stack: LedgerStack, org: string, period: stri
     total: doc.total_usd,
     lines: doc.lines.map(({ org_id: _o, period: _p, status: _s, ...rest }) => rest),
   };
+}
+
+/** Everything on the invoices topic so far (§10.6), in order, with its key. */
+export async function invoiceEvents(s: LedgerStack): Promise<{ key: string; event: Record<string, any> }[]> {
+  const consumer = s.kafka.consumer({ groupId: uniqueName("invoices-reader") });
+  await consumer.connect();
+  await consumer.subscribe({ topic: s.topics.invoices, fromBeginning: true });
+  const seen: { key: string; event: Record<string, any> }[] = [];
+  const ends = await s.admin.fetchTopicOffsets(s.topics.invoices);
+  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  await consumer.run({ eachMessage: async ({ message }) => void seen.push({ key: message.key!.toString(), event: JSON.parse(message.value!.toString()) }) });
+  await waitFor(`${total} invoice events read`, () => seen.length >= total, 30_000, 50);
+  await consumer.disconnect();
+  return seen;
 }

@@ -7,6 +7,7 @@ import { freshStack, TEST_PLATFORM_KEY } from "../support/engines";
 import { ledgerApi } from "../support/ledger-api";
 import { ev } from "../support/pipeline";
 import { bill, publishLog } from "../support/invoices";
+import { waitFor } from "../support/wait";
 
 // The usage page in a real browser (Debian's chromium, driven by playwright-core) over a replayed
 // log: its figures must be the API's, and the API's the log's, counted by hand here.
@@ -59,6 +60,8 @@ beforeAll(async () => {
   api = ledgerApi(stack.url!, TEST_PLATFORM_KEY);
   await api.org("acme", { plan: "plus", payment_method: true, occurred_at: "2024-01-01T00:00:00Z" });
   await api.org("beta", { plan: "plus", payment_method: true, occurred_at: "2024-01-01T00:00:00Z" });
+  // An Enterprise commitment from June (§10.8): the ledger's clock issues its annual invoice.
+  await api.org("gamma", { plan: "enterprise", payment_method: true, commitment_usd: "1200", term_start: "2024-06", occurred_at: "2024-01-01T00:00:00Z" });
   await api.workspace("acme", "prod", { all_traces_limit: 150, extended_traces_limit: 40 });
   acmeKey = (await api.key("acme", "prod")).key;
   betaKey = (await api.key("beta", "prod")).key;
@@ -213,6 +216,24 @@ test("invoices: open previews and the closed June with its sources and CSV equal
   ]);
   const planRows = await page.locator("#plan-limits tbody tr th").allTextContents();
   expect(planRows.length).toBeGreaterThan(0);
+  await page.close();
+});
+
+test("an Enterprise commitment's burndown is /v1/credits's (AC3)", async () => {
+  const doc = await waitFor("gamma's annual invoice", async () => {
+    const r = await api.call("GET", "/v1/credits/gamma", TEST_PLATFORM_KEY);
+    return r.body.commitment ? r.body : undefined;
+  }, 30_000);
+  expect(doc.commitment).toMatchObject({ term_start: "2024-06", last_period: "2025-05", committed_usd: "1200.00", consumed_usd: "0.00", remaining_usd: "1200.00", runs_out: null });
+  const page = await openPage(TEST_PLATFORM_KEY, "gamma");
+  const box = page.locator('#credits .commitment[data-term-start="2024-06"]');
+  await expect.poll(() => box.count()).toBe(1);
+  expect(await box.locator("h3").textContent()).toBe("Commitment 2024-06 to 2025-05");
+  expect(await box.locator(".burndown").textContent()).toBe(`Committed $1200.00; consumed $0.00; remaining $1200.00; ${doc.commitment.months_left} month(s) left.`);
+  expect(await box.locator(".runs-out").getAttribute("data-runs-out")).toBe("");
+  expect(await box.locator("meter").getAttribute("value")).toBe("0");
+  // The commitment's grant is listed with the others.
+  expect(await page.locator("#credits tr[data-grant]").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.grant))).toEqual(["commitment/gamma/2024-06"]);
   await page.close();
 });
 

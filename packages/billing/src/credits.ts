@@ -1,4 +1,5 @@
 import { formatInstant } from "./instant";
+import type { CommitmentBurndown } from "./commitments";
 import { formatUsd } from "./pricing";
 
 /**
@@ -136,6 +137,9 @@ export interface CreditsDocument {
   consumed_usd: string;
   remaining_usd: string;
   voided_usd: string;
+  /** AC3: an Enterprise organization's current term year. */
+  commitment?: CommitmentBurndown;
+  annual_invoices?: { invoice_id: string; term_start: string; last_period: string; amount_usd: string; issued_at: string }[];
 }
 
 export function creditsDocument(orgId: string, balances: readonly CreditBalance[]): CreditsDocument {

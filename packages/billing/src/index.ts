@@ -11,3 +11,4 @@ export * from "./period-close";
 export * from "./invoice";
 export * from "./daily-usage";
 export * from "./credits";
+export * from "./commitments";

@@ -6,6 +6,7 @@ import { formatUsd } from "./pricing";
 import { periodsBetween, previousPeriodKey } from "./period-close";
 import { seatsOf, type SeatEvent } from "./seats";
 import { applyCredits, type CreditApplied, type CreditGrant, type CreditVoid } from "./credits";
+import type { AnnualCommitment, CommitmentTerms } from "./commitments";
 
 /**
  * An organization's invoice for one period (spec §10.3–10.4), from what ClickHouse knows: the
@@ -29,6 +30,8 @@ export interface OrgConfiguration {
   occurredAtMs: number;
   plan: PlanName;
   terms: ContractTerms;
+  /** An enterprise commitment (§10.8); it prices nothing, it grants a credit by annual invoice. */
+  commitment?: CommitmentTerms;
   /**
    * The latest period whose close marker came before it in its partition (none: it came before
    * every close). It is known when P closes, and so rates P, only if this is before P.
@@ -170,6 +173,8 @@ export interface InvoiceLineJson {
   unit_price_usd?: string;
   /** On credit lines (CR4). */
   grant_id?: string;
+  /** On an annual commitment's line: the term year's last period (§10.8). */
+  last_period?: string;
   amount_usd: string;
   /** On the total line only: what the credit lines take off, and what is to be paid, in cents. */
   credits_usd?: string;
@@ -209,8 +214,13 @@ export function invoiceJson(invoice: Invoice): InvoiceLineJson[] {
   return lines;
 }
 
+/** A month's invoice in arrears, or an Enterprise commitment's annual invoice in advance (§10.8). */
+export type InvoiceKind = "monthly" | "annual_commitment";
+
 /** An invoice as the API and `ledger invoice --json` give it. */
 export interface InvoiceDocument {
+  /** Absent on monthly invoices, whose documents predate annual ones. */
+  kind?: "annual_commitment";
   org_id: string;
   period: string;
   status: "open" | "closed";
@@ -229,14 +239,31 @@ export function invoiceDocument(invoice: Invoice): InvoiceDocument {
   return { org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd, credits_usd: total.credits_usd!, amount_due_usd: total.amount_due_usd! };
 }
 
+/**
+ * AC1: an annual invoice, final when issued: one line, the commitment, for its twelve periods.
+ * It takes no credit (AC2).
+ */
+export function annualInvoiceDocument(a: AnnualCommitment): InvoiceDocument {
+  const amount = formatUsd(a.commitmentMicros);
+  const head = { org_id: a.orgId, period: a.termStart, status: "closed" as const };
+  return {
+    kind: "annual_commitment",
+    ...head,
+    lines: [{ ...head, kind: "annual_commitment", usage_period: a.termStart, last_period: a.lastPeriod, quantity: 1, free_quantity: 0, unit_price_usd: amount, amount_usd: amount }],
+    total_usd: amount,
+    credits_usd: formatUsd(0n),
+    amount_due_usd: formatUsd(amountDueMicros(a.commitmentMicros)),
+  };
+}
+
 /** An invoice's id: the same whoever issues it and however often (`monthly/2024-06/acme`; '/' is outside the id alphabet). */
-export const invoiceIdOf = (kind: "monthly", org: string, period: string) => `${kind}/${period}/${org}`;
+export const invoiceIdOf = (kind: InvoiceKind, org: string, period: string) => `${kind}/${period}/${org}`;
 
 /** What a payment or ERP system receives when an invoice becomes final (IE1). */
 export interface InvoiceIssued {
   type: "invoice-issued";
   invoice_id: string;
-  kind: "monthly";
+  kind: InvoiceKind;
   org_id: string;
   period: string;
   issued_at: string;
@@ -248,10 +275,11 @@ export interface InvoiceIssued {
 }
 
 export function invoiceIssued(doc: InvoiceDocument, issuedAtMs: number): InvoiceIssued {
+  const kind = doc.kind ?? "monthly";
   return {
     type: "invoice-issued",
-    invoice_id: invoiceIdOf("monthly", doc.org_id, doc.period),
-    kind: "monthly",
+    invoice_id: invoiceIdOf(kind, doc.org_id, doc.period),
+    kind,
     org_id: doc.org_id,
     period: doc.period,
     issued_at: formatInstant(issuedAtMs),
@@ -272,6 +300,7 @@ export function invoiceTotalLine(doc: InvoiceDocument): InvoiceLineJson {
 export function invoiceText(doc: InvoiceDocument): string {
   const rows = doc.lines.map((l) => {
     if (l.kind === "credit") return [`credit ${l.grant_id}`, "", "", `$${l.amount_usd}`];
+    if (l.kind === "annual_commitment") return [`annual commitment ${l.usage_period} to ${l.last_period}`, "", "", `$${l.amount_usd}`];
     const what =
       l.kind === "adjustment" ? `adjustment ${l.usage_period} ${l.adjusts}` : l.kind === "seat_proration" ? `seat_proration ${l.user_id} from ${l.at}` : l.kind;
     const free = l.free_quantity ? ` (${l.free_quantity} free)` : "";
@@ -279,7 +308,10 @@ export function invoiceText(doc: InvoiceDocument): string {
   });
   const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
   const body = rows.map((r) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]!.padStart(widths[3]!)}`);
-  const header = `Invoice of ${doc.org_id} for ${doc.period} (${doc.status === "closed" ? "closed: final" : "open: a preview"})`;
+  const header =
+    doc.kind === "annual_commitment"
+      ? `Annual invoice of ${doc.org_id} for the term year from ${doc.period} (final)`
+      : `Invoice of ${doc.org_id} for ${doc.period} (${doc.status === "closed" ? "closed: final" : "open: a preview"})`;
   const credits = doc.credits_usd !== "0.00" ? [`  credits -$${doc.credits_usd}`] : [];
   return [header, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, ...credits, `  amount due $${doc.amount_due_usd}`, ""].join("\n");
 }

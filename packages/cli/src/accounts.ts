@@ -56,7 +56,9 @@ export function registerAccountCommands(program: Command): void {
       .option("--free-base-traces <n>", "contract: free base traces per month", wholeNumber)
       .option("--base-trace-price <usd>", "contract: price of a base trace", usd)
       .option("--upgrade-price <usd>", "contract: price of an extended retention upgrade", usd)
-      .option("--deployment-run-price <usd>", "contract: price of a deployment run", usd),
+      .option("--deployment-run-price <usd>", "contract: price of a deployment run", usd)
+      .option("--commitment <usd>", "enterprise: committed spend a year, billed by annual invoice (with --term-start)", usd)
+      .option("--term-start <YYYY-MM>", "enterprise: the commitment's first month", period),
   ).action(async (org: string, o: Record<string, unknown>) => {
     const body = {
       plan: o.plan,
@@ -68,6 +70,8 @@ export function registerAccountCommands(program: Command): void {
       ...(o.baseTracePrice !== undefined ? { base_trace_price_usd: o.baseTracePrice } : {}),
       ...(o.upgradePrice !== undefined ? { upgrade_price_usd: o.upgradePrice } : {}),
       ...(o.deploymentRunPrice !== undefined ? { deployment_run_price_usd: o.deploymentRunPrice } : {}),
+      ...(o.commitment !== undefined ? { commitment_usd: o.commitment } : {}),
+      ...(o.termStart !== undefined ? { term_start: o.termStart } : {}),
     };
     const event = await callLedger<AccountEventAnswer>((o.url as string) ?? defaultUrl(), platformKey(), "PUT", `/v1/admin/orgs/${encodeURIComponent(org)}`, body);
     out(o.json ? JSON.stringify(event) : `${org}: ${describe(event)}`);
@@ -224,5 +228,13 @@ export function registerAccountCommands(program: Command): void {
       ),
     );
     out(`total: granted $${doc.granted_usd}, consumed $${doc.consumed_usd}, remaining $${doc.remaining_usd}, voided $${doc.voided_usd}`);
+    const c = doc.commitment;
+    if (c) {
+      const runsOut = c.runs_out === null ? "lasts the term at that rate" : `runs out in ${c.runs_out} at that rate`;
+      out(
+        `commitment ${c.term_start}…${c.last_period}: committed $${c.committed_usd}, consumed $${c.consumed_usd}, remaining $${c.remaining_usd}, ` +
+          `${c.months_left} month(s) left; the last 30 days cost $${c.rate_usd_per_day} a day: ${runsOut}`,
+      );
+    }
   });
 }

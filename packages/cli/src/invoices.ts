@@ -6,6 +6,7 @@ import { InvalidArgumentError } from "commander";
 import { invoiceJsonLines, invoiceText, invoiceTotalLine, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
 import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { apiConfigFromEnv } from "@ledger/api";
+import type { WebhookDeliveryJson } from "@ledger/clickhouse";
 import { callLedger, LedgerRequestError } from "./admin-client";
 import { clientPlatformKey } from "./platform-key";
 
@@ -96,6 +97,41 @@ export function registerPriceCommands(program: Command): void {
       }
       const v = await callLedger<CatalogueVersionJson>(opts.url, platformKey(), "POST", "/v1/admin/catalogue", body);
       process.stdout.write(opts.json ? `${JSON.stringify(v)}\n` : `${describe(v)}\n`);
+    });
+}
+
+/** `ledger webhooks list|resend`: invoice deliveries to the webhook (§10.6, IE3). */
+export function registerWebhookCommands(program: Command): void {
+  const webhooks = program.command("webhooks").description("invoice deliveries to LEDGER_WEBHOOK_URL: each invoice's attempts, and a resend");
+  webhooks
+    .command("list")
+    .description("deliveries, newest first (the latest 200), or one invoice's")
+    .option("--invoice <id>", "one invoice, such as monthly/2024-06/acme")
+    .option("--json", "one JSON object per delivery")
+    .option("--url <url>", "the ledger's base URL", defaultUrl)
+    .action(async (opts: { invoice?: string; json?: boolean; url: string }) => {
+      const path = `/v1/admin/webhooks${opts.invoice === undefined ? "" : `?invoice_id=${encodeURIComponent(opts.invoice)}`}`;
+      const { deliveries } = await callLedger<{ deliveries: WebhookDeliveryJson[] }>(opts.url, platformKey(), "GET", path);
+      if (opts.json) {
+        process.stdout.write(deliveries.map((d) => `${JSON.stringify(d)}\n`).join(""));
+        return;
+      }
+      if (deliveries.length === 0) {
+        process.stdout.write("no invoice has been queued for the webhook\n");
+        return;
+      }
+      const last = (d: WebhookDeliveryJson) => (d.last_outcome === null ? "" : `${d.last_outcome}${d.last_status ? ` ${d.last_status}` : ""}${d.last_error ? `: ${d.last_error}` : ""}`);
+      const when = (d: WebhookDeliveryJson) => (d.status === "delivered" ? `delivered ${d.delivered_at}` : d.next_attempt_at === null ? "no further attempt" : `next ${d.next_attempt_at}`);
+      process.stdout.write(deliveries.map((d) => `${d.invoice_id}  round ${d.round}  ${d.status}  ${d.attempts} attempt(s)  ${when(d)}${last(d) ? `  last: ${last(d)}` : ""}\n`).join(""));
+    });
+  webhooks
+    .command("resend")
+    .description("deliver an invoice again: a new round of the body first queued, retried like the first")
+    .argument("<invoice-id>", "such as monthly/2024-06/acme")
+    .option("--url <url>", "the ledger's base URL", defaultUrl)
+    .action(async (invoiceId: string, opts: { url: string }) => {
+      const d = await callLedger<WebhookDeliveryJson>(opts.url, platformKey(), "POST", "/v1/admin/webhooks/resend", { invoice_id: invoiceId });
+      process.stdout.write(`${d.invoice_id}: round ${d.round} queued\n`);
     });
 }
 

@@ -5,7 +5,7 @@ import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { startMockCluster } from "@ledger/kafka";
 import { formatJsonLines, formatTable } from "./report";
 import { readReplayInput, replay, ReplayInputError } from "./replay";
-import { period, registerExportCommand, registerInvoiceCommands, registerPriceCommands } from "./invoices";
+import { period, registerExportCommand, registerInvoiceCommands, registerPriceCommands, registerWebhookCommands } from "./invoices";
 import { invoiceJsonLines, invoiceText } from "@ledger/billing";
 import { serve } from "./serve";
 import { ROLES, run } from "./run";
@@ -76,6 +76,7 @@ registerAccountCommands(program);
 registerAnalystCommands(program);
 registerInvoiceCommands(program);
 registerPriceCommands(program);
+registerWebhookCommands(program);
 registerExportCommand(program);
 
 program

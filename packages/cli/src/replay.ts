@@ -1,9 +1,21 @@
 import { readFileSync, rmSync } from "node:fs";
 import cliProgress from "cli-progress";
 import { describeProblems, InvalidBatchError, isAccountEvent, isPeriodClosed, LOG_EVENTS, readNdjson, validateBatchOf, type AccountEvent, type LedgerEvent, type LogEvent } from "@ledger/events";
-import { queryUsage } from "@ledger/clickhouse";
+import { annualInvoices, queryUsage } from "@ledger/clickhouse";
 import { LedgerStack } from "@ledger/stack";
-import { invoiceDocument, nextPeriodKey, periodsBetween, type InvoiceDocument, type UsageRow } from "@ledger/billing";
+import {
+  annualInvoiceDocument,
+  commitmentsDue,
+  invoiceDocument,
+  microsOfUsd,
+  nextPeriodKey,
+  parseInstant,
+  periodsBetween,
+  type AnnualCommitment,
+  type CommitmentConfiguration,
+  type InvoiceDocument,
+  type UsageRow,
+} from "@ledger/billing";
 import { configFromEnv, freshRunEngines } from "./engines-from-env";
 
 export class ReplayInputError extends Error {
@@ -55,7 +67,9 @@ export async function replay(events: LogEvent[], options: { by: "org" | "workspa
   const run = freshRunEngines(config.engines, "replay");
   // The engines' start-up lines only when asked for: the bar and the report are the answer.
   const log = (line: string) => options.verbose && process.stderr.write(`${line}\n`);
-  const stack = await LedgerStack.start({ engines: run.engines, upgrader: config.upgrader, sink: config.sink, log });
+  // The log keeps the time: annual invoices are issued by it (AC1), never by the wall clock.
+  const stack = await LedgerStack.start({ engines: run.engines, upgrader: config.upgrader, sink: config.sink, log, invoicer: { closeGraceMs: null, intervalMs: 500, commitmentsByClock: false } });
+  const commitments = new LogCommitments();
   const bar = new cliProgress.SingleBar(
     { stream: process.stderr, noTTYOutput: true, notTTYSchedule: 2_000, format: "{stage} [{bar}] {value}/{total} events", hideCursor: false },
     cliProgress.Presets.shades_classic,
@@ -76,6 +90,8 @@ export async function replay(events: LogEvent[], options: { by: "org" | "workspa
       const accounts = chunk.filter((e): e is AccountEvent => isAccountEvent(e));
       await stack.publishAccounts(accounts);
       await stack.publisher.publish(chunk.filter((e): e is LedgerEvent => !isAccountEvent(e) && !isPeriodClosed(e)));
+      // Annual invoices due by the log's time, before the next close can freeze a month they grant to.
+      for (const e of chunk) for (const a of commitments.read(e, closedThrough)) await stack.invoicer.issueAnnual(a);
       if (marker >= 0) {
         const period = (events[marker] as { period: string }).period;
         await stack.invoicer.writeMarkers(period, "replay");
@@ -103,6 +119,46 @@ export async function replay(events: LogEvent[], options: { by: "org" | "workspa
   }
 }
 
+/**
+ * AC1 in a replay: the log's time is the latest `occurred_at` read, and the configurations known
+ * are those read so far (each with the latest close before it), so a replay issues the annual
+ * invoices a live ledger reading the same log would have.
+ */
+export class LogCommitments {
+  private nowMs = Number.NEGATIVE_INFINITY;
+  private readonly configurations = new Map<string, CommitmentConfiguration[]>();
+  private readonly issued = new Map<string, Set<string>>();
+  /** Organizations whose configurations ever carried a commitment: the only ones to look at. */
+  private readonly committed = new Set<string>();
+
+  /** The annual invoices that become due once `event` is read. */
+  read(event: LogEvent, closedThrough: string | null): AnnualCommitment[] {
+    if (isPeriodClosed(event)) return [];
+    const at = parseInstant(event.occurred_at);
+    if (at.ok && at.epochMs > this.nowMs) this.nowMs = at.epochMs;
+    if (event.type === "org-configured") {
+      const list = this.configurations.get(event.org_id) ?? [];
+      list.push({
+        occurredAtMs: at.ok ? at.epochMs : 0,
+        plan: event.plan,
+        ...(event.commitment_usd !== undefined && event.term_start !== undefined ? { commitment: { commitmentMicros: microsOfUsd(event.commitment_usd), termStart: event.term_start } } : {}),
+        ...(closedThrough !== null ? { closedBefore: closedThrough } : {}),
+      });
+      this.configurations.set(event.org_id, list);
+      if (event.commitment_usd !== undefined) this.committed.add(event.org_id);
+    }
+    const due: AnnualCommitment[] = [];
+    for (const org of this.committed) {
+      const issued = this.issued.get(org) ?? new Set<string>();
+      for (const a of commitmentsDue(org, this.configurations.get(org)!, this.nowMs, issued)) {
+        this.issued.set(org, issued.add(a.termStart));
+        due.push(a);
+      }
+    }
+    return due;
+  }
+}
+
 /** Every organization's invoices for `replay --invoices`, from the same place as the API's. */
 async function logInvoices(stack: LedgerStack, events: readonly LogEvent[], closedThrough: string | null): Promise<InvoiceDocument[]> {
   const firstOf = new Map<string, string>();
@@ -116,9 +172,17 @@ async function logInvoices(stack: LedgerStack, events: readonly LogEvent[], clos
   }
   const firstOpen = closedThrough === null ? null : nextPeriodKey(closedThrough);
   const through = last === null ? firstOpen : firstOpen === null || last > firstOpen ? last : firstOpen;
+  // An annual invoice comes before the month its term year starts in (issued at its first instant).
+  const annual = await annualInvoices(stack.clickhouse);
   const out: InvoiceDocument[] = [];
-  for (const org of [...firstOf.keys()].sort()) {
-    for (const period of periodsBetween(firstOf.get(org)!, through!)) out.push(invoiceDocument(await stack.invoicer.reads.invoice(org, period)));
+  for (const org of [...new Set([...firstOf.keys(), ...annual.map((a) => a.orgId)])].sort()) {
+    const own = annual.filter((a) => a.orgId === org);
+    const months = firstOf.has(org) ? periodsBetween(firstOf.get(org)!, through!) : [];
+    for (const period of months) {
+      while (own.length > 0 && own[0]!.termStart <= period) out.push(annualInvoiceDocument(own.shift()!));
+      out.push(invoiceDocument(await stack.invoicer.reads.invoice(org, period)));
+    }
+    out.push(...own.map(annualInvoiceDocument));
   }
   return out;
 }

@@ -13,3 +13,4 @@ export * from "./daily-usage-query";
 export * from "./usage-rollup";
 export * from "./invoice-reads";
 export * from "./cluster-ddl";
+export * from "./webhook-query";

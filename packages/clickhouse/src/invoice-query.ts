@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { amountDueMicros, creditsMicrosOf, type CreditApplied, type CreditGrant, type CreditVoid, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
+import { commitmentGrant, type AnnualCommitment, amountDueMicros, creditsMicrosOf, type CreditApplied, type CreditGrant, type CreditVoid, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
 import type { LedgerClickHouse } from "./client";
 import { bookedCountsFrom } from "./usage-rollup";
 
@@ -24,6 +24,8 @@ const configRow = z.object({
   base_trace_price_usd: z.string().nullable(),
   upgrade_price_usd: z.string().nullable(),
   deployment_run_price_usd: z.string().nullable(),
+  commitment_usd: z.string(),
+  term_start: z.string(),
 });
 
 const creditRow = z.object({
@@ -56,7 +58,7 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
     WHERE metric = '${metric}'
     GROUP BY org_id, usage_period`;
   Object.assign(params, counts.params);
-  const [base, upgrades, runs, seats, configs, credits, consumed] = await Promise.all([
+  const [base, upgrades, runs, seats, configs, credits, consumed, annual] = await Promise.all([
     query("base_traces", bookedCounts("base"), countRow),
     query("extended_upgrades", bookedCounts("upgrade"), countRow),
     // DR1: a run is billed once, in the period of its first event in log order (its events
@@ -82,14 +84,7 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
        ORDER BY org_id, first_pos`,
       seatRow,
     ),
-    query(
-      "configurations",
-      `SELECT org_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, closed_before, plan, seat_price_usd, free_base_traces, base_trace_price_usd, upgrade_price_usd, deployment_run_price_usd
-       FROM ${ch.table("account_events_v1")} FINAL
-       WHERE type = 'org-configured' ${orgFilter}
-       ORDER BY org_id, kafka_partition, kafka_offset`,
-      configRow,
-    ),
+    query("configurations", configurationsSql(ch, orgFilter), configRow),
     query("credit_events", creditEventsSql(ch, orgFilter), creditRow),
     // CR4: invoices consume credits in the order they are issued, one period after another.
     query(
@@ -98,6 +93,7 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
        WHERE period < {b:String} ${orgFilter} GROUP BY org_id, grant_id`,
       consumedRow,
     ),
+    annualInvoices(ch, org),
   ]);
 
   const out = new Map<string, InvoiceSources>();
@@ -117,9 +113,18 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
     of(r.org_id).configurations.push(configurationOf(r));
   }
   if (org !== undefined && !out.has(org)) of(org);
-  const creditsOf = creditSourcesOf(credits, consumed);
+  const creditsOf = creditSourcesOf(credits, consumed, annual);
   for (const [orgId, sources] of out) (sources as { credits?: InvoiceSources["credits"] }).credits = creditsOf(orgId);
   return out;
+}
+
+/** Named query `invoices.configurations`: `org-configured` events in log order (§10.1). */
+function configurationsSql(ch: LedgerClickHouse, orgFilter: string): string {
+  return `SELECT org_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, closed_before, plan, seat_price_usd, free_base_traces, base_trace_price_usd, upgrade_price_usd, deployment_run_price_usd,
+                 commitment_usd, term_start
+          FROM ${ch.table("account_events_v1")} FINAL
+          WHERE type = 'org-configured' ${orgFilter}
+          ORDER BY org_id, kafka_partition, kafka_offset`;
 }
 
 /** Named query `invoices.credit_events` / `credits.events`: grants and voids in log order. */
@@ -131,7 +136,7 @@ function creditEventsSql(ch: LedgerClickHouse, orgFilter: string): string {
           ORDER BY org_id, kafka_partition, kafka_offset`;
 }
 
-function creditSourcesOf(rows: readonly z.output<typeof creditRow>[], consumed: readonly z.output<typeof consumedRow>[]) {
+function creditSourcesOf(rows: readonly z.output<typeof creditRow>[], consumed: readonly z.output<typeof consumedRow>[], annual: readonly AnnualCommitment[]) {
   const byOrg = new Map<string, { grants: CreditGrant[]; voids: CreditVoid[]; consumedMicros: Map<string, bigint> }>();
   const of = (orgId: string) => {
     let c = byOrg.get(orgId);
@@ -152,6 +157,8 @@ function creditSourcesOf(rows: readonly z.output<typeof creditRow>[], consumed: 
         ...closed,
       });
   }
+  // AC1–AC2: each annual invoice grants its commitment, known where its configuration is.
+  for (const a of annual) of(a.orgId).grants.push(commitmentGrant(a));
   for (const r of consumed) of(r.org_id).consumedMicros.set(r.grant_id, r.consumed);
   return (orgId: string) => byOrg.get(orgId) ?? { grants: [], voids: [], consumedMicros: new Map<string, bigint>() };
 }
@@ -160,7 +167,7 @@ function creditSourcesOf(rows: readonly z.output<typeof creditRow>[], consumed: 
 export async function creditLedger(ch: LedgerClickHouse, org: string): Promise<{ grants: CreditGrant[]; voids: CreditVoid[]; consumedMicros: Map<string, bigint> }> {
   const params = { org };
   const orgFilter = "AND org_id = {org:String}";
-  const [events, consumed] = await Promise.all([
+  const [events, consumed, annual] = await Promise.all([
     ch.client.query({ query: creditEventsSql(ch, orgFilter), query_params: params, format: "JSONEachRow", query_id: `credits.events.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` }),
     ch.client.query({
       query: `SELECT org_id, grant_id, sum(amount_micros) AS consumed FROM ${ch.table("invoice_credits_v1")} FINAL WHERE org_id = {org:String} GROUP BY org_id, grant_id`,
@@ -168,8 +175,63 @@ export async function creditLedger(ch: LedgerClickHouse, org: string): Promise<{
       format: "JSONEachRow",
       query_id: `credits.consumed.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
     }),
+    annualInvoices(ch, org),
   ]);
-  return creditSourcesOf(z.array(creditRow).parse(await events.json()), z.array(consumedRow).parse(await consumed.json()))(org);
+  return creditSourcesOf(z.array(creditRow).parse(await events.json()), z.array(consumedRow).parse(await consumed.json()), annual)(org);
+}
+
+const annualRow = z.object({ org_id: z.string(), term_start: z.string(), last_period: z.string(), commitment_micros: z.coerce.bigint(), issued_ms: z.coerce.number(), closed_before: z.string() });
+
+/**
+ * Named query `invoices.annual`: the annual invoices issued (AC1), each term year's first
+ * issue (a row repeated by a crash before its record reads as the first), oldest first.
+ */
+export async function annualInvoices(ch: LedgerClickHouse, org?: string): Promise<AnnualCommitment[]> {
+  const rs = await ch.client.query({
+    query: `SELECT org_id, term_start, argMin(last_period, issued_at) AS last_period, argMin(commitment_micros, issued_at) AS commitment_micros,
+                   toUnixTimestamp64Milli(min(issued_at)) AS issued_ms, argMin(closed_before, issued_at) AS closed_before
+            FROM ${ch.table("annual_invoices_v1")} ${org === undefined ? "" : "WHERE org_id = {org:String}"}
+            GROUP BY org_id, term_start ORDER BY org_id, term_start`,
+    query_params: { org: org ?? "" },
+    format: "JSONEachRow",
+    query_id: `invoices.annual.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
+  });
+  return z
+    .array(annualRow)
+    .parse(await rs.json())
+    .map((r) => ({
+      orgId: r.org_id,
+      termStart: r.term_start,
+      lastPeriod: r.last_period,
+      commitmentMicros: r.commitment_micros,
+      issuedAtMs: r.issued_ms,
+      ...(r.closed_before !== "" ? { closedBefore: r.closed_before } : {}),
+    }));
+}
+
+/** Stores an annual invoice (AC1); `annualInvoices` reads each term year's first. */
+export async function storeAnnualInvoice(ch: LedgerClickHouse, a: AnnualCommitment): Promise<void> {
+  await ch.client.insert({
+    table: ch.table("annual_invoices_v1"),
+    values: [{ org_id: a.orgId, term_start: a.termStart, last_period: a.lastPeriod, commitment_micros: a.commitmentMicros.toString(), issued_at: dateTime64(a.issuedAtMs), closed_before: a.closedBefore ?? "" }],
+    format: "JSONEachRow",
+  });
+}
+
+/** Every organization's configurations in log order (named query `invoices.configurations`), for AC1's decisions. */
+export async function orgConfigurations(ch: LedgerClickHouse): Promise<Map<string, OrgConfiguration[]>> {
+  const rs = await ch.client.query({
+    query: configurationsSql(ch, ""),
+    format: "JSONEachRow",
+    query_id: `invoices.configurations.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
+  });
+  const out = new Map<string, OrgConfiguration[]>();
+  for (const r of z.array(configRow).parse(await rs.json())) {
+    const list = out.get(r.org_id) ?? [];
+    list.push(configurationOf(r));
+    out.set(r.org_id, list);
+  }
+  return out;
 }
 
 function configurationOf(r: z.output<typeof configRow>): OrgConfiguration {
@@ -184,14 +246,15 @@ function configurationOf(r: z.output<typeof configRow>): OrgConfiguration {
   const run = usd(r.deployment_run_price_usd);
   if (run !== undefined) terms.deploymentRunMicros = run;
   if (r.free_base_traces !== null && r.free_base_traces !== "") terms.freeBaseTraces = BigInt(r.free_base_traces);
-  return { occurredAtMs: r.occurred_ms, plan: r.plan as PlanName, terms, ...(r.closed_before !== "" ? { closedBefore: r.closed_before } : {}) };
+  const commitment = r.commitment_usd !== "" && r.term_start !== "" ? { commitment: { commitmentMicros: microsOfUsd(r.commitment_usd), termStart: r.term_start } } : {};
+  return { occurredAtMs: r.occurred_ms, plan: r.plan as PlanName, terms, ...commitment, ...(r.closed_before !== "" ? { closedBefore: r.closed_before } : {}) };
 }
 
 /**
  * Stores final invoices (C3), lines and totals; `recordFrozen` then marks the period final.
  * Deterministic lines: storing one again changes nothing.
  */
-export async function storeInvoices(ch: LedgerClickHouse, invoices: readonly Invoice[]): Promise<void> {
+export async function storeInvoices(ch: LedgerClickHouse, invoices: readonly Invoice[], issuedAtMs: number): Promise<void> {
   const values = invoices.flatMap((inv) =>
     inv.lines.map((l, i) => ({
       org_id: inv.orgId,
@@ -211,11 +274,31 @@ export async function storeInvoices(ch: LedgerClickHouse, invoices: readonly Inv
   const credits = invoices.flatMap((inv) => inv.credits.map((c, i) => ({ org_id: inv.orgId, period: inv.period, credit_no: i + 1, grant_id: c.grantId, amount_micros: c.amountMicros.toString() })));
   const totals = invoices.map((inv) => {
     const taken = creditsMicrosOf(inv);
-    return { org_id: inv.orgId, period: inv.period, total_micros: inv.totalMicros.toString(), credits_micros: taken.toString(), amount_due_micros: amountDueMicros(inv.totalMicros, taken).toString() };
+    return {
+      org_id: inv.orgId,
+      period: inv.period,
+      total_micros: inv.totalMicros.toString(),
+      credits_micros: taken.toString(),
+      amount_due_micros: amountDueMicros(inv.totalMicros, taken).toString(),
+      issued_at: dateTime64(issuedAtMs),
+    };
   });
   if (values.length > 0) await ch.client.insert({ table: ch.table("invoice_lines_v1"), values, format: "JSONEachRow" });
   if (credits.length > 0) await ch.client.insert({ table: ch.table("invoice_credits_v1"), values: credits, format: "JSONEachRow" });
   if (totals.length > 0) await ch.client.insert({ table: ch.table("invoice_totals_v1"), values: totals, format: "JSONEachRow" });
+}
+
+const dateTime64 = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace("Z", "");
+
+/** When a period's final invoices were first stored (a freeze repeated after a crash reuses it); null: never. */
+export async function firstIssuedAt(ch: LedgerClickHouse, period: string): Promise<number | null> {
+  const rs = await ch.client.query({
+    query: `SELECT toUnixTimestamp64Milli(min(issued_at)) AS ms FROM ${ch.table("invoice_totals_v1")} WHERE period = {period:String}`,
+    query_params: { period },
+    format: "JSONEachRow",
+  });
+  const [row] = z.array(z.object({ ms: z.coerce.number().nullable() })).parse(await rs.json());
+  return row?.ms ?? null;
 }
 
 /** Marks a period final, once its invoices are stored and announced. */

@@ -1,7 +1,28 @@
-import { catalogueVersionJson, invoiceOf, isPeriodKey, periodFromKey, periodKeyOf, type CatalogueVersionJson, type Invoice, type InvoiceLine } from "@ledger/billing";
+import {
+  burndownOf,
+  catalogueVersionJson,
+  commitmentGrantId,
+  creditBalances,
+  creditsDocument,
+  formatInstant,
+  formatUsd,
+  invoiceIdOf,
+  invoiceOf,
+  isPeriodKey,
+  nextPeriodKey,
+  periodFromKey,
+  periodKeyOf,
+  pricesOfPeriod,
+  type CatalogueVersionJson,
+  type CreditsDocument,
+  type Invoice,
+  type InvoiceLine,
+} from "@ledger/billing";
+import { z } from "zod";
 import type { LedgerClickHouse } from "./client";
 import { exportPeriod, type ExportDataset, type ExportFormat } from "./export-query";
-import { closedPeriods, frozenInvoice, invoiceSources, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
+import { queryDailyUsage } from "./daily-usage-query";
+import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
 
 /** A request about invoices that cannot be answered: not a period, no such line, not final yet. */
 export class InvoiceRequestError extends Error {
@@ -82,6 +103,67 @@ export class InvoiceReads {
       throw new InvoiceRequestError(409, `period ${period} is not final yet (${latest === null ? "no period is" : `final through ${latest}`}): its numbers can still change; ${advice}`);
     }
     return exportPeriod(this.ch, period, dataset, format);
+  }
+
+  /**
+   * CR5 and AC3: each grant's balance and the totals; for an organization with annual invoices,
+   * the current term year's burndown and every annual invoice issued.
+   */
+  async credits(org: string): Promise<CreditsDocument> {
+    const [{ grants, voids, consumedMicros }, annual] = await Promise.all([creditLedger(this.ch, org), annualInvoices(this.ch, org)]);
+    const balances = creditBalances(grants, voids, consumedMicros);
+    const doc = creditsDocument(org, balances);
+    if (annual.length === 0) return doc;
+    const nowMs = this.now();
+    const current = periodKeyOf(nowMs);
+    const commitment = annual.filter((a) => a.termStart <= current).at(-1) ?? annual.at(-1)!;
+    const balance = balances.find((b) => b.grant.grantId === commitmentGrantId(org, commitment.termStart))!;
+    const latestFrozen = await latestFrozenPeriod(this.ch);
+    const firstUnfrozen = latestFrozen === null ? commitment.termStart : nextPeriodKey(latestFrozen);
+    return {
+      ...doc,
+      commitment: burndownOf({
+        commitment,
+        consumedMicros: balance.consumedMicros,
+        remainingMicros: balance.remainingMicros,
+        currentPeriod: current,
+        firstOpenPeriod: firstUnfrozen > commitment.termStart ? firstUnfrozen : commitment.termStart,
+        spentLast30DaysMicros: await this.spentLast30Days(org, nowMs),
+      }),
+      annual_invoices: annual.map((a) => ({
+        invoice_id: invoiceIdOf("annual_commitment", org, a.termStart),
+        term_start: a.termStart,
+        last_period: a.lastPeriod,
+        amount_usd: formatUsd(a.commitmentMicros),
+        issued_at: formatInstant(a.issuedAtMs),
+      })),
+    };
+  }
+
+  /**
+   * AC3's rate: the last 30 days' base traces, upgrades and deployment runs at the current
+   * period's prices, and a month of the seats present at its start. The free allotment is not
+   * taken off (a cautious rate).
+   */
+  private async spentLast30Days(org: string, nowMs: number): Promise<bigint> {
+    const current = periodKeyOf(nowMs);
+    const [usage, runs, preview, sources, catalogue] = await Promise.all([
+      queryDailyUsage(this.ch, { org, days: 30 }, nowMs),
+      this.ch.client.query({
+        query: `SELECT uniqExact(run_id) AS n FROM ${this.ch.table("billing_events_v1")}
+                WHERE org_id = {org:String} AND type = 'deployment-run' AND occurred_at > fromUnixTimestamp64Milli({from:Int64})`,
+        query_params: { org, from: nowMs - 30 * 86_400_000 },
+        format: "JSONEachRow",
+      }),
+      this.invoice(org, current),
+      invoiceSources(this.ch, current, org),
+      loadCatalogue(this.ch),
+    ]);
+    const prices = pricesOfPeriod(sources.get(org)!.configurations, current, catalogue);
+    const [row] = z.array(z.object({ n: z.coerce.bigint() })).parse(await runs.json());
+    const sum = (f: "base_traces" | "extended_upgrades") => BigInt(usage.series.reduce((t, d) => t + d[f], 0));
+    const seats = preview.lines.filter((l) => l.kind === "seats").reduce((t, l) => t + l.amountMicros, 0n);
+    return sum("base_traces") * prices.baseTraceMicros + sum("extended_upgrades") * prices.upgradeMicros + (row?.n ?? 0n) * prices.deploymentRunMicros + seats;
   }
 
   /** The price catalogue's versions, §10.1's defaults first. */

@@ -32,6 +32,9 @@ export const orgConfigurationFields = {
   base_trace_price_usd: usdAmount.optional(),
   upgrade_price_usd: usdAmount.optional(),
   deployment_run_price_usd: usdAmount.optional(),
+  /** Enterprise commitments (§10.8): a year's committed spend, billed by annual invoice from `term_start`. */
+  commitment_usd: usdAmount.refine((v) => /[1-9]/.test(v), { error: "must be more than 0" }).optional(),
+  term_start: periodKey.optional(),
 };
 
 export const orgConfigured = z
@@ -47,6 +50,12 @@ export const orgConfigured = z
       if (e[field] !== undefined && e.plan !== "enterprise") {
         ctx.addIssue({ code: "custom", path: [field], message: `is configured only on the enterprise plan (this organization is on ${e.plan})` });
       }
+    }
+    // A commitment is an Enterprise contract's, and needs both its amount and its first month.
+    for (const [field, other] of [["commitment_usd", "term_start"], ["term_start", "commitment_usd"]] as const) {
+      if (e[field] === undefined) continue;
+      if (e.plan !== "enterprise") ctx.addIssue({ code: "custom", path: [field], message: `is configured only on the enterprise plan (this organization is on ${e.plan})` });
+      else if (e[other] === undefined) ctx.addIssue({ code: "custom", path: [other], message: `is required with ${field} (a commitment is an amount a year from a first month)` });
     }
   });
 

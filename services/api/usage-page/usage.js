@@ -135,7 +135,7 @@
 
   // --- invoices --------------------------------------------------------------------------------
   const lineLabel = (l) =>
-    l.kind === "credit" ? `credit: ${l.grant_id}` : l.kind === "adjustment" ? `adjustment of ${l.usage_period}: ${l.adjusts}` : l.kind === "seat_proration" ? `seat proration: ${l.user_id} from ${l.at}` : l.kind.replaceAll("_", " ");
+    l.kind === "credit" ? `credit: ${l.grant_id}` : l.kind === "annual_commitment" ? `annual commitment ${l.usage_period} to ${l.last_period}` : l.kind === "adjustment" ? `adjustment of ${l.usage_period}: ${l.adjusts}` : l.kind === "seat_proration" ? `seat proration: ${l.user_id} from ${l.at}` : l.kind.replaceAll("_", " ");
 
   async function invoiceBlock(org, period, status) {
     const doc = await json(`/v1/invoices/${encodeURIComponent(org)}/${period}`);
@@ -236,7 +236,7 @@
   // Each grant's balance (CR5): what final invoices consumed, what remains, what a void took.
   async function loadCredits(org) {
     const doc = await json(`/v1/credits/${encodeURIComponent(org)}`);
-    if (doc.grants.length === 0) {
+    if (doc.grants.length === 0 && !doc.commitment) {
       $("credits").replaceChildren(el("p", "No credits."));
       return;
     }
@@ -260,7 +260,27 @@
       tbody.append(tr);
     }
     table.append(tbody);
-    $("credits").replaceChildren(table, el("p", `Remaining: $${doc.remaining_usd}`, { class: "remaining", "data-value": doc.remaining_usd }));
+    $("credits").replaceChildren(...commitmentOf(doc), table, el("p", `Remaining: $${doc.remaining_usd}`, { class: "remaining", "data-value": doc.remaining_usd }));
+  }
+
+  // An Enterprise commitment's burndown (AC3): the current term year drawn down by monthly invoices.
+  function commitmentOf(doc) {
+    const c = doc.commitment;
+    if (!c) return [];
+    const box = el("div", null, { class: "commitment" });
+    box.dataset.termStart = c.term_start;
+    const used = Number(c.committed_usd) > 0 ? Math.min(100, (100 * Number(c.consumed_usd)) / Number(c.committed_usd)) : 0;
+    box.append(
+      el("h3", `Commitment ${c.term_start} to ${c.last_period}`),
+      el("p", `Committed $${c.committed_usd}; consumed $${c.consumed_usd}; remaining $${c.remaining_usd}; ${c.months_left} month(s) left.`, { class: "burndown", "data-remaining": c.remaining_usd }),
+      el("meter", null, { min: "0", max: "100", value: String(used), title: `${used.toFixed(1)} % consumed` }),
+      el(
+        "p",
+        `At the last 30 days' rate ($${c.rate_usd_per_day} a day), ${c.runs_out === null ? "the commitment lasts the term" : `the commitment runs out in ${c.runs_out}`}.`,
+        { class: "runs-out", "data-runs-out": c.runs_out ?? "" },
+      ),
+    );
+    return [box];
   }
 
   // --- wiring ------------------------------------------------------------------------------------

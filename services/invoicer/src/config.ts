@@ -1,8 +1,11 @@
 import { z } from "zod";
-import { envDuration, envInt, parseEnv } from "@ledger/config";
+import { envDuration, envInt, envString, parseEnv } from "@ledger/config";
+import type { WebhookConfig } from "./webhook";
 
 /** "3d", "12h", "90m", "off": how long after a period ends the ledger closes it by itself (C1). */
 export const closeGrace = envDuration("3d", { off: true });
+
+const DAY_MS = 86_400_000;
 
 export const invoicerConfigSchema = z
   .object({
@@ -10,8 +13,45 @@ export const invoicerConfigSchema = z
     LEDGER_CLOSE_GRACE: closeGrace,
     /** How often the ledger looks for a period to close and for closed periods to freeze. */
     LEDGER_INVOICER_INTERVAL_MS: envInt(1_000, 50, 3_600_000),
+    /** Where every `invoice-issued` is also POSTed (IE3); unset: no webhook. */
+    LEDGER_WEBHOOK_URL: envString().pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional()),
+    /** The HMAC-SHA256 key of the webhook's signature header; required with the URL. */
+    LEDGER_WEBHOOK_SECRET: envString().pipe(z.string().min(16, { error: "must be at least 16 characters" }).optional()),
+    /** How long one attempt waits for the receiver's answer. */
+    LEDGER_WEBHOOK_TIMEOUT: envDuration("10s"),
+    /** The wait after the first failed attempt; it doubles after each further failure, up to the maximum. */
+    LEDGER_WEBHOOK_BACKOFF: envDuration("30s"),
+    LEDGER_WEBHOOK_MAX_BACKOFF: envDuration("1h"),
+    /** How long attempts go on after an invoice is queued (at least a day). */
+    LEDGER_WEBHOOK_RETRY_FOR: envDuration("3d").refine((ms) => ms !== null && ms >= DAY_MS, { error: "must be at least 24h (invoices are retried for at least a day)" }),
   })
-  .transform((e) => ({ closeGraceMs: e.LEDGER_CLOSE_GRACE, intervalMs: e.LEDGER_INVOICER_INTERVAL_MS }));
+  .superRefine((e, ctx) => {
+    if (e.LEDGER_WEBHOOK_URL !== undefined && e.LEDGER_WEBHOOK_SECRET === undefined) {
+      ctx.addIssue({ code: "custom", path: ["LEDGER_WEBHOOK_SECRET"], message: "is required with LEDGER_WEBHOOK_URL (every delivery is signed)" });
+    }
+  })
+  .transform((e) => ({
+    closeGraceMs: e.LEDGER_CLOSE_GRACE,
+    intervalMs: e.LEDGER_INVOICER_INTERVAL_MS,
+    commitmentsByClock: true,
+    webhook:
+      e.LEDGER_WEBHOOK_URL === undefined
+        ? null
+        : ({
+            url: e.LEDGER_WEBHOOK_URL,
+            secret: e.LEDGER_WEBHOOK_SECRET!,
+            timeoutMs: e.LEDGER_WEBHOOK_TIMEOUT!,
+            backoffMs: e.LEDGER_WEBHOOK_BACKOFF!,
+            maxBackoffMs: e.LEDGER_WEBHOOK_MAX_BACKOFF!,
+            retryForMs: e.LEDGER_WEBHOOK_RETRY_FOR!,
+            intervalMs: Math.min(1_000, e.LEDGER_INVOICER_INTERVAL_MS),
+          } satisfies WebhookConfig),
+  }));
 
-export type InvoicerConfig = z.output<typeof invoicerConfigSchema>;
+/**
+ * `commitmentsByClock`: annual invoices issued when the ledger's clock reaches a term year (AC1);
+ * false where something else keeps the time (a replay issues them by its log's time).
+ * `webhook`: null without one.
+ */
+export type InvoicerConfig = Omit<z.output<typeof invoicerConfigSchema>, "commitmentsByClock" | "webhook"> & { commitmentsByClock?: boolean; webhook?: WebhookConfig | null };
 export const invoicerConfigFromEnv = (env: NodeJS.ProcessEnv = process.env) => parseEnv(invoicerConfigSchema, env);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from "prom-client";
-import { catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceDocument, invoiceIssued, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice } from "@ledger/billing";
+import { annualInvoiceDocument, commitmentsDue, type AnnualCommitment, catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceDocument, invoiceIssued, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceIssued } from "@ledger/billing";
 import {
   closedThrough,
   earliestBillingPeriod,
@@ -13,6 +13,11 @@ import {
   recordClose,
   storeInvoices,
   recordFrozen,
+  annualInvoices,
+  orgConfigurations,
+  storeAnnualInvoice,
+  firstIssuedAt,
+  queueWebhooks,
   InvoiceReads,
   InvoiceRequestError,
   type LedgerClickHouse,
@@ -21,6 +26,9 @@ import { FAMILY_HEADER, periodClosedMarker } from "@ledger/events";
 import { publish, watermarksOf, type LedgerTopics, type KafkaAdmin, type KafkaProducer } from "@ledger/kafka";
 import { NotLeaderError, Repeater, soleLeadership, type Leadership } from "@ledger/batching";
 import type { InvoicerConfig } from "./config";
+import { WebhookSender } from "./webhook";
+
+const COMMITMENTS_EVERY_MS = 5_000;
 
 export interface InvoicerDeps {
   admin: KafkaAdmin;
@@ -65,14 +73,29 @@ export class Invoicer {
     });
     this.repeater = new Repeater(deps.config.intervalMs, () => (leadership.leads() ? this.pass() : Promise.resolve()));
     this.reads = new InvoiceReads(deps.clickhouse, deps.now);
+    const webhook = deps.config.webhook;
+    this.webhook = webhook ? new WebhookSender({ clickhouse: deps.clickhouse, config: webhook, now: deps.now, log: deps.log, leadership, registry: deps.registry }) : null;
   }
+
+  private readonly webhook: WebhookSender | null;
 
   start(): void {
     this.repeater.start();
+    this.webhook?.start();
   }
 
-  stop(): Promise<void> {
-    return this.repeater.stop();
+  async stop(): Promise<void> {
+    await Promise.all([this.repeater.stop(), this.webhook?.stop()]);
+  }
+
+  /**
+   * IE1 and IE3: the announcements on the invoices topic, then (with a webhook) queued for it;
+   * an invoice queued before keeps its first body.
+   */
+  private async announce(issued: readonly InvoiceIssued[]): Promise<void> {
+    const values = issued.map((e) => ({ key: e.org_id, value: JSON.stringify(e) }));
+    await publish(this.deps.producer, this.deps.topics.invoices, values);
+    if (this.webhook) await queueWebhooks(this.deps.clickhouse, values.map((v, i) => ({ invoiceId: issued[i]!.invoice_id, orgId: v.key, body: v.value })), this.deps.now());
   }
 
   private async pass(): Promise<void> {
@@ -82,6 +105,15 @@ export class Invoicer {
       if (error instanceof NotLeaderError) return;
       this.failures.inc({ step: "close" });
       this.deps.log(`invoicer: automatic close failed (retried): ${(error as Error).message}`);
+    }
+    try {
+      // Term years begin at month starts and configurations change rarely: a look every few
+      // seconds is prompt enough, and a freeze looks first anyway.
+      if (this.deps.config.commitmentsByClock !== false && Date.now() - this.commitmentsCheckedAt >= COMMITMENTS_EVERY_MS) await this.issueDueCommitments(this.deps.now());
+    } catch (error) {
+      if (error instanceof NotLeaderError) return;
+      this.failures.inc({ step: "commitments" });
+      this.deps.log(`invoicer: annual invoices failed (retried): ${(error as Error).message}`);
     }
     try {
       await this.freezeReady();
@@ -174,6 +206,7 @@ export class Invoicer {
   }
 
   private freezing: Promise<string[]> | null = null;
+  private commitmentsCheckedAt = Number.NEGATIVE_INFINITY;
 
   private async freezeOnce(): Promise<string[]> {
     const { clickhouse } = this.deps;
@@ -183,6 +216,8 @@ export class Invoicer {
     if (latest !== null && latest >= target) return [];
     let first = latest !== null ? nextPeriodKey(latest) : ((await earliestBillingPeriod(clickhouse)) ?? target);
     if (first > target) first = target;
+    // A final invoice draws on every annual invoice due by now (AC2): issued before rating.
+    if (this.deps.config.commitmentsByClock !== false) await this.issueDueCommitments(this.deps.now());
     const done: string[] = [];
     let stored = 0;
     const catalogue = await loadCatalogue(clickhouse);
@@ -193,15 +228,12 @@ export class Invoicer {
         if (invoice.lines.length > 0) invoices.push(invoice);
       }
       await this.leadership.confirm();
-      await storeInvoices(clickhouse, invoices);
+      // A freeze repeated after a crash keeps the first issue time: the same documents again.
+      const issuedAt = (await firstIssuedAt(clickhouse, period)) ?? this.deps.now();
+      await storeInvoices(clickhouse, invoices, issuedAt);
       // IE1: announced after they are stored and before the period is marked final, so a crash
       // in between announces them again, with the same invoice ids.
-      const issuedAt = this.deps.now();
-      await publish(
-        this.deps.producer,
-        this.deps.topics.invoices,
-        invoices.map((invoice) => ({ key: invoice.orgId, value: JSON.stringify(invoiceIssued(invoiceDocument(invoice), issuedAt)) })),
-      );
+      await this.announce(invoices.map((invoice) => invoiceIssued(invoiceDocument(invoice), issuedAt)));
       await recordFrozen(clickhouse, period, invoices.length);
       this.frozen.inc(invoices.length);
       stored += invoices.length;
@@ -209,6 +241,36 @@ export class Invoicer {
     }
     this.deps.log(`invoicer: ${done.length > 1 ? `${done[0]} to ${done.at(-1)}` : done[0]} final: ${stored} invoice(s) stored`);
     return done;
+  }
+
+  /**
+   * AC1: every annual invoice due at `nowMs` (the ledger's clock; a replay passes its log's time)
+   * by the configurations known now, issued once per organization and term year.
+   */
+  async issueDueCommitments(nowMs: number): Promise<AnnualCommitment[]> {
+    this.commitmentsCheckedAt = Date.now();
+    const [configurations, issued] = await Promise.all([orgConfigurations(this.deps.clickhouse), annualInvoices(this.deps.clickhouse)]);
+    const issuedOf = new Map<string, Set<string>>();
+    for (const a of issued) issuedOf.set(a.orgId, (issuedOf.get(a.orgId) ?? new Set()).add(a.termStart));
+    const due: AnnualCommitment[] = [];
+    for (const [org, list] of configurations) {
+      due.push(...commitmentsDue(org, list, nowMs, issuedOf.get(org) ?? new Set()));
+    }
+    for (const a of due) await this.issueAnnual(a);
+    return due;
+  }
+
+  /**
+   * Issues one annual invoice: announced (IE1), then stored, which grants its credit. A crash
+   * between the two announces it again with the same invoice id; consumers keep the first.
+   */
+  async issueAnnual(a: AnnualCommitment): Promise<void> {
+    await this.leadership.confirm();
+    const issued = invoiceIssued(annualInvoiceDocument(a), a.issuedAtMs);
+    await this.announce([issued]);
+    await storeAnnualInvoice(this.deps.clickhouse, a);
+    this.frozen.inc();
+    this.deps.log(`invoicer: annual invoice ${issued.invoice_id} issued: $${issued.total_usd} for ${a.termStart} to ${a.lastPeriod}`);
   }
 
   /** What anyone may read of invoices (the API reads the same with its own connection). */

@@ -1,5 +1,5 @@
 import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, UsageRow } from "@ledger/billing";
-import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, RetainedRunPart, RunLookup, UsageParams } from "@ledger/clickhouse";
+import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, RetainedRunPart, RunLookup, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent, CatalogueVersionInput } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
 
@@ -44,6 +44,10 @@ export interface LedgerBackend {
   addCatalogueVersion(version: CatalogueVersionInput): Promise<CatalogueVersionJson>;
   /** A closed (final) period's invoice lines or usage, as ClickHouse writes the format. */
   exportPeriod(period: string, dataset: ExportDataset, format: ExportFormat): Promise<Uint8Array>;
+  /** `ledger webhooks list`: invoice deliveries to the webhook, newest first (one invoice's with `invoiceId`). */
+  webhooks(invoiceId?: string): Promise<WebhookDeliveryJson[]>;
+  /** `ledger webhooks resend`: a new delivery round of an invoice's first body (404 if never queued). */
+  resendWebhook(invoiceId: string): Promise<WebhookDeliveryJson>;
   /** Closes the period (and every earlier one); with `wait`, answers once its invoices are final. */
   closePeriod(period: string, wait: boolean): Promise<ClosedPeriod>;
   /** Resolves when Kafka, ClickHouse and the consumers are usable (`/readyz`). */
@@ -86,6 +90,8 @@ export const BACKEND_METHODS = [
   "catalogue",
   "addCatalogueVersion",
   "exportPeriod",
+  "webhooks",
+  "resendWebhook",
   "closePeriod",
   "ready",
   "metrics",

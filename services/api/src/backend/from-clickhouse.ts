@@ -1,5 +1,5 @@
-import { creditBalances, creditsDocument, invoiceDocument, invoiceJson } from "@ledger/billing";
-import { analystQuery, counterMembers, creditLedger, InvoiceReads, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
+import { invoiceDocument, invoiceJson } from "@ledger/billing";
+import { analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, webhookDeliveryJson, webhookStates, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
 import type { LedgerBackend } from "./contract";
 
 /** The contract's reads: what ClickHouse alone answers, from any process that can reach it. */
@@ -24,10 +24,7 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
     stopAnalystQuery: (tag) => stopAnalystQueries(ch, tag),
     invoice: async (org, period) => invoiceDocument(await invoices.invoice(org, period)),
     periods: (org) => invoices.periodsOf(org),
-    credits: async (org) => {
-      const { grants, voids, consumedMicros } = await creditLedger(ch, org);
-      return creditsDocument(org, creditBalances(grants, voids, consumedMicros));
-    },
+    credits: (org) => invoices.credits(org),
     lineSources: async (org, period, n) => {
       const { line, sources } = await invoices.lineSources(org, period, n);
       const [json] = invoiceJson({ orgId: org, period, status: "open", lines: [line], totalMicros: 0n, credits: [] });
@@ -36,5 +33,11 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
     },
     catalogue: () => invoices.catalogue(),
     exportPeriod: async (period, dataset, format) => new Uint8Array(await invoices.exportPeriod(period, dataset, format)),
+    webhooks: async (invoiceId) => (await webhookStates(ch, { ...(invoiceId !== undefined ? { invoiceId } : {}), newestFirst: true, limit: 200 })).map(webhookDeliveryJson),
+    resendWebhook: async (invoiceId) => {
+      const state = await requeueWebhook(ch, invoiceId, now());
+      if (!state) throw new InvoiceRequestError(404, `invoice ${invoiceId} was never queued for the webhook (ledger webhooks list shows those that were)`);
+      return webhookDeliveryJson(state);
+    },
   };
 }

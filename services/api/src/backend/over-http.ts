@@ -1,5 +1,5 @@
 import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, UsageRow } from "@ledger/billing";
-import type { DailyUsage, RetainedRunPart } from "@ledger/clickhouse";
+import type { DailyUsage, RetainedRunPart, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent } from "@ledger/events";
 import { LedgerRefusal, type ClosedPeriod, type LedgerBackend, type LineSources, type OrgPeriod } from "./contract";
 
@@ -50,6 +50,8 @@ export function backendOverHttp(primary: string, platformKey: string): LedgerBac
     catalogue: () => json<CatalogueVersionJson[]>("GET", "/v1/admin/catalogue"),
     addCatalogueVersion: (version) => json<CatalogueVersionJson>("POST", "/v1/admin/catalogue", version),
     exportPeriod: async (period, dataset, format) => new Uint8Array(await (await call("GET", `/v1/admin/export/${org(period)}?${query({ dataset, format: format === "Parquet" ? "parquet" : "csv" })}`)).arrayBuffer()),
+    webhooks: async (invoiceId) => (await json<{ deliveries: WebhookDeliveryJson[] }>("GET", `/v1/admin/webhooks${invoiceId === undefined ? "" : `?${query({ invoice_id: invoiceId })}`}`)).deliveries,
+    resendWebhook: (invoiceId) => json<WebhookDeliveryJson>("POST", "/v1/admin/webhooks/resend", { invoice_id: invoiceId }),
     closePeriod: (period, wait) => json<ClosedPeriod>("POST", `/v1/admin/periods/${org(period)}/close`, { wait }),
     ready: async () => {
       await call("GET", "/readyz");

@@ -96,8 +96,9 @@ export async function invoiceRoutes(app: FastifyInstance, o: InvoiceRoutesOption
   app.get(
     "/v1/credits/:org",
     described({
-      summary: "An organization's credit grants and their balances (CR5)",
-      description: "Each grant's amount, period window, what final invoices consumed, what remains and what a void took away; granted = consumed + remaining + voided.",
+      summary: "An organization's credit grants and their balances (CR5), and an Enterprise commitment's burndown (AC3)",
+      description:
+        "Each grant's amount, period window, what final invoices consumed, what remains and what a void took away; granted = consumed + remaining + voided. An organization with annual invoices also gets `commitment` (the current term year: committed, consumed, remaining, months left, the last 30 days' rate and the period it runs out in at that rate) and `annual_invoices`.",
       tag: "invoices",
       auth: "org-key-or-platform",
       params: orgPath,

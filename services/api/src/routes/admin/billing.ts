@@ -12,7 +12,7 @@ type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<
 
 export interface BillingAdminOptions {
   auth: Authenticator;
-  backend: Pick<LedgerBackend, "catalogue" | "addCatalogueVersion" | "exportPeriod" | "closePeriod">;
+  backend: Pick<LedgerBackend, "catalogue" | "addCatalogueVersion" | "exportPeriod" | "closePeriod" | "webhooks" | "resendWebhook">;
 }
 
 // `ledger export`: a closed period's invoice lines or usage, as ClickHouse writes them.
@@ -23,6 +23,10 @@ const exportQuery = z.strictObject({
 const closeBody = z.strictObject({ wait: z.boolean({ error: "must be true or false" }).default(false) });
 const periodPath = z.object({ period: periodKey });
 const anyJson = z.record(z.string(), z.unknown());
+// Invoice ids hold '/' (monthly/2024-06/acme): they travel in the query and the body, not the path.
+const invoiceId = z.string({ error: "must be an invoice id such as monthly/2024-06/acme" }).regex(/^(monthly|annual_commitment)\/\d{4}-\d{2}\/[A-Za-z0-9._:-]{1,128}$/, { error: "must be an invoice id such as monthly/2024-06/acme" });
+const webhooksQuery = z.strictObject({ invoice_id: invoiceId.optional() });
+const resendBody = z.strictObject({ invoice_id: invoiceId });
 
 /**
  * The price catalogue (§10.1; a version for a closed period is refused, 409), exports of closed
@@ -75,6 +79,42 @@ export async function billingAdminRoutes(app: FastifyInstance, o: BillingAdminOp
     const q = queryParameters(exportQuery, req.query, "this export");
     const bytes = await o.backend.exportPeriod(req.params.period!, q.dataset, q.format === "csv" ? "CSVWithNames" : "Parquet");
     return reply.header("content-type", q.format === "csv" ? "text/csv; charset=utf-8" : "application/vnd.apache.parquet").send(Buffer.from(bytes));
+    },
+  );
+
+  app.get(
+    "/v1/admin/webhooks",
+    described({
+      summary: "Invoice deliveries to the webhook (IE3)",
+      description: "Newest first (the latest 200), or one invoice's: its round, status (queued, retrying, delivered, failed), attempts, the last answer and when the next attempt is due.",
+      tag: "admin",
+      auth: "platform",
+      query: webhooksQuery,
+      answers: { 200: { description: "the deliveries", schema: anyJson } },
+      refusals: [503],
+    }),
+    async (req: Req) => {
+      await o.auth.platform(req, "the webhook's deliveries take the platform key");
+      const q = queryParameters(webhooksQuery, req.query, "/v1/admin/webhooks");
+      return { deliveries: await o.backend.webhooks(q.invoice_id) };
+    },
+  );
+  app.post(
+    "/v1/admin/webhooks/resend",
+    described({
+      summary: "Deliver an invoice to the webhook again (IE3)",
+      description: "A new delivery round of the body first queued, attempted at once and retried like the first.",
+      tag: "admin",
+      auth: "platform",
+      body: { schema: resendBody, contentTypes: ["application/json"], example: { invoice_id: "monthly/2024-06/acme" } },
+      answers: { 202: { description: "the new round, queued", schema: anyJson } },
+      refusals: [404, 503],
+    }),
+    async (req: Req, reply) => {
+      await o.auth.platform(req, "resending to the webhook takes the platform key");
+      const body = resendBody.safeParse(bodyObject(req.body));
+      if (!body.success) throw new RequestError(400, { error: `bad body; nothing was queued: ${fieldSentences(body.error.issues)}` });
+      return reply.code(202).send(await o.backend.resendWebhook(body.data.invoice_id));
     },
   );
 
