@@ -201,7 +201,7 @@ test("invoices: open previews and the closed June with its sources and CSV equal
   const csv = readFileSync((await download.path())!, "utf8");
   const fromApi = await (await fetch(`${stack.url}/v1/invoices/acme/2024-06?format=csv`, { headers: { "x-api-key": acmeKey } })).text();
   expect(csv).toBe(fromApi);
-  expect(csv.split("\r\n")[0]).toBe("org_id,period,status,line,kind,usage_period,adjusts,user_id,at,quantity,free_quantity,unit_price_usd,grant_id,amount_usd,credits_usd,amount_due_usd");
+  expect(csv.split("\r\n")[0]).toBe("org_id,period,status,line,kind,usage_period,adjusts,user_id,at,quantity,free_quantity,unit_price_usd,grant_id,amount_usd,credits_usd,amount_due_usd,reason");
 
   // Limits: each workspace's August usage from /v1/usage, against its configured limits.
   const usage = (await apiJson("/v1/usage?from=2024-08&to=2024-08&by=workspace")).rows as { workspace_id: string; base_traces: number; extended_upgrades: number }[];

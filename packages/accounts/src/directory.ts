@@ -62,9 +62,12 @@ export class AccountDirectory {
           ...(e.events_per_hour !== undefined ? { eventsPerHour: e.events_per_hour } : {}),
           ...(e.bytes_per_hour !== undefined ? { bytesPerHour: e.bytes_per_hour } : {}),
           configured: true,
+          kind: e.kind ?? "shared",
+          ...(e.created_at !== undefined ? { createdAtMs: Date.parse(e.created_at) } : {}),
         });
         return;
       case "workspace-configured":
+        this.noteWorkspace(e.org_id, e.workspace_id);
         this.workspaces.set(e.org_id + sep + e.workspace_id, {
           orgId: e.org_id,
           workspaceId: e.workspace_id,
@@ -83,6 +86,7 @@ export class AccountDirectory {
         });
         return;
       case "api-key-created": {
+        this.noteWorkspace(e.org_id, e.workspace_id);
         const old = this.keysById.get(e.key_id);
         if (old) this.keysByHash.delete(old.keyHash);
         const record: ApiKeyRecord = {
@@ -111,6 +115,7 @@ export class AccountDirectory {
       // grants exist, so the admin API can refuse a repeated grant or a void of nothing.
       case "credit-granted":
         if (!this.grants.has(e.org_id + sep + e.grant_id)) this.grants.set(e.org_id + sep + e.grant_id, { voided: false });
+        if (e.reason === "early-user" && !this.earlyUser.has(e.org_id)) this.earlyUser.set(e.org_id, e.grant_id);
         return;
       case "credit-voided": {
         const grant = this.grants.get(e.org_id + sep + e.grant_id);
@@ -122,6 +127,22 @@ export class AccountDirectory {
 
   org(orgId: string): OrgConfig {
     return this.orgs.get(orgId) ?? defaultOrg(orgId);
+  }
+
+  private readonly firstWorkspace = new Map<string, string>();
+  private readonly earlyUser = new Map<string, string>();
+
+  /** LG2: the grant by which the organization claimed the early users' credit, if it has. */
+  earlyUserGrant(orgId: string): string | undefined {
+    return this.earlyUser.get(orgId);
+  }
+  private noteWorkspace(orgId: string, workspaceId: string): void {
+    if (!this.firstWorkspace.has(orgId)) this.firstWorkspace.set(orgId, workspaceId);
+  }
+
+  /** The first workspace an organization got (configured or keyed), in log order: a personal organization's only one (G2). */
+  workspaceOf(orgId: string): string | undefined {
+    return this.firstWorkspace.get(orgId);
   }
 
   workspace(orgId: string, workspaceId: string): WorkspaceConfig {

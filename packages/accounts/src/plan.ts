@@ -1,3 +1,4 @@
+import { isLegacyCreation, LEGACY_CAP_FROM_MS } from "@ledger/billing";
 import type { Plan } from "@ledger/events";
 
 /** An organization's configuration in effect (§7); never configured → Developer, no payment method. */
@@ -8,6 +9,10 @@ export interface OrgConfig {
   eventsPerHour?: number;
   bytesPerHour?: number;
   configured: boolean;
+  /** G2: personal (one workspace, one seat, Developer only) or shared. */
+  kind: "personal" | "shared";
+  /** LG1: when it was created (epoch ms), if its configuration says. */
+  createdAtMs?: number;
 }
 
 /** The per-organization limits of §6.2; null means no limit. */
@@ -19,7 +24,17 @@ export interface PlanLimits {
 
 const MB = 1_000_000;
 
-export function planLimitsOf(org: OrgConfig): PlanLimits {
+/** LG1: organizations created before pricing (2 April 2024) are legacy. */
+export const isLegacy = (org: OrgConfig): boolean => isLegacyCreation(org.createdAtMs);
+
+/** §6.2 at `nowMs`, with LG1's cap on a legacy organization that has no payment method. */
+export function planLimitsOf(org: OrgConfig, nowMs: number): PlanLimits {
+  const limits = ownPlanLimits(org);
+  if (isLegacy(org) && !org.paymentMethod && nowMs >= LEGACY_CAP_FROM_MS) return { ...limits, tracesPerMonth: 5_000 };
+  return limits;
+}
+
+function ownPlanLimits(org: OrgConfig): PlanLimits {
   switch (org.plan) {
     case "developer":
       return org.paymentMethod
@@ -34,4 +49,4 @@ export function planLimitsOf(org: OrgConfig): PlanLimits {
   }
 }
 
-export const defaultOrg = (orgId: string): OrgConfig => ({ orgId, plan: "developer", paymentMethod: false, configured: false });
+export const defaultOrg = (orgId: string): OrgConfig => ({ orgId, plan: "developer", paymentMethod: false, configured: false, kind: "shared" });

@@ -3,13 +3,14 @@ import { ACCOUNT_EVENTS, validateBatchOf, type AccountEvent } from "@ledger/even
 import { AccountDirectory, generateApiKey, hashApiKey, looksLikeApiKey, planLimitsOf } from "../src";
 
 const at = "2024-07-01T00:00:00Z";
+const NOW = Date.parse("2026-12-01T00:00:00Z");
 const events = (raw: object[]): AccountEvent[] => validateBatchOf(ACCOUNT_EVENTS, raw);
 
 describe("AccountDirectory (§7)", () => {
   test("defaults: Developer without payment method, no workspace limits, base retention", () => {
     const d = new AccountDirectory();
     expect(d.org("x")).toMatchObject({ plan: "developer", paymentMethod: false, configured: false });
-    expect(planLimitsOf(d.org("x"))).toEqual({ eventsPerHour: 50_000, bytesPerHour: 500_000_000, tracesPerMonth: 5_000 });
+    expect(planLimitsOf(d.org("x"), NOW)).toEqual({ eventsPerHour: 50_000, bytesPerHour: 500_000_000, tracesPerMonth: 5_000 });
     expect(d.workspace("x", "w")).toMatchObject({ allTracesLimit: null, extendedTracesLimit: null, defaultRetention: "base" });
     expect(d.retentionFor("x", "w", "p")).toBe("base");
   });
@@ -23,17 +24,26 @@ describe("AccountDirectory (§7)", () => {
         { id: "4", type: "project-configured", occurred_at: at, org_id: "a", workspace_id: "w", project_id: "p", default_retention: "base" },
       ]),
     );
-    expect(planLimitsOf(d.org("a"))).toEqual({ eventsPerHour: null, bytesPerHour: null, tracesPerMonth: null });
+    expect(planLimitsOf(d.org("a"), NOW)).toEqual({ eventsPerHour: null, bytesPerHour: null, tracesPerMonth: null });
     expect(d.workspace("a", "w")).toMatchObject({ allTracesLimit: 5, extendedTracesLimit: null });
     expect(d.retentionFor("a", "w", "p")).toBe("base");
     expect(d.retentionFor("a", "w", "other")).toBe("extended");
   });
 
   test("plans: a payment method lifts the Developer trace cap; Plus and Startup share limits", () => {
-    const base = { orgId: "a", configured: true };
-    expect(planLimitsOf({ ...base, plan: "developer", paymentMethod: true })).toEqual({ eventsPerHour: 250_000, bytesPerHour: 2_500_000_000, tracesPerMonth: null });
-    expect(planLimitsOf({ ...base, plan: "plus", paymentMethod: false })).toEqual({ eventsPerHour: 500_000, bytesPerHour: 5_000_000_000, tracesPerMonth: null });
-    expect(planLimitsOf({ ...base, plan: "startup", paymentMethod: false })).toEqual(planLimitsOf({ ...base, plan: "plus", paymentMethod: false }));
+    const base = { orgId: "a", configured: true, kind: "shared" as const };
+    expect(planLimitsOf({ ...base, plan: "developer", paymentMethod: true }, NOW)).toEqual({ eventsPerHour: 250_000, bytesPerHour: 2_500_000_000, tracesPerMonth: null });
+    expect(planLimitsOf({ ...base, plan: "plus", paymentMethod: false }, NOW)).toEqual({ eventsPerHour: 500_000, bytesPerHour: 5_000_000_000, tracesPerMonth: null });
+    expect(planLimitsOf({ ...base, plan: "startup", paymentMethod: false }, NOW)).toEqual(planLimitsOf({ ...base, plan: "plus", paymentMethod: false }, NOW));
+  });
+
+  test("LG1: a legacy organization without a payment method has the Developer trace cap from 8 July 2024, whatever its plan", () => {
+    const legacy = { orgId: "a", configured: true, kind: "shared" as const, plan: "plus" as const, paymentMethod: false, createdAtMs: Date.parse("2024-04-01T23:59:59.999Z") };
+    expect(planLimitsOf(legacy, Date.parse("2024-07-08T00:00:00Z")).tracesPerMonth).toBe(5_000);
+    expect(planLimitsOf(legacy, Date.parse("2024-07-07T23:59:59.999Z")).tracesPerMonth).toBeNull();
+    expect(planLimitsOf({ ...legacy, paymentMethod: true }, NOW).tracesPerMonth).toBeNull();
+    expect(planLimitsOf({ ...legacy, createdAtMs: Date.parse("2024-04-02T00:00:00Z") }, NOW).tracesPerMonth).toBeNull();
+    expect(planLimitsOf({ ...legacy, plan: "enterprise" }, NOW)).toEqual({ eventsPerHour: null, bytesPerHour: null, tracesPerMonth: 5_000 });
   });
 
   test("keys: found by hash only, revoked by id, a revocation naming another org changes nothing", () => {

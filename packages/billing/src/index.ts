@@ -12,3 +12,4 @@ export * from "./invoice";
 export * from "./daily-usage";
 export * from "./credits";
 export * from "./commitments";
+export * from "./legacy";

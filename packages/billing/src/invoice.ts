@@ -7,6 +7,7 @@ import { periodsBetween, previousPeriodKey } from "./period-close";
 import { seatsOf, type SeatEvent } from "./seats";
 import { applyCredits, type CreditApplied, type CreditGrant, type CreditVoid } from "./credits";
 import type { AnnualCommitment, CommitmentTerms } from "./commitments";
+import { isLegacyCreation, LEGACY_BILLED_FROM, LEGACY_REASON } from "./legacy";
 
 /**
  * An organization's invoice for one period (spec §10.3–10.4), from what ClickHouse knows: the
@@ -32,6 +33,8 @@ export interface OrgConfiguration {
   terms: ContractTerms;
   /** An enterprise commitment (§10.8); it prices nothing, it grants a credit by annual invoice. */
   commitment?: CommitmentTerms;
+  /** When the organization was created, if the configuration says (LG1). */
+  createdAtMs?: number;
   /**
    * The latest period whose close marker came before it in its partition (none: it came before
    * every close). It is known when P closes, and so rates P, only if this is before P.
@@ -70,6 +73,8 @@ export interface InvoiceLine {
   freeQuantity: bigint;
   unitPriceMicros: bigint;
   amountMicros: bigint;
+  /** Why a line counts something at no charge (LG1). */
+  reason?: string;
 }
 
 export interface Invoice {
@@ -91,10 +96,23 @@ export const creditsMicrosOf = (invoice: { credits: readonly CreditApplied[] }):
  * configured is a developer.
  */
 export function pricesOfPeriod(configurations: readonly OrgConfiguration[], period: string, catalogue: PriceCatalogue = DEFAULT_CATALOGUE): PlanPrices {
-  const known = configurations.filter((c) => c.closedBefore === undefined || c.closedBefore < period);
-  const config = inEffectAtEndOf(known, periodFromKey(period));
+  const config = configurationOfPeriod(configurations, period);
   return pricesFor(catalogue, period, config?.plan ?? "developer", config?.terms ?? {});
 }
+
+/** §10.1's configuration of P: in effect at the end of P as known when P closes. */
+export function configurationOfPeriod(configurations: readonly OrgConfiguration[], period: string): OrgConfiguration | undefined {
+  const known = configurations.filter((c) => c.closedBefore === undefined || c.closedBefore < period);
+  return inEffectAtEndOf(known, periodFromKey(period));
+}
+
+/** LG1: a legacy organization's periods before July 2024 are rated at no charge, each line saying why. */
+function waivedReason(configurations: readonly OrgConfiguration[], period: string): string | undefined {
+  return period < LEGACY_BILLED_FROM && isLegacyCreation(configurationOfPeriod(configurations, period)?.createdAtMs) ? LEGACY_REASON : undefined;
+}
+
+const waive = <L extends { amountMicros: bigint }>(lines: L[], reason: string | undefined): (L & { reason?: string })[] =>
+  reason === undefined ? lines : lines.map((l) => ({ ...l, amountMicros: 0n, reason }));
 
 const UNIT: Record<RatedKind, keyof PlanPrices> = {
   base_traces: "baseTraceMicros",
@@ -118,7 +136,7 @@ export function invoiceOf(input: InvoiceInput, catalogue: PriceCatalogue = DEFAU
   };
 
   const own = pricesOfPeriod(input.configurations, B, catalogue);
-  const lines: InvoiceLine[] = ratePeriod(B, quantities(B, "upTo", own), own).map(fromRated);
+  const lines: InvoiceLine[] = waive(ratePeriod(B, quantities(B, "upTo", own), own), waivedReason(input.configurations, B)).map(fromRated);
 
   // Closed earlier periods something was booked on this invoice for (C4). A late seat event
   // changes its own period and every later one up to this invoice (SE1: presence at start).
@@ -133,10 +151,11 @@ export function invoiceOf(input: InvoiceInput, catalogue: PriceCatalogue = DEFAU
   }
   for (const p of [...touched].sort()) {
     const prices = pricesOfPeriod(input.configurations, p, catalogue);
-    const before = ratePeriod(p, quantities(p, "before", prices), prices);
-    const now = ratePeriod(p, quantities(p, "upTo", prices), prices);
+    const reason = waivedReason(input.configurations, p);
+    const before = waive(ratePeriod(p, quantities(p, "before", prices), prices), reason);
+    const now = waive(ratePeriod(p, quantities(p, "upTo", prices), prices), reason);
     for (const a of adjustmentLines(p, before, now)) {
-      lines.push({ kind: "adjustment", usagePeriod: p, adjusts: a.adjusts, quantity: a.quantity, freeQuantity: 0n, unitPriceMicros: prices[UNIT[a.adjusts]], amountMicros: a.amountMicros });
+      lines.push({ kind: "adjustment", usagePeriod: p, adjusts: a.adjusts, quantity: a.quantity, freeQuantity: 0n, unitPriceMicros: prices[UNIT[a.adjusts]], amountMicros: a.amountMicros, ...(reason !== undefined ? { reason } : {}) });
     }
   }
   const total = totalMicros(lines);
@@ -145,8 +164,9 @@ export function invoiceOf(input: InvoiceInput, catalogue: PriceCatalogue = DEFAU
   return { orgId: input.orgId, period: B, status: input.status, lines, totalMicros: total, credits };
 }
 
-function fromRated(l: RatedLine): InvoiceLine {
+function fromRated(l: RatedLine & { reason?: string }): InvoiceLine {
   return {
+    ...(l.reason !== undefined ? { reason: l.reason } : {}),
     kind: l.kind,
     usagePeriod: l.usagePeriod,
     ...(l.userId !== undefined ? { userId: l.userId } : {}),
@@ -175,6 +195,8 @@ export interface InvoiceLineJson {
   grant_id?: string;
   /** On an annual commitment's line: the term year's last period (§10.8). */
   last_period?: string;
+  /** Why the line counts something at no charge (LG1). */
+  reason?: string;
   amount_usd: string;
   /** On the total line only: what the credit lines take off, and what is to be paid, in cents. */
   credits_usd?: string;
@@ -207,6 +229,7 @@ export function invoiceJson(invoice: Invoice): InvoiceLineJson[] {
     free_quantity: Number(l.freeQuantity),
     unit_price_usd: formatUsd(l.unitPriceMicros),
     amount_usd: formatUsd(l.amountMicros),
+    ...(l.reason !== undefined ? { reason: l.reason } : {}),
   }));
   for (const c of invoice.credits) lines.push({ ...head, kind: "credit", grant_id: c.grantId, amount_usd: formatUsd(-c.amountMicros) });
   const credits = creditsMicrosOf(invoice);
@@ -304,7 +327,7 @@ export function invoiceText(doc: InvoiceDocument): string {
     const what =
       l.kind === "adjustment" ? `adjustment ${l.usage_period} ${l.adjusts}` : l.kind === "seat_proration" ? `seat_proration ${l.user_id} from ${l.at}` : l.kind;
     const free = l.free_quantity ? ` (${l.free_quantity} free)` : "";
-    return [what, `${l.quantity}${free}`, `x $${l.unit_price_usd}`, `$${l.amount_usd}`];
+    return [l.reason ? `${what} (${l.reason})` : what, `${l.quantity}${free}`, `x $${l.unit_price_usd}`, `$${l.amount_usd}`];
   });
   const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
   const body = rows.map((r) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]!.padStart(widths[3]!)}`);
@@ -321,7 +344,7 @@ export function invoiceJsonLines(doc: InvoiceDocument): string {
   return [...doc.lines, invoiceTotalLine(doc)].map((l) => JSON.stringify(l)).join("\n") + "\n";
 }
 
-const CSV_COLUMNS = ["org_id", "period", "status", "line", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "grant_id", "amount_usd", "credits_usd", "amount_due_usd"] as const;
+const CSV_COLUMNS = ["org_id", "period", "status", "line", "kind", "usage_period", "adjusts", "user_id", "at", "quantity", "free_quantity", "unit_price_usd", "grant_id", "amount_usd", "credits_usd", "amount_due_usd", "reason"] as const;
 
 /** A CSV cell: quoted when it holds a comma, a quote or a line break (RFC 4180). */
 const csvCell = (v: unknown): string => {

@@ -58,6 +58,8 @@ export function registerAccountCommands(program: Command): void {
       .option("--upgrade-price <usd>", "contract: price of an extended retention upgrade", usd)
       .option("--deployment-run-price <usd>", "contract: price of a deployment run", usd)
       .option("--commitment <usd>", "enterprise: committed spend a year, billed by annual invoice (with --term-start)", usd)
+      .addOption(new Option("--kind <kind>", "personal (one workspace, one seat, developer only) or shared (default)").choices(["personal", "shared"]))
+      .option("--created-at <instant>", "when the organization was created (before 2024-04-02: a legacy organization)")
       .option("--term-start <YYYY-MM>", "enterprise: the commitment's first month", period),
   ).action(async (org: string, o: Record<string, unknown>) => {
     const body = {
@@ -72,6 +74,8 @@ export function registerAccountCommands(program: Command): void {
       ...(o.deploymentRunPrice !== undefined ? { deployment_run_price_usd: o.deploymentRunPrice } : {}),
       ...(o.commitment !== undefined ? { commitment_usd: o.commitment } : {}),
       ...(o.termStart !== undefined ? { term_start: o.termStart } : {}),
+      ...(o.kind !== undefined ? { kind: o.kind } : {}),
+      ...(o.createdAt !== undefined ? { created_at: o.createdAt } : {}),
     };
     const event = await callLedger<AccountEventAnswer>((o.url as string) ?? defaultUrl(), platformKey(), "PUT", `/v1/admin/orgs/${encodeURIComponent(org)}`, body);
     out(o.json ? JSON.stringify(event) : `${org}: ${describe(event)}`);
@@ -183,7 +187,7 @@ export function registerAccountCommands(program: Command): void {
       .command("grant")
       .description("grant a credit; invoices of its periods draw it down after every charge")
       .requiredOption("--org <org>", "organization id")
-      .requiredOption("--amount <usd>", "the credit in dollars, such as 50.00", usd)
+      .option("--amount <usd>", "the credit in dollars, such as 50.00 (required, except for the early users' credit, whose amount is the ledger's)", usd)
       .requiredOption("--reason <id>", "why (an identifier, such as welcome or outage-2024-06)")
       .option("--grant-id <id>", "the grant's id (default: the reason and the time)")
       .option("--first-period <YYYY-MM>", "the first period it applies to (default: now's)", period)
@@ -192,7 +196,7 @@ export function registerAccountCommands(program: Command): void {
     const grantId = (o.grantId as string | undefined) ?? `${o.reason as string}-${new Date().toISOString().replace(/[^0-9]/g, "").slice(0, 14)}`;
     const body = {
       grant_id: grantId,
-      amount_usd: o.amount,
+      ...(o.amount !== undefined ? { amount_usd: o.amount } : {}),
       reason: o.reason,
       ...(o.firstPeriod !== undefined ? { first_period: o.firstPeriod } : {}),
       ...(o.lastPeriod !== undefined ? { last_period: o.lastPeriod } : {}),

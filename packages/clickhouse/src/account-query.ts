@@ -4,7 +4,7 @@ import type { LedgerClickHouse } from "./client";
 
 /** The wire fields of each account event type, as columns of `account_events_v1`. */
 const FIELDS: Record<AccountEvent["type"], string[]> = {
-  "org-configured": ["plan", "payment_method", "events_per_hour", "bytes_per_hour", "seat_price_usd", "free_base_traces", "base_trace_price_usd", "upgrade_price_usd", "deployment_run_price_usd", "commitment_usd", "term_start"],
+  "org-configured": ["plan", "payment_method", "events_per_hour", "bytes_per_hour", "seat_price_usd", "free_base_traces", "base_trace_price_usd", "upgrade_price_usd", "deployment_run_price_usd", "commitment_usd", "term_start", "kind", "created_at"],
   "workspace-configured": ["workspace_id", "all_traces_limit", "extended_traces_limit", "default_retention"],
   "project-configured": ["workspace_id", "project_id", "default_retention"],
   "api-key-created": ["workspace_id", "key_id", "key_hash", "kind", "user_id"],

@@ -26,6 +26,7 @@ const configRow = z.object({
   deployment_run_price_usd: z.string().nullable(),
   commitment_usd: z.string(),
   term_start: z.string(),
+  created_at: z.string(),
 });
 
 const creditRow = z.object({
@@ -121,7 +122,7 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
 /** Named query `invoices.configurations`: `org-configured` events in log order (§10.1). */
 function configurationsSql(ch: LedgerClickHouse, orgFilter: string): string {
   return `SELECT org_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms, closed_before, plan, seat_price_usd, free_base_traces, base_trace_price_usd, upgrade_price_usd, deployment_run_price_usd,
-                 commitment_usd, term_start
+                 commitment_usd, term_start, created_at
           FROM ${ch.table("account_events_v1")} FINAL
           WHERE type = 'org-configured' ${orgFilter}
           ORDER BY org_id, kafka_partition, kafka_offset`;
@@ -247,7 +248,8 @@ function configurationOf(r: z.output<typeof configRow>): OrgConfiguration {
   if (run !== undefined) terms.deploymentRunMicros = run;
   if (r.free_base_traces !== null && r.free_base_traces !== "") terms.freeBaseTraces = BigInt(r.free_base_traces);
   const commitment = r.commitment_usd !== "" && r.term_start !== "" ? { commitment: { commitmentMicros: microsOfUsd(r.commitment_usd), termStart: r.term_start } } : {};
-  return { occurredAtMs: r.occurred_ms, plan: r.plan as PlanName, terms, ...commitment, ...(r.closed_before !== "" ? { closedBefore: r.closed_before } : {}) };
+  const created = r.created_at !== "" ? { createdAtMs: Date.parse(r.created_at) } : {};
+  return { occurredAtMs: r.occurred_ms, plan: r.plan as PlanName, terms, ...commitment, ...created, ...(r.closed_before !== "" ? { closedBefore: r.closed_before } : {}) };
 }
 
 /**
@@ -269,6 +271,7 @@ export async function storeInvoices(ch: LedgerClickHouse, invoices: readonly Inv
       free_quantity: l.freeQuantity.toString(),
       unit_price_micros: l.unitPriceMicros.toString(),
       amount_micros: l.amountMicros.toString(),
+      reason: l.reason ?? "",
     })),
   );
   const credits = invoices.flatMap((inv) => inv.credits.map((c, i) => ({ org_id: inv.orgId, period: inv.period, credit_no: i + 1, grant_id: c.grantId, amount_micros: c.amountMicros.toString() })));
@@ -317,6 +320,7 @@ const storedLine = z.object({
   free_quantity: z.coerce.bigint(),
   unit_price_micros: z.coerce.bigint(),
   amount_micros: z.coerce.bigint(),
+  reason: z.string(),
 });
 
 /** A final invoice's lines, in order (none for an organization without charges); null while its period is not frozen. */
@@ -324,7 +328,7 @@ export async function frozenInvoice(ch: LedgerClickHouse, org: string, period: s
   const latest = await latestFrozenPeriod(ch);
   if (latest === null || period > latest) return null;
   const rs = await ch.client.query({
-    query: `SELECT line_no, kind, usage_period, adjusts, user_id, at, quantity, free_quantity, unit_price_micros, amount_micros
+    query: `SELECT line_no, kind, usage_period, adjusts, user_id, at, quantity, free_quantity, unit_price_micros, amount_micros, reason
             FROM ${ch.table("invoice_lines_v1")} FINAL WHERE org_id = {org:String} AND period = {period:String} ORDER BY line_no`,
     query_params: { org, period },
     format: "JSONEachRow",
@@ -342,6 +346,7 @@ export async function frozenInvoice(ch: LedgerClickHouse, org: string, period: s
       freeQuantity: r.free_quantity,
       unitPriceMicros: r.unit_price_micros,
       amountMicros: r.amount_micros,
+      ...(r.reason ? { reason: r.reason } : {}),
     }));
   const cs = await ch.client.query({
     query: `SELECT grant_id, amount_micros FROM ${ch.table("invoice_credits_v1")} FINAL WHERE org_id = {org:String} AND period = {period:String} ORDER BY credit_no`,

@@ -35,6 +35,10 @@ export const orgConfigurationFields = {
   /** Enterprise commitments (§10.8): a year's committed spend, billed by annual invoice from `term_start`. */
   commitment_usd: usdAmount.refine((v) => /[1-9]/.test(v), { error: "must be more than 0" }).optional(),
   term_start: periodKey.optional(),
+  /** G2: a personal organization (one workspace, one seat, Developer only) or a shared one (the default). */
+  kind: z.enum(["personal", "shared"], { error: 'must be "personal" or "shared"' }).optional(),
+  /** LG1: when the organization was created (organizations before pricing are legacy). */
+  created_at: instant.optional(),
 };
 
 export const orgConfigured = z
@@ -50,6 +54,9 @@ export const orgConfigured = z
       if (e[field] !== undefined && e.plan !== "enterprise") {
         ctx.addIssue({ code: "custom", path: [field], message: `is configured only on the enterprise plan (this organization is on ${e.plan})` });
       }
+    }
+    if (e.kind === "personal" && e.plan !== "developer") {
+      ctx.addIssue({ code: "custom", path: ["plan"], message: `must be developer for a personal organization (G2: personal organizations are on the Developer plan only; ${e.plan} is for shared ones)` });
     }
     // A commitment is an Enterprise contract's, and needs both its amount and its first month.
     for (const [field, other] of [["commitment_usd", "term_start"], ["term_start", "commitment_usd"]] as const) {

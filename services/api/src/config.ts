@@ -1,3 +1,4 @@
+import { usdAmount } from "@ledger/events";
 import { z } from "zod";
 import { envInt, envString, parseEnv } from "@ledger/config";
 
@@ -23,6 +24,8 @@ export const apiConfigSchema = z
     /** What `/info` tells LangSmith clients: compress bodies with gzip / zstd (both are always read). */
     LEDGER_LANGSMITH_GZIP: z.enum(["true", "false"], { error: "must be true or false" }).default("true"),
     LEDGER_LANGSMITH_ZSTD: z.enum(["true", "false"], { error: "must be true or false" }).default("true"),
+    /** LG2: the credit a legacy organization may claim once (reason early-user). */
+    LEDGER_EARLY_USER_CREDIT_USD: usdAmount.default("50.00"),
   })
   .transform((e) => ({
     host: e.LEDGER_HOST,
@@ -37,6 +40,7 @@ export const apiConfigSchema = z
     fallbackWindowMs: e.LEDGER_LIMITS_FALLBACK_WINDOW_MS,
     advertiseGzip: e.LEDGER_LANGSMITH_GZIP === "true",
     advertiseZstd: e.LEDGER_LANGSMITH_ZSTD === "true",
+    earlyUserCreditUsd: e.LEDGER_EARLY_USER_CREDIT_USD,
   }));
 
 export type ApiConfig = z.output<typeof apiConfigSchema>;

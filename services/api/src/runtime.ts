@@ -62,6 +62,7 @@ export class ApiRuntime {
       const publisher = o.publisher ?? new EventPublisher(o.producer, o.topics.events, { lingerMs: o.config.lingerMs, maxMessages: 20_000 });
       const intake = new EventIntake({
         admission,
+        accounts: () => accounts.current,
         publisher,
         publishRuns: (messages) => {
           o.governor?.noteMessages(o.topics.runs, messages.map((m) => m.value));

@@ -74,7 +74,7 @@ export function buildApiServer(p: ApiParts): FastifyInstance {
   void app.register(usageRoutes, { auth, accounts, admission, clock, backend });
   void app.register(usagePageRoutes);
   void app.register(invoiceRoutes, { auth, admission, clock, backend });
-  void app.register(accountRoutes, { auth, accounts, admission, clock, publishAccount: p.publishAccount });
+  void app.register(accountRoutes, { auth, accounts, admission, clock, publishAccount: p.publishAccount, earlyUserCreditUsd: config.earlyUserCreditUsd });
   void app.register(billingAdminRoutes, { auth, backend });
   void app.register(replicaSourceRoutes, { auth, backend });
   void app.register(analystRoutes, { auth, backend });

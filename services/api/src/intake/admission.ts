@@ -45,11 +45,12 @@ export class Admission {
 
   checksFor(principal: Principal, rateClass: RateClass, charges: readonly EventCharge[]): LimitCheck[] {
     const directory = this.deps.accounts();
+    const nowMs = this.deps.clock.now();
     return limitChecks({
-      nowMs: this.deps.clock.now(),
+      nowMs,
       ...(principal.kind === "key" ? { rate: { keyId: principal.key.keyId, orgId: principal.key.orgId, class: rateClass } } : {}),
       charges,
-      plan: (orgId) => planLimitsOf(directory.org(orgId)),
+      plan: (orgId) => planLimitsOf(directory.org(orgId), nowMs),
       workspace: (orgId, ws) => directory.workspace(orgId, ws),
     });
   }

@@ -1,4 +1,5 @@
 import type { FastifyReply } from "fastify";
+import { ingestGate, type AccountDirectory } from "@ledger/accounts";
 import type { LedgerEvent } from "@ledger/events";
 import { isRetriable, type KeyedMessage, type LagGovernor } from "@ledger/kafka";
 import { refusalBody, type Clock, type EventCharge, type RateClass } from "@ledger/limits";
@@ -16,6 +17,8 @@ export class EventIntake {
   constructor(
     private readonly deps: {
       admission: Admission;
+      /** The accounts as this replica knows them, for the plans' gates (G1, G2). */
+      accounts: () => AccountDirectory;
       publisher: EventPublisher;
       /** Run data (§9) to the runs topic, acknowledged by Kafka. */
       publishRuns: (messages: readonly KeyedMessage[]) => Promise<void>;
@@ -42,6 +45,13 @@ export class EventIntake {
     },
   ): Promise<boolean> {
     const { metrics } = this.deps;
+    // The plans' gates come before the limits: a refused request counts toward nothing.
+    const gate = ingestGate(this.deps.accounts(), request.events, request.principal.kind === "key" ? request.principal.key.orgId : undefined);
+    if (gate) {
+      metrics.refused.inc({ reason: gate.rule === "G1" ? "payment_required" : "forbidden" }, Math.max(1, request.events.length));
+      await reply.code(gate.status).send({ error: gate.message, rule: gate.rule });
+      return false;
+    }
     const decision = await metrics.timed("limits", () => this.deps.admission.admit(request.principal, request.rateClass, request.charges));
     if (!decision.admitted) {
       metrics.refused.inc({ reason: "limited" }, request.events.length);

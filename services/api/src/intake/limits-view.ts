@@ -11,7 +11,7 @@ export async function limitsOf(deps: { accounts: AccountCache; admission: Admiss
   const directory = deps.accounts.current;
   const workspaces = wsFilter !== undefined ? [wsFilter] : directory.workspacesOf(orgId).map((w) => w.workspaceId);
   const now = deps.clock.now();
-  const common = { nowMs: now, plan: () => planLimitsOf(directory.org(orgId)), workspace: (o: string, w: string) => directory.workspace(o, w) };
+  const common = { nowMs: now, plan: () => planLimitsOf(directory.org(orgId), now), workspace: (o: string, w: string) => directory.workspace(o, w) };
   const charge = (workspaceId: string) => ({ orgId, workspaceId, eventId: "", bytes: 0, createsTrace: "", extendsTrace: "" });
   // Plan limits once, then each workspace's, then each live key's rate classes.
   const checks: LimitCheck[] = limitChecks({ ...common, charges: [charge(workspaces[0] ?? "-")] }).filter((c) => workspaces.length > 0 || c.limit.startsWith("plan:"));

@@ -71,7 +71,7 @@ const eventsOperation = (maxEvents: number) =>
       example: [{ id: "evt-1", type: "trace-created", occurred_at: "2024-06-03T10:00:00Z", org_id: "acme", workspace_id: "prod", trace_id: "t-1", project_id: "chatbot", retention: "base" }],
     },
     answers: { 202: { description: "Kafka acknowledged every event", schema: z.object({ accepted: z.number().int() }), example: { accepted: 1 } } },
-    refusals: [429, 503],
+    refusals: [402, 429, 503],
   }) as const;
 
 /**

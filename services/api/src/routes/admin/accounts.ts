@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { generateApiKey, type ApiKeyRecord } from "@ledger/accounts";
+import { EARLY_USER, earlyUserClaimRefusal, generateApiKey, secondWorkspaceOf, type ApiKeyRecord } from "@ledger/accounts";
+import { microsOfUsd } from "@ledger/billing";
 import { z } from "zod";
 import { ACCOUNT_EVENTS, creditFields, identifier, instant, keyFields, orgConfigurationFields, problemsOf, projectConfigurationFields, validateOf, workspaceConfigurationFields, type AccountEvent } from "@ledger/events";
 import { isRetriable } from "@ledger/kafka";
@@ -23,6 +24,8 @@ export interface AccountRoutesOptions {
   clock: Clock;
   /** Publishes an account event to the accounts topic and resolves after Kafka acknowledged it. */
   publishAccount: (event: AccountEvent) => Promise<void>;
+  /** LG2: the early users' credit, a decimal string of dollars. */
+  earlyUserCreditUsd: string;
 }
 
 /** An identifier from a path or a parameter, or a 400 naming it. */
@@ -45,7 +48,8 @@ const workspaceBody = z.strictObject({
 });
 const projectBody = z.strictObject({ ...projectConfigurationFields, ...since });
 const keyBody = z.strictObject({ org_id: identifier, workspace_id: identifier, kind: keyFields.kind.optional(), user_id: keyFields.user_id, ...since });
-const grantBody = z.strictObject({ ...creditFields, ...since });
+// amount_usd may be left out of the early users' claim only (LG2: its amount is the ledger's).
+const grantBody = z.strictObject({ ...creditFields, amount_usd: creditFields.amount_usd.optional(), ...since });
 const voidBody = z.strictObject({ ...since });
 const keysQuery = z.strictObject({ org: identifier.optional() });
 const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
@@ -119,6 +123,12 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
     return v.event;
   };
 
+  // G2: a personal organization's one workspace is its first; a second is refused.
+  const personalHasOne = (org: string, workspace: string) => {
+    const refusal = secondWorkspaceOf(o.accounts.current, org, workspace);
+    if (refusal) throw new RequestError(refusal.status, { error: refusal.message, rule: refusal.rule });
+  };
+
   app.put("/v1/admin/orgs/:org", described(configure("Configure an organization", orgPath, orgBody, { plan: "plus", payment_method: true }, "org-configured")), async (req: Req) => {
     await platformOnly(req);
     const body = bodyOf(orgBody, req.body, "org-configured");
@@ -128,6 +138,7 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
   app.put("/v1/admin/orgs/:org/workspaces/:workspace", described(configure("Configure a workspace", workspacePath, workspaceBody, { all_traces_limit: 100000, extended_traces_limit: null, default_retention: "base" }, "workspace-configured")), async (req: Req) => {
     await platformOnly(req);
     const body = bodyOf(workspaceBody, req.body, "workspace-configured");
+    personalHasOne(param("organization", req.params.org), param("workspace", req.params.workspace));
     return record({
       all_traces_limit: null,
       extended_traces_limit: null,
@@ -166,6 +177,7 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
     if (kind === undefined) throw new RequestError(400, { error: "user_id is required for a personal key (or ask for kind \"service\")" });
     if (kind !== "personal" && kind !== "service") throw new RequestError(400, { error: 'kind must be "personal" or "service"' });
     bodyOf(keyBody, body, "api-key-created");
+    if (typeof body.org_id === "string" && typeof body.workspace_id === "string") personalHasOne(body.org_id, body.workspace_id);
     const { key, keyHash, keyId } = generateApiKey(kind);
     const event = await record({ ...body, kind, type: "api-key-created", key_id: keyId, key_hash: keyHash });
     const created = o.accounts.current.keyById(keyId)!;
@@ -214,8 +226,18 @@ export async function accountRoutes(app: FastifyInstance, o: AccountRoutesOption
       const org = param("organization", req.params.org);
       const body = bodyOf(grantBody, req.body, "credit-granted");
       if (o.accounts.current.creditGrant(org, body.grant_id)) throw new RequestError(409, { error: `${org} already has a grant ${JSON.stringify(body.grant_id)}; nothing was changed (a grant id is granted once)` });
+      let amount = body.amount_usd;
+      if (body.reason === EARLY_USER) {
+        const refusal = earlyUserClaimRefusal(o.accounts.current, org);
+        if (refusal) throw new RequestError(409, { error: `${refusal}; nothing was changed` });
+        if (amount !== undefined && microsOfUsd(amount) !== microsOfUsd(o.earlyUserCreditUsd)) {
+          throw new RequestError(400, { error: `amount_usd ${amount} is not the early users' credit ($${o.earlyUserCreditUsd}, LEDGER_EARLY_USER_CREDIT_USD): leave it out; nothing was changed` });
+        }
+        amount = o.earlyUserCreditUsd;
+      }
+      if (amount === undefined) throw new RequestError(400, { error: "invalid credit-granted; nothing was changed: amount_usd is required", problems: [{ field: "amount_usd", reason: "is required" }] });
       reply.code(201);
-      return record({ ...body, type: "credit-granted", org_id: org });
+      return record({ ...body, amount_usd: amount, type: "credit-granted", org_id: org });
     },
   );
 
