@@ -52,7 +52,13 @@ const calls: [string, (b: LedgerBackend) => Promise<unknown>][] = [
     return figures;
   }],
   ["an open period's invoice", (b) => b.invoice("acme", "2024-06")],
-  ["an organization's periods", async (b) => (await b.periods("acme")).filter((p) => p.period <= "2024-12")],
+  ["an organization's invoices", async (b) => {
+    const { periods, invoices } = await b.invoiceIndex("acme");
+    return { periods: periods.filter((p) => p.period <= "2024-12"), invoices: invoices.filter((i) => i.period <= "2024-12") };
+  }],
+  ["the webhook's deliveries", (b) => b.webhooks()],
+  ["an organization's seat holders", (b) => b.seatHolders("acme")],
+  ["a resend of an invoice never queued", (b) => b.resendWebhook("monthly/2024-06/acme")],
   ["a line's sources", async (b) => {
     const s = await b.lineSources("acme", "2024-06", 1);
     return { line: s.line, sources: s.sources.length };

@@ -175,6 +175,17 @@ describe("annual invoices by the ledger's clock, announced, and the burndown", (
     expect(after.commitment).toMatchObject({ consumed_usd: "600.00", remaining_usd: "2400.00", months_left: 11 });
     expect(((await invoiceEvents(stack)).map((m) => m.event)).filter((e) => e.kind === "annual_commitment")).toHaveLength(1);
 
+    // Every invoice of the organization, annual and monthly, with kind, issue time, status and amount due.
+    const index = (await api.call("GET", "/v1/invoices/acme", TEST_PLATFORM_KEY)).body as { invoices: { period: string }[] };
+    expect(index.invoices.filter((i) => i.period <= "2024-07")).toEqual([
+      { invoice_id: "monthly/2024-07/acme", kind: "monthly", period: "2024-07", status: "closed", issued_at: expect.any(String), total_usd: "600.00", credits_usd: "600.00", amount_due_usd: "0.00" },
+      { invoice_id: "annual_commitment/2024-07/acme", kind: "annual_commitment", period: "2024-07", status: "closed", issued_at: "2024-07-21T00:00:00.000Z", total_usd: "3000.00", credits_usd: "0.00", amount_due_usd: "3000.00" },
+      { invoice_id: "monthly/2024-06/acme", kind: "monthly", period: "2024-06", status: "closed", issued_at: expect.any(String), total_usd: "420.00", credits_usd: "0.00", amount_due_usd: "420.00" },
+    ]);
+    const listed = await runLedger(["invoice", "--org", "acme", "--url", stack.url!], { env: { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY } });
+    expect(listed.stderr).toBe("");
+    expect(listed.stdout).toMatch(/^annual_commitment\/2024-07\/acme +annual_commitment +2024-07 +final +2024-07-21T00:00:00\.000Z +\$3000\.00 +\$3000\.00$/m);
+
     const cli = await runLedger(["credits", "list", "--org", "acme", "--url", stack.url!], { env: { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY } });
     expect(cli.stderr).toBe("");
     expect(cli.stdout).toContain("commitment 2024-07…2025-06: committed $3000.00, consumed $600.00, remaining $2400.00, 11 month(s) left");

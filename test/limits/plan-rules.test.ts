@@ -71,6 +71,14 @@ describe("G1, G2, LG1's cap and LG2 through the API", () => {
     expect(await published()).toBe(before);
     expect((await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, [ev.created("solo", "t-6", "2024-07-10T10:00:00Z", "base", { ws: "mine" })])).status).toBe(202);
     expect((await api.call("POST", "/v1/admin/keys", TEST_PLATFORM_KEY, { org_id: "solo", workspace_id: "mine", kind: "service" })).status).toBe(201);
+    // One seat: a second user's is refused; a swap (removal, then addition) is not.
+    expect((await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, [bill.seatAdded("solo", "me", "2024-07-10T09:00:00Z")])).status).toBe(202);
+    await stack.waitUntilDrained({ timeoutMs: 60_000 });
+    const friend = await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, [bill.seatAdded("solo", "friend", "2024-07-10T11:00:00Z")]);
+    expect(friend.status).toBe(403);
+    expect(friend.body.error).toBe("organization solo is a personal organization, which has one seat (held by me): a seat for friend is refused (G2); nothing was published or counted");
+    expect((await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, [bill.seatAdded("solo", "me", "2024-07-10T11:00:00Z")])).status).toBe(202);
+    expect((await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, [bill.seatRemoved("solo", "me", "2024-07-10T12:00:00Z"), bill.seatAdded("solo", "friend", "2024-07-10T12:00:00Z")])).status).toBe(202);
     // A shared organization has as many workspaces as it likes.
     await api.org("team", { plan: "developer", payment_method: true });
     await api.workspace("team", "a", { default_retention: "base" });

@@ -232,6 +232,11 @@ test("an Enterprise commitment's burndown is /v1/credits's (AC3)", async () => {
   expect(await box.locator(".burndown").textContent()).toBe(`Committed $1200.00; consumed $0.00; remaining $1200.00; ${doc.commitment.months_left} month(s) left.`);
   expect(await box.locator(".runs-out").getAttribute("data-runs-out")).toBe("");
   expect(await box.locator("meter").getAttribute("value")).toBe("0");
+  // Every invoice in one list, as the API lists them: the annual invoice among them.
+  const listed = await page.locator("#invoices table.invoice-list tbody tr").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.invoiceId));
+  const api_ = (await api.call("GET", "/v1/invoices/gamma", TEST_PLATFORM_KEY)).body as { invoices: { invoice_id: string }[] };
+  expect(listed).toEqual(api_.invoices.map((i) => i.invoice_id));
+  expect(listed).toContain("annual_commitment/2024-06/gamma");
   // The commitment's grant is listed with the others.
   expect(await page.locator("#credits tr[data-grant]").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.grant))).toEqual(["commitment/gamma/2024-06"]);
   await page.close();

@@ -14,8 +14,10 @@ export interface GateRefusal {
 
 /** What a gate reads of an event. */
 export interface GatedEvent {
+  type?: string;
   org_id: string;
   workspace_id?: string;
+  user_id?: string;
 }
 
 /**
@@ -70,4 +72,31 @@ export function earlyUserClaimRefusal(directory: AccountDirectory, orgId: string
   }
   const claimed = directory.earlyUserGrant(orgId);
   return claimed === undefined ? null : `${orgId} has claimed the early users' credit already (grant ${claimed}); it is claimed once (LG2)`;
+}
+
+/** Personal organizations the events add a seat to: the only ones whose seat holders G2 needs. */
+export function personalSeatOrgs(directory: AccountDirectory, events: readonly GatedEvent[]): string[] {
+  return [...new Set(events.filter((e) => e.type === "seat-added" && directory.org(e.org_id).kind === "personal").map((e) => e.org_id))];
+}
+
+/**
+ * G2: a personal organization has one seat. `holders`: its users with a seat now, as the ledger
+ * knows; the request's seat events apply in order, and a second user with a seat is refused.
+ */
+export function personalSeatRefusal(orgId: string, holders: readonly string[], events: readonly GatedEvent[]): GateRefusal | null {
+  const seated = new Set(holders);
+  for (const e of events) {
+    if (e.org_id !== orgId || e.user_id === undefined) continue;
+    if (e.type === "seat-removed") seated.delete(e.user_id);
+    if (e.type !== "seat-added" || seated.has(e.user_id)) continue;
+    if (seated.size > 0) {
+      return {
+        status: 403,
+        rule: "G2",
+        message: `organization ${orgId} is a personal organization, which has one seat (held by ${[...seated].join(", ")}): a seat for ${e.user_id} is refused (G2); nothing was published or counted`,
+      };
+    }
+    seated.add(e.user_id);
+  }
+  return null;
 }

@@ -6,7 +6,7 @@ import { InvalidArgumentError } from "commander";
 import { invoiceJsonLines, invoiceText, invoiceTotalLine, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
 import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { apiConfigFromEnv } from "@ledger/api";
-import type { WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { InvoiceSummary, WebhookDeliveryJson } from "@ledger/clickhouse";
 import { callLedger, LedgerRequestError } from "./admin-client";
 import { clientPlatformKey } from "./platform-key";
 
@@ -22,14 +22,21 @@ const platformKey = () => clientPlatformKey(apiConfigFromEnv().platformKey, engi
 export function registerInvoiceCommands(program: Command): void {
   program
     .command("invoice")
-    .description("print an organization's invoice for a period: final once the period is closed, a preview while it is open (LEDGER_API_KEY or the platform key)")
+    .description(
+      "print an organization's invoice for a period: final once the period is closed, a preview while it is open; without --period, the list of its invoices (monthly and annual) with kind, issue time, status and amount due (LEDGER_API_KEY or the platform key)",
+    )
     .requiredOption("--org <id>", "the organization")
-    .requiredOption("--period <YYYY-MM>", "the billing period", period)
-    .option("--json", "one JSON object per invoice line, then the total")
+    .option("--period <YYYY-MM>", "the billing period (without it: every invoice, listed)", period)
+    .option("--json", "one JSON object per invoice line, then the total (a list: one object per invoice)")
     .option("--sources", "each line followed by the ledger rows behind it (with --json: a sources array on each line)")
     .option("--url <url>", "the ledger's base URL", defaultUrl)
-    .action(async (opts: { org: string; period: string; json?: boolean; sources?: boolean; url: string }) => {
+    .action(async (opts: { org: string; period?: string; json?: boolean; sources?: boolean; url: string }) => {
       const key = process.env.LEDGER_API_KEY || platformKey();
+      if (opts.period === undefined) {
+        const { invoices } = await callLedger<{ invoices: InvoiceSummary[] }>(opts.url, key, "GET", `/v1/invoices/${encodeURIComponent(opts.org)}`);
+        process.stdout.write(opts.json ? invoices.map((i) => `${JSON.stringify(i)}\n`).join("") : invoiceListText(opts.org, invoices));
+        return;
+      }
       const path = `/v1/invoices/${encodeURIComponent(opts.org)}/${opts.period}`;
       const doc = await callLedger<InvoiceDocument>(opts.url, key, "GET", path);
       if (!opts.sources) {
@@ -98,6 +105,15 @@ export function registerPriceCommands(program: Command): void {
       const v = await callLedger<CatalogueVersionJson>(opts.url, platformKey(), "POST", "/v1/admin/catalogue", body);
       process.stdout.write(opts.json ? `${JSON.stringify(v)}\n` : `${describe(v)}\n`);
     });
+}
+
+/** Every invoice of an organization, one row each, amounts aligned. */
+function invoiceListText(org: string, invoices: readonly InvoiceSummary[]): string {
+  const rows = invoices.map((i) => [i.invoice_id, i.kind, i.period, i.status === "closed" ? "final" : "preview", i.issued_at ?? "", `$${i.total_usd}`, i.credits_usd === "0.00" ? "" : `-$${i.credits_usd}`, `$${i.amount_due_usd}`]);
+  const head = ["invoice", "kind", "period", "status", "issued", "total", "credits", "amount due"];
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]) => cells.map((v, c) => (c >= 5 ? v.padStart(widths[c]!) : v.padEnd(widths[c]!))).join("  ").trimEnd();
+  return [`Invoices of ${org}`, line(head), ...rows.map(line), ""].join("\n");
 }
 
 /** `ledger webhooks list|resend`: invoice deliveries to the webhook (§10.6, IE3). */

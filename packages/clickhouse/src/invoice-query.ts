@@ -304,6 +304,32 @@ export async function firstIssuedAt(ch: LedgerClickHouse, period: string): Promi
   return row?.ms ?? null;
 }
 
+/** The users with a seat now (their latest seat event in log order is an addition), for G2. */
+export async function seatHolders(ch: LedgerClickHouse, org: string): Promise<string[]> {
+  const rs = await ch.client.query({
+    query: `SELECT holder AS user_id FROM (
+              SELECT holder, argMax(first_type, first_pos) AS last FROM (
+                SELECT user_id AS holder, argMin(type, (kafka_partition, kafka_offset)) AS first_type, min((kafka_partition, kafka_offset)) AS first_pos
+                FROM ${ch.table("billing_events_v1")} WHERE org_id = {org:String} AND type IN ('seat-added', 'seat-removed') GROUP BY id, user_id)
+              GROUP BY holder)
+            WHERE last = 'seat-added' ORDER BY holder`,
+    query_params: { org },
+    format: "JSONEachRow",
+    query_id: `accounts.seat_holders.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
+  });
+  return z.array(z.object({ user_id: z.string() })).parse(await rs.json()).map((r) => r.user_id);
+}
+
+/** When each of an organization's final monthly invoices was first issued, by period. */
+export async function issuedTimesOf(ch: LedgerClickHouse, org: string): Promise<Map<string, number>> {
+  const rs = await ch.client.query({
+    query: `SELECT period, toUnixTimestamp64Milli(min(issued_at)) AS ms FROM ${ch.table("invoice_totals_v1")} WHERE org_id = {org:String} AND issued_at IS NOT NULL GROUP BY period`,
+    query_params: { org },
+    format: "JSONEachRow",
+  });
+  return new Map(z.array(z.object({ period: z.string(), ms: z.coerce.number() })).parse(await rs.json()).map((r) => [r.period, r.ms]));
+}
+
 /** Marks a period final, once its invoices are stored and announced. */
 export async function recordFrozen(ch: LedgerClickHouse, period: string, orgs: number): Promise<void> {
   await ch.client.insert({ table: ch.table("frozen_periods_v1"), values: [{ period, orgs }], format: "JSONEachRow" });

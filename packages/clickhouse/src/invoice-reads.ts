@@ -6,8 +6,12 @@ import {
   creditsDocument,
   formatInstant,
   formatUsd,
+  annualInvoiceDocument,
+  invoiceDocument,
   invoiceIdOf,
   invoiceOf,
+  type InvoiceDocument,
+  type InvoiceKind,
   isPeriodKey,
   nextPeriodKey,
   periodFromKey,
@@ -22,7 +26,39 @@ import { z } from "zod";
 import type { LedgerClickHouse } from "./client";
 import { exportPeriod, type ExportDataset, type ExportFormat } from "./export-query";
 import { queryDailyUsage } from "./daily-usage-query";
-import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
+import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, issuedTimesOf, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
+
+/** One invoice in an organization's list (`GET /v1/invoices/{org}`, `ledger invoice --org`). */
+export interface InvoiceSummary {
+  invoice_id: string;
+  kind: InvoiceKind;
+  period: string;
+  status: "open" | "closed";
+  /** When it became final; null for a preview. */
+  issued_at: string | null;
+  total_usd: string;
+  credits_usd: string;
+  amount_due_usd: string;
+}
+
+export interface InvoiceIndex {
+  periods: { period: string; status: "open" | "closed" }[];
+  invoices: InvoiceSummary[];
+}
+
+function summaryOf(doc: InvoiceDocument, issuedAtMs: number | null): InvoiceSummary {
+  const kind = doc.kind ?? "monthly";
+  return {
+    invoice_id: invoiceIdOf(kind, doc.org_id, doc.period),
+    kind,
+    period: doc.period,
+    status: doc.status,
+    issued_at: issuedAtMs === null || doc.status === "open" ? null : formatInstant(issuedAtMs),
+    total_usd: doc.total_usd,
+    credits_usd: doc.credits_usd,
+    amount_due_usd: doc.amount_due_usd,
+  };
+}
 
 /** A request about invoices that cannot be answered: not a period, no such line, not final yet. */
 export class InvoiceRequestError extends Error {
@@ -66,6 +102,23 @@ export class InvoiceReads {
     const closedSet = new Set(closed);
     const periods = [...new Set([...own, periodKeyOf(this.now())])].sort().reverse();
     return periods.map((period) => ({ period, status: closedSet.has(period) ? "closed" : "open" }));
+  }
+
+  /**
+   * Every invoice of an organization, latest first: each period's (final, or a preview) and each
+   * annual invoice (§10.8), with its kind, issue time, status, total, credits and amount due.
+   */
+  async index(org: string): Promise<InvoiceIndex> {
+    const [periods, annual, issued] = await Promise.all([this.periodsOf(org), annualInvoices(this.ch, org), issuedTimesOf(this.ch, org)]);
+    const invoices: InvoiceSummary[] = [];
+    for (const p of periods) {
+      const doc = invoiceDocument(await this.invoice(org, p.period));
+      invoices.push(summaryOf(doc, issued.get(p.period) ?? null));
+    }
+    for (const a of annual) invoices.push(summaryOf(annualInvoiceDocument(a), a.issuedAtMs));
+    // Latest period first; of one period, the month's invoice (issued at its end) before the annual one (issued at its start).
+    invoices.sort((a, b) => (a.period !== b.period ? (a.period < b.period ? 1 : -1) : a.kind === b.kind ? 0 : a.kind === "annual_commitment" ? 1 : -1));
+    return { periods, invoices };
   }
 
   /** The ledger rows behind line `n` (1-based) of an organization's invoice. */

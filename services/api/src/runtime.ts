@@ -63,6 +63,7 @@ export class ApiRuntime {
       const intake = new EventIntake({
         admission,
         accounts: () => accounts.current,
+        seatHolders: (org) => o.backend.seatHolders(org),
         publisher,
         publishRuns: (messages) => {
           o.governor?.noteMessages(o.topics.runs, messages.map((m) => m.value));

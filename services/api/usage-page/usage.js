@@ -218,14 +218,40 @@
     setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   }
 
+  // Every invoice (monthly and annual) in one table, as GET /v1/invoices/{org} and `ledger invoice --org` list them.
+  function invoiceList(invoices) {
+    const table = el("table", null, { class: "invoice-list" });
+    table.append(el("caption", "All invoices, latest first"));
+    const thead = el("thead");
+    thead.append(row(["Invoice", "Kind", "Period", "Status", "Issued", "Total", "Credits", "Amount due"].map((t) => el("th", t, { scope: "col" }))));
+    const tbody = el("tbody");
+    for (const i of invoices) {
+      const tr = row([
+        el("td", i.invoice_id),
+        el("td", i.kind === "annual_commitment" ? "annual commitment" : "monthly"),
+        el("td", i.period),
+        el("td", i.status === "closed" ? "final" : "preview"),
+        el("td", i.issued_at ?? ""),
+        el("td", `$${i.total_usd}`, { class: "num" }),
+        el("td", i.credits_usd === "0.00" ? "" : `-$${i.credits_usd}`, { class: "num" }),
+        el("td", `$${i.amount_due_usd}`, { class: "num", "data-value": i.amount_due_usd }),
+      ]);
+      tr.dataset.invoiceId = i.invoice_id;
+      tbody.append(tr);
+    }
+    table.append(thead, tbody);
+    return table;
+  }
+
   async function loadInvoices(org) {
-    const { periods } = await json(`/v1/invoices/${encodeURIComponent(org)}`);
+    const { periods, invoices } = await json(`/v1/invoices/${encodeURIComponent(org)}`);
     // The latest twelve periods: open ones are previews, closed ones final with their sources.
     const blocks = [];
     for (const p of periods.slice(0, 12)) blocks.push(await invoiceBlock(org, p.period, p.status));
     const open = blocks.filter((b) => b.dataset.status === "open");
     const closed = blocks.filter((b) => b.dataset.status === "closed");
     $("invoices").replaceChildren(
+      invoiceList(invoices),
       el("h3", "Open periods (previews)"),
       ...(open.length ? open : [el("p", "No open period.")]),
       el("h3", "Closed periods"),

@@ -1,5 +1,5 @@
 import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, UsageRow } from "@ledger/billing";
-import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, RetainedRunPart, RunLookup, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, RetainedRunPart, RunLookup, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent, CatalogueVersionInput } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
 
@@ -34,8 +34,11 @@ export interface LedgerBackend {
   stopAnalystQuery(tag: string): Promise<void>;
   /** An organization's invoice of a period: final once closed, else a preview (C5). */
   invoice(org: string, period: string): Promise<InvoiceDocument>;
-  /** The periods an organization has billing rows in, and the current one, latest first. */
-  periods(org: string): Promise<OrgPeriod[]>;
+  /**
+   * The periods an organization has billing rows in and the current one, latest first; and every
+   * invoice (monthly, annual) with its kind, issue time, status and amount due.
+   */
+  invoiceIndex(org: string): Promise<InvoiceIndex>;
   /** `GET /v1/credits/{org}`: each credit grant's balance after the final invoices (CR5). */
   credits(org: string): Promise<CreditsDocument>;
   /** Line n (1-based) of an invoice and the ledger rows behind it. */
@@ -44,6 +47,8 @@ export interface LedgerBackend {
   addCatalogueVersion(version: CatalogueVersionInput): Promise<CatalogueVersionJson>;
   /** A closed (final) period's invoice lines or usage, as ClickHouse writes the format. */
   exportPeriod(period: string, dataset: ExportDataset, format: ExportFormat): Promise<Uint8Array>;
+  /** G2: the users with a seat in an organization now, as ClickHouse knows them. */
+  seatHolders(org: string): Promise<string[]>;
   /** `ledger webhooks list`: invoice deliveries to the webhook, newest first (one invoice's with `invoiceId`). */
   webhooks(invoiceId?: string): Promise<WebhookDeliveryJson[]>;
   /** `ledger webhooks resend`: a new delivery round of an invoice's first body (404 if never queued). */
@@ -84,7 +89,7 @@ export const BACKEND_METHODS = [
   "analystQuery",
   "stopAnalystQuery",
   "invoice",
-  "periods",
+  "invoiceIndex",
   "credits",
   "lineSources",
   "catalogue",
@@ -92,6 +97,7 @@ export const BACKEND_METHODS = [
   "exportPeriod",
   "webhooks",
   "resendWebhook",
+  "seatHolders",
   "closePeriod",
   "ready",
   "metrics",

@@ -1,5 +1,5 @@
 import { invoiceDocument, invoiceJson } from "@ledger/billing";
-import { analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, webhookDeliveryJson, webhookStates, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
+import { analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, seatHolders, webhookDeliveryJson, webhookStates, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
 import type { LedgerBackend } from "./contract";
 
 /** The contract's reads: what ClickHouse alone answers, from any process that can reach it. */
@@ -23,7 +23,7 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
     analystQuery: (query, format, tag) => analystQuery(ch, query, format, tag),
     stopAnalystQuery: (tag) => stopAnalystQueries(ch, tag),
     invoice: async (org, period) => invoiceDocument(await invoices.invoice(org, period)),
-    periods: (org) => invoices.periodsOf(org),
+    invoiceIndex: (org) => invoices.index(org),
     credits: (org) => invoices.credits(org),
     lineSources: async (org, period, n) => {
       const { line, sources } = await invoices.lineSources(org, period, n);
@@ -33,6 +33,7 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
     },
     catalogue: () => invoices.catalogue(),
     exportPeriod: async (period, dataset, format) => new Uint8Array(await invoices.exportPeriod(period, dataset, format)),
+    seatHolders: (org) => seatHolders(ch, org),
     webhooks: async (invoiceId) => (await webhookStates(ch, { ...(invoiceId !== undefined ? { invoiceId } : {}), newestFirst: true, limit: 200 })).map(webhookDeliveryJson),
     resendWebhook: async (invoiceId) => {
       const state = await requeueWebhook(ch, invoiceId, now());

@@ -1,7 +1,7 @@
 import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, UsageRow } from "@ledger/billing";
-import type { DailyUsage, RetainedRunPart, WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { DailyUsage, InvoiceIndex, RetainedRunPart, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent } from "@ledger/events";
-import { LedgerRefusal, type ClosedPeriod, type LedgerBackend, type LineSources, type OrgPeriod } from "./contract";
+import { LedgerRefusal, type ClosedPeriod, type LedgerBackend, type LineSources } from "./contract";
 
 /**
  * The contract over HTTP: a `ledger ingest` replica asks its primary, whose routes answer each
@@ -44,12 +44,16 @@ export function backendOverHttp(primary: string, platformKey: string): LedgerBac
       await call("POST", "/v1/admin/sql/stop", { tag });
     },
     invoice: (o, period) => json<InvoiceDocument>("GET", `/v1/invoices/${org(o)}/${org(period)}`),
-    periods: async (o) => (await json<{ periods: OrgPeriod[] }>("GET", `/v1/invoices/${org(o)}`)).periods,
+    invoiceIndex: async (o) => {
+      const { periods, invoices } = await json<InvoiceIndex>("GET", `/v1/invoices/${org(o)}`);
+      return { periods, invoices };
+    },
     credits: (o) => json<CreditsDocument>("GET", `/v1/credits/${org(o)}`),
     lineSources: (o, period, n) => json<LineSources>("GET", `/v1/invoices/${org(o)}/${org(period)}/lines/${n}/sources`),
     catalogue: () => json<CatalogueVersionJson[]>("GET", "/v1/admin/catalogue"),
     addCatalogueVersion: (version) => json<CatalogueVersionJson>("POST", "/v1/admin/catalogue", version),
     exportPeriod: async (period, dataset, format) => new Uint8Array(await (await call("GET", `/v1/admin/export/${org(period)}?${query({ dataset, format: format === "Parquet" ? "parquet" : "csv" })}`)).arrayBuffer()),
+    seatHolders: async (o) => (await json<{ users: string[] }>("GET", `/v1/admin/orgs/${org(o)}/seats`)).users,
     webhooks: async (invoiceId) => (await json<{ deliveries: WebhookDeliveryJson[] }>("GET", `/v1/admin/webhooks${invoiceId === undefined ? "" : `?${query({ invoice_id: invoiceId })}`}`)).deliveries,
     resendWebhook: (invoiceId) => json<WebhookDeliveryJson>("POST", "/v1/admin/webhooks/resend", { invoice_id: invoiceId }),
     closePeriod: (period, wait) => json<ClosedPeriod>("POST", `/v1/admin/periods/${org(period)}/close`, { wait }),

@@ -1,5 +1,5 @@
 import type { FastifyReply } from "fastify";
-import { ingestGate, type AccountDirectory } from "@ledger/accounts";
+import { ingestGate, personalSeatOrgs, personalSeatRefusal, type AccountDirectory, type GateRefusal } from "@ledger/accounts";
 import type { LedgerEvent } from "@ledger/events";
 import { isRetriable, type KeyedMessage, type LagGovernor } from "@ledger/kafka";
 import { refusalBody, type Clock, type EventCharge, type RateClass } from "@ledger/limits";
@@ -19,6 +19,8 @@ export class EventIntake {
       admission: Admission;
       /** The accounts as this replica knows them, for the plans' gates (G1, G2). */
       accounts: () => AccountDirectory;
+      /** G2: an organization's seat holders as the ledger knows them. */
+      seatHolders: (org: string) => Promise<string[]>;
       publisher: EventPublisher;
       /** Run data (§9) to the runs topic, acknowledged by Kafka. */
       publishRuns: (messages: readonly KeyedMessage[]) => Promise<void>;
@@ -30,7 +32,19 @@ export class EventIntake {
     },
   ) {}
 
-  /** Sends the answer itself (429, 503) and returns false when the events were not accepted. */
+  /** G1 and G2; a personal organization's seat holders are asked for only when a seat is added to one. */
+  private async gate(events: readonly LedgerEvent[], keyOrg: string | undefined): Promise<GateRefusal | null> {
+    const directory = this.deps.accounts();
+    const refusal = ingestGate(directory, events, keyOrg);
+    if (refusal) return refusal;
+    for (const org of personalSeatOrgs(directory, events)) {
+      const seat = personalSeatRefusal(org, await this.deps.seatHolders(org), events);
+      if (seat) return seat;
+    }
+    return null;
+  }
+
+  /** Sends the answer itself (402, 403, 429, 503) and returns false when the events were not accepted. */
   async accept(
     reply: FastifyReply,
     request: {
@@ -46,7 +60,7 @@ export class EventIntake {
   ): Promise<boolean> {
     const { metrics } = this.deps;
     // The plans' gates come before the limits: a refused request counts toward nothing.
-    const gate = ingestGate(this.deps.accounts(), request.events, request.principal.kind === "key" ? request.principal.key.orgId : undefined);
+    const gate = await this.gate(request.events, request.principal.kind === "key" ? request.principal.key.orgId : undefined);
     if (gate) {
       metrics.refused.inc({ reason: gate.rule === "G1" ? "payment_required" : "forbidden" }, Math.max(1, request.events.length));
       await reply.code(gate.status).send({ error: gate.message, rule: gate.rule });

@@ -17,7 +17,7 @@ export interface InvoiceRoutesOptions {
   auth: Authenticator;
   admission: Admission;
   clock: Clock;
-  backend: Pick<LedgerBackend, "invoice" | "periods" | "lineSources" | "credits">;
+  backend: Pick<LedgerBackend, "invoice" | "invoiceIndex" | "lineSources" | "credits">;
 }
 
 /** An organization named in a path: an identifier, or a 400 saying why not. */
@@ -74,22 +74,22 @@ export async function invoiceRoutes(app: FastifyInstance, o: InvoiceRoutesOption
     },
   );
 
-  // The periods an organization has an invoice for (closed: final; open: a preview).
+  // Every invoice of an organization (closed: final; open: a preview), and its periods.
   app.get(
     "/v1/invoices/:org",
     described({
-      summary: "The periods an organization has an invoice for",
+      summary: "An organization's invoices: each period's and each annual invoice, with kind, issue time, status and amount due",
       tag: "invoices",
       auth: "org-key-or-platform",
       params: orgPath,
       query: noQuery,
-      answers: { 200: { description: "each period, final or preview", schema: z.object({ org_id: z.string(), periods: z.array(z.unknown()) }) } },
+      answers: { 200: { description: "each period (final or preview) and every invoice, latest first", schema: z.object({ org_id: z.string(), periods: z.array(z.unknown()), invoices: z.array(z.unknown()) }) } },
       refusals: [429, 503],
     }),
     async (req: Req, reply) => {
       queryParameters(noQuery, req.query, "/v1/invoices/{org}");
       const ok = await admitted(req, reply, false);
-      return ok ? { org_id: ok.org, periods: await o.backend.periods(ok.org) } : reply;
+      return ok ? { org_id: ok.org, ...(await o.backend.invoiceIndex(ok.org)) } : reply;
     },
   );
 

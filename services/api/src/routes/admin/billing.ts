@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { catalogueVersionInput, periodKey, problemsOf } from "@ledger/events";
+import { catalogueVersionInput, identifier, periodKey, problemsOf } from "@ledger/events";
 import type { Authenticator } from "../../auth/authentication";
 import type { LedgerBackend } from "../../backend/contract";
 import { bodyObject, fieldSentences } from "../../http/json-text";
@@ -12,7 +12,7 @@ type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<
 
 export interface BillingAdminOptions {
   auth: Authenticator;
-  backend: Pick<LedgerBackend, "catalogue" | "addCatalogueVersion" | "exportPeriod" | "closePeriod" | "webhooks" | "resendWebhook">;
+  backend: Pick<LedgerBackend, "catalogue" | "addCatalogueVersion" | "exportPeriod" | "closePeriod" | "webhooks" | "resendWebhook" | "seatHolders">;
 }
 
 // `ledger export`: a closed period's invoice lines or usage, as ClickHouse writes them.
@@ -22,6 +22,7 @@ const exportQuery = z.strictObject({
 });
 const closeBody = z.strictObject({ wait: z.boolean({ error: "must be true or false" }).default(false) });
 const periodPath = z.object({ period: periodKey });
+const orgPath = z.object({ org: identifier });
 const anyJson = z.record(z.string(), z.unknown());
 // Invoice ids hold '/' (monthly/2024-06/acme): they travel in the query and the body, not the path.
 const invoiceId = z.string({ error: "must be an invoice id such as monthly/2024-06/acme" }).regex(/^(monthly|annual_commitment)\/\d{4}-\d{2}\/[A-Za-z0-9._:-]{1,128}$/, { error: "must be an invoice id such as monthly/2024-06/acme" });
@@ -79,6 +80,24 @@ export async function billingAdminRoutes(app: FastifyInstance, o: BillingAdminOp
     const q = queryParameters(exportQuery, req.query, "this export");
     const bytes = await o.backend.exportPeriod(req.params.period!, q.dataset, q.format === "csv" ? "CSVWithNames" : "Parquet");
     return reply.header("content-type", q.format === "csv" ? "text/csv; charset=utf-8" : "application/vnd.apache.parquet").send(Buffer.from(bytes));
+    },
+  );
+
+  app.get(
+    "/v1/admin/orgs/:org/seats",
+    described({
+      summary: "The users with a seat in an organization now",
+      description: "Their latest seat event in log order is an addition, as ClickHouse knows it (for ledger ingest replicas' G2 check).",
+      tag: "admin",
+      auth: "platform",
+      params: orgPath,
+      answers: { 200: { description: "the users", schema: z.object({ org_id: z.string(), users: z.array(z.string()) }) } },
+      refusals: [503],
+    }),
+    async (req: Req) => {
+      await o.auth.platform(req, "seat holders take the platform key");
+      const org = orgPath.parse(req.params).org;
+      return { org_id: org, users: await o.backend.seatHolders(org) };
     },
   );
 
