@@ -40,6 +40,8 @@ describe("G1, G2, LG1's cap and LG2 through the API", () => {
     // Reads and the admin API keep working.
     expect((await api.call("GET", "/v1/usage?org=acme", key)).status).toBe(200);
     expect((await api.call("GET", "/v1/limits?org=acme", key)).status).toBe(200);
+    const shown = await runLedger(["limits", "--org", "acme", "--url", stack.url!], { env: { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY } });
+    expect(shown.stdout).toContain("acme: plan plus, no payment method, shared\ningest is refused: organization acme is on the plus plan without a payment method");
     // A card on file, or a plan that needs none, lets it in; Enterprise is exempt.
     await api.org("acme", { plan: "plus", payment_method: true });
     expect((await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, [ev.created("acme", "t-1", "2024-07-10T10:00:00Z")])).status).toBe(202);
@@ -89,6 +91,7 @@ describe("G1, G2, LG1's cap and LG2 through the API", () => {
     await api.org("old", { plan: "plus", payment_method: false, created_at: "2024-03-15T00:00:00Z" });
     expect((await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, [ev.created("old", "t-7", "2024-07-10T10:00:00Z")])).status).toBe(202);
     const limits = await api.call("GET", "/v1/admin/limits?org=old", TEST_PLATFORM_KEY);
+    expect(limits.body).toMatchObject({ plan: "plus", payment_method: false, kind: "shared", legacy: true, ingest_refusal: null });
     expect(limits.body.limits).toContainEqual(expect.objectContaining({ limit: "plan:traces_per_month", limit_value: 5_000 }));
     await api.org("old", { plan: "plus", payment_method: true, created_at: "2024-03-15T00:00:00Z" });
     const carded = await api.call("GET", "/v1/admin/limits?org=old", TEST_PLATFORM_KEY);

@@ -161,12 +161,13 @@ export function registerAccountCommands(program: Command): void {
       .option("--workspace <ws>", "one workspace (default: every configured workspace)"),
   ).action(async (o: Record<string, unknown>) => {
     const q = new URLSearchParams({ org: o.org as string, ...(o.workspace !== undefined ? { workspace: o.workspace as string } : {}) });
-    const r = await callLedger<{ plan: string; payment_method: boolean; limits: Record<string, unknown>[] }>((o.url as string) ?? defaultUrl(), platformKey(), "GET", `/v1/admin/limits?${q}`);
+    const r = await callLedger<{ plan: string; payment_method: boolean; kind: string; legacy: boolean; ingest_refusal: string | null; limits: Record<string, unknown>[] }>((o.url as string) ?? defaultUrl(), platformKey(), "GET", `/v1/admin/limits?${q}`);
     if (o.json) {
       out(r.limits.map((l) => JSON.stringify(l)).join("\n"));
       return;
     }
-    out(`${o.org as string}: plan ${r.plan}, ${r.payment_method ? "payment method on file" : "no payment method"}`);
+    out(`${o.org as string}: plan ${r.plan}, ${r.payment_method ? "payment method on file" : "no payment method"}, ${r.kind}${r.legacy ? ", legacy (created before 2024-04-02)" : ""}`);
+    if (r.ingest_refusal) out(`ingest is refused: ${r.ingest_refusal}`);
     out(
       table(
         ["limit", "scope", "limit_value", "current", "resets_at"],

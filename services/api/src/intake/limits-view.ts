@@ -1,4 +1,4 @@
-import { planLimitsOf } from "@ledger/accounts";
+import { ingestGate, isLegacy, planLimitsOf } from "@ledger/accounts";
 import { limitChecks, RATE_LIMITS, type Clock, type LimitCheck, type RateClass } from "@ledger/limits";
 import type { AccountCache } from "../auth/account-cache";
 import type { Admission } from "./admission";
@@ -27,6 +27,10 @@ export async function limitsOf(deps: { accounts: AccountCache; admission: Admiss
     org_id: orgId,
     plan: directory.org(orgId).plan,
     payment_method: directory.org(orgId).paymentMethod,
+    kind: directory.org(orgId).kind,
+    legacy: isLegacy(directory.org(orgId)),
+    // What G1 and G2 say of ingest for this organization, before any request is made.
+    ingest_refusal: ingestGate(directory, [], orgId)?.message ?? null,
     workspaces,
     limits: ordered.map((c, i) => ({
       limit: c.limit,
