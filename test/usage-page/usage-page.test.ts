@@ -219,6 +219,21 @@ test("invoices: open previews and the closed June with its sources and CSV equal
   await page.close();
 });
 
+test("what upgraded the traces: the page's table is /v1/usage/upgrades's, for the month shown and another picked (§4.1)", async () => {
+  const page = await openPage(acmeKey);
+  const shown = () =>
+    page.locator("#upgrades table.upgrade-causes tbody tr").evaluateAll((rows) => rows.map((r) => ({ group: (r as HTMLElement).dataset.cause, upgrades: Number(r.querySelectorAll("td")[1]!.textContent), cost_usd: (r.querySelectorAll("td")[2] as HTMLElement).dataset.value })));
+  const fromApi = async (period: string) => (await apiJson(`/v1/usage/upgrades?period=${period}&by=cause`)).rows;
+  await expect.poll(() => page.locator("#upgrades table.upgrade-causes").getAttribute("data-period")).toBe("2024-08");
+  expect(await shown()).toEqual(await fromApi("2024-08"));
+  await page.getByLabel("Month of the upgrades").fill("2024-06");
+  await expect.poll(() => page.locator("#upgrades table.upgrade-causes").getAttribute("data-period")).toBe("2024-06");
+  const june = await fromApi("2024-06");
+  expect(june.length).toBeGreaterThan(0);
+  expect(await shown()).toEqual(june);
+  await page.close();
+});
+
 test("an Enterprise commitment's burndown is /v1/credits's (AC3)", async () => {
   const doc = await waitFor("gamma's annual invoice", async () => {
     const r = await api.call("GET", "/v1/credits/gamma", TEST_PLATFORM_KEY);

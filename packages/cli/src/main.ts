@@ -9,7 +9,7 @@ import { period, registerExportCommand, registerInvoiceCommands, registerPriceCo
 import { invoiceJsonLines, invoiceText } from "@ledger/billing";
 import { serve } from "./serve";
 import { ROLES, run } from "./run";
-import { fetchUsage } from "./usage";
+import { fetchUpgradeAttribution, fetchUsage, upgradeAttributionText } from "./usage";
 import { registerAccountCommands } from "./accounts";
 import { registerAnalystCommands } from "./analyst";
 import { LedgerRequestError } from "./admin-client";
@@ -86,10 +86,22 @@ program
   .option("--from <YYYY-MM>", "first period", period)
   .option("--to <YYYY-MM>", "last period", period)
   .option("--json", "one JSON object per line instead of a table")
-  .addOption(byOption())
+  .addOption(
+    new Option("--by <grouping>", "rows per organization or workspace; or a period's extended upgrades by what caused them (cause, rule, queue, feedback_key, project; with --org and --period)")
+      .choices(["org", "workspace", "cause", "rule", "queue", "feedback_key", "project"])
+      .default("org"),
+  )
+  .option("--period <YYYY-MM>", "with an upgrades grouping: the period (default: the current one)", period)
   .option("--url <url>", "the ledger's base URL", process.env.LEDGER_URL ?? "http://127.0.0.1:8080")
-  .action(async (opts: { org?: string; from?: string; to?: string; json?: boolean; by: "org" | "workspace"; url: string }) => {
+  .action(async (opts: { org?: string; from?: string; to?: string; period?: string; json?: boolean; by: string; url: string }) => {
     const key = process.env.LEDGER_API_KEY || clientPlatformKey(apiConfigFromEnv().platformKey, engineConfigFromEnv());
+    if (opts.by !== "org" && opts.by !== "workspace") {
+      if (opts.org === undefined) throw new CommandLineError(`--by ${opts.by} reads one organization's upgrades: give --org`);
+      const period = opts.period ?? new Date().toISOString().slice(0, 7);
+      const a = await fetchUpgradeAttribution(opts.url, key, { org: opts.org, period, by: opts.by });
+      process.stdout.write(opts.json ? a.rows.map((r) => `${JSON.stringify(r)}\n`).join("") : upgradeAttributionText(a));
+      return;
+    }
     const rows = await fetchUsage(opts.url, key, { org: opts.org, from: opts.from, to: opts.to, by: opts.by });
     process.stdout.write(opts.json ? formatJsonLines(rows) : formatTable(rows, opts.by === "workspace"));
   });

@@ -14,3 +14,4 @@ export * from "./usage-rollup";
 export * from "./invoice-reads";
 export * from "./cluster-ddl";
 export * from "./webhook-query";
+export * from "./upgrade-attribution-query";

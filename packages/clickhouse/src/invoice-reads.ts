@@ -26,6 +26,7 @@ import { z } from "zod";
 import type { LedgerClickHouse } from "./client";
 import { exportPeriod, type ExportDataset, type ExportFormat } from "./export-query";
 import { queryDailyUsage } from "./daily-usage-query";
+import { queryUpgradeAttribution, type UpgradeAttribution, type UpgradeAttributionParams } from "./upgrade-attribution-query";
 import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, issuedTimesOf, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
 
 /** One invoice in an organization's list (`GET /v1/invoices/{org}`, `ledger invoice --org`). */
@@ -217,6 +218,14 @@ export class InvoiceReads {
     const sum = (f: "base_traces" | "extended_upgrades") => BigInt(usage.series.reduce((t, d) => t + d[f], 0));
     const seats = preview.lines.filter((l) => l.kind === "seats").reduce((t, l) => t + l.amountMicros, 0n);
     return sum("base_traces") * prices.baseTraceMicros + sum("extended_upgrades") * prices.upgradeMicros + (row?.n ?? 0n) * prices.deploymentRunMicros + seats;
+  }
+
+  /** §4.1: a period's extended upgrades by what caused them, priced at the period's upgrade price. */
+  async upgradeAttribution(query: UpgradeAttributionParams | Record<string, unknown>): Promise<UpgradeAttribution> {
+    return queryUpgradeAttribution(this.ch, query, async (org, period) => {
+      const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
+      return pricesOfPeriod(sources.get(org)!.configurations, period, catalogue).upgradeMicros;
+    });
   }
 
   /** The price catalogue's versions, §10.1's defaults first. */

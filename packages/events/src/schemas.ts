@@ -44,6 +44,8 @@ export const feedbackAdded = z.strictObject({
   type: z.literal("feedback-added"),
   run_id: identifier,
   feedback_id: identifier,
+  /** The feedback's key (`correctness`, `user_score`, …), when the API tier gives it: what attribution groups by (§4.1). */
+  feedback_key: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).max(128, { error: "must be at most 128 characters" }).optional(),
 });
 
 export const queueAdded = z.strictObject({

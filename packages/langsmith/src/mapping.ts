@@ -73,6 +73,8 @@ export function feedbackAddedOf(feedback: FeedbackCreate, traceId: string, ctx: 
     trace_id: traceId,
     run_id: feedback.run_id,
     feedback_id: feedback.id,
+    // The SDK sends the key of every feedback; attribution groups upgrades by it (§4.1).
+    ...(typeof feedback.key === "string" && feedback.key !== "" ? { feedback_key: feedback.key.slice(0, 128) } : {}),
   };
 }
 

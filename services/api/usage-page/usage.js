@@ -259,6 +259,26 @@
     );
   }
 
+  // §4.1: a month's extended upgrades by cause, largest first, each with its cost; a month picker.
+  async function loadUpgrades(org, period) {
+    const a = await json(`/v1/usage/upgrades?${new URLSearchParams({ org, period, by: "cause" })}`);
+    const picker = el("input", null, { type: "month", value: a.period, "aria-label": "Month of the upgrades" });
+    picker.addEventListener("change", () => picker.value && loadUpgrades(org, picker.value).catch((e) => showError(e.message)));
+    const table = el("table", null, { class: "upgrade-causes" });
+    table.dataset.period = a.period;
+    table.append(el("caption", `${a.upgrades} extended upgrade(s) in ${a.period}, $${a.cost_usd} at $${a.unit_price_usd} each`));
+    const thead = el("thead");
+    thead.append(row(["Cause", "Upgrades", "Cost"].map((t) => el("th", t, { scope: "col" }))));
+    const tbody = el("tbody");
+    for (const r of a.rows) {
+      const tr = row([el("td", r.group), el("td", String(r.upgrades), { class: "num", "data-value": String(r.upgrades) }), el("td", `$${r.cost_usd}`, { class: "num", "data-value": r.cost_usd })]);
+      tr.dataset.cause = r.group;
+      tbody.append(tr);
+    }
+    table.append(thead, tbody);
+    $("upgrades").replaceChildren(picker, a.rows.length ? table : el("p", `No extended upgrade in ${a.period}.`));
+  }
+
   // Each grant's balance (CR5): what final invoices consumed, what remains, what a void took.
   async function loadCredits(org) {
     const doc = await json(`/v1/credits/${encodeURIComponent(org)}`);
@@ -317,7 +337,7 @@
     try {
       const d = await loadDaily();
       $("main").hidden = false;
-      await Promise.all([loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id), loadCredits(d.org_id)]);
+      await Promise.all([loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id), loadCredits(d.org_id), loadUpgrades(d.org_id, d.through.slice(0, 7))]);
       setStatus(`Showing ${d.org_id}.`);
       document.body.dataset.state = "loaded";
     } catch (error) {

@@ -1,5 +1,5 @@
 import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, UsageRow } from "@ledger/billing";
-import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, RetainedRunPart, RunLookup, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, RetainedRunPart, RunLookup, UpgradeAttribution, UpgradeAttributionParams, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent, CatalogueVersionInput } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
 
@@ -17,6 +17,8 @@ import type { SeedQuery } from "@ledger/limits";
 export interface LedgerBackend {
   /** `GET /v1/usage`: rows per (org[, workspace], period); parameters already checked. */
   usage(query: UsageParams): Promise<UsageRow[]>;
+  /** `GET /v1/usage/upgrades`: a period's extended upgrades by cause, rule, queue, feedback key, project or workspace (§4.1). */
+  upgradeAttribution(query: UpgradeAttributionParams): Promise<UpgradeAttribution>;
   /** `GET /v1/usage/daily`: the page's chart. */
   dailyUsage(query: DailyUsageParams): Promise<DailyUsage>;
   /** Every account event, in log order (the account cache folds them). */
@@ -83,6 +85,7 @@ export interface LineSources {
 export const BACKEND_METHODS = [
   "usage",
   "dailyUsage",
+  "upgradeAttribution",
   "accountEvents",
   "counterMembers",
   "retainedRunParts",

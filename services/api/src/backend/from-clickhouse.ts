@@ -17,6 +17,7 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
   return {
     usage: (query) => queryUsage(ch, query),
     dailyUsage: (query) => queryDailyUsage(ch, query, now()),
+    upgradeAttribution: (query) => invoices.upgradeAttribution(query),
     accountEvents: () => loadAccountEvents(ch),
     counterMembers: (seed) => counterMembers(ch, seed),
     retainedRunParts: (lookup) => retainedRunParts(ch, lookup),

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { dailyUsageParams, usageParams } from "@ledger/clickhouse";
+import { dailyUsageParams, upgradeAttributionParams, usageParams } from "@ledger/clickhouse";
 import { identifier } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
 import type { AccountCache } from "../auth/account-cache";
@@ -20,11 +20,12 @@ export interface UsageRoutesOptions {
   accounts: AccountCache;
   admission: Admission;
   clock: Clock;
-  backend: Pick<LedgerBackend, "usage" | "dailyUsage">;
+  backend: Pick<LedgerBackend, "usage" | "dailyUsage" | "upgradeAttribution">;
 }
 
 const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
 const dailyQuery = dailyUsageParams.partial({ org: true });
+const upgradesQuery = upgradeAttributionParams.partial({ org: true });
 const rows = z.object({ rows: z.array(z.record(z.string(), z.unknown())) });
 
 /**
@@ -61,6 +62,23 @@ export async function usageRoutes(app: FastifyInstance, o: UsageRoutesOptions): 
     async (req: Req, reply) => {
     const query = await admitted(req, reply, usageParams, "/v1/usage", false);
     return query ? { rows: await o.backend.usage(query) } : reply;
+    },
+  );
+
+  app.get(
+    "/v1/usage/upgrades",
+    described({
+      summary: "What upgraded a period's traces, and what it cost (§4.1)",
+      description: "The period's extended upgrades grouped by cause (a rule, a queue, feedback with its key, an extended creation), rule, queue, feedback key, project or workspace, largest first, each with its cost at the period's upgrade price.",
+      tag: "usage",
+      auth: "org-key-or-platform",
+      query: upgradesQuery,
+      answers: { 200: { description: "the groups and the period's totals", schema: z.record(z.string(), z.unknown()) } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
+      const query = await admitted(req, reply, upgradesQuery, "/v1/usage/upgrades");
+      return query ? o.backend.upgradeAttribution({ ...query, org: query.org! }) : reply;
     },
   );
 
