@@ -45,6 +45,8 @@ test("a month's upgrades by cause, rule, queue, feedback key, project and worksp
   created("d1", 8, "base", "dev");
   log.push(rule("d1", "r-99", 9, "dev"));
   created("plain", 9); // never upgraded
+  created("e1", 1);
+  log.push(rule("e1", "r-12", 2), queue("e1", "q-3", 20)); // the queue came after e1 expired (U4): r-12 alone upgraded it
   expect((await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, log)).status).toBe(202);
   await stack.waitUntilDrained({ timeoutMs: 60_000 });
 
@@ -58,13 +60,28 @@ test("a month's upgrades by cause, rule, queue, feedback key, project and worksp
     if (e.type === "queue-added") causes.set(e.trace_id, { cause: `queue:${e.queue_id}`, queue: e.queue_id, project, ws: e.workspace_id });
     if (e.type === "feedback-added") causes.set(e.trace_id, { cause: e.feedback_key ? `feedback:${e.feedback_key}` : "feedback, key not given", key: e.feedback_key ?? "(key not given)", project, ws: e.workspace_id });
   }
-  const naive = (by: (c: typeof causes extends Map<string, infer V> ? V : never) => string | undefined) => {
-    const counts = new Map<string, number>();
-    for (const c of causes.values()) {
+  // Turning a source off saves a trace when no trigger of another source, before the trace
+  // expires (14 days after its creation), would have upgraded it.
+  type Logged = { type: string; trace_id: string; occurred_at: string; rule_id?: string; queue_id?: string; feedback_key?: string };
+  const sourceOf = (e: Logged) => (e.type === "rule-matched" ? `rule:${e.rule_id}` : e.type === "queue-added" ? `queue:${e.queue_id}` : e.feedback_key ? `feedback:${e.feedback_key}` : "feedback, key not given");
+  const soleFor = (trace: string, cause: string) => {
+    const createdAt = Date.parse((log.find((c) => c.type === "trace-created" && c.trace_id === trace) as { occurred_at: string }).occurred_at);
+    return !(log as Logged[]).some((e) => e.trace_id === trace && e.type !== "trace-created" && sourceOf(e) !== cause && Date.parse(e.occurred_at) < createdAt + 14 * 86_400_000);
+  };
+  const naive = (by: (c: typeof causes extends Map<string, infer V> ? V : never) => string | undefined, switchable: boolean) => {
+    const counts = new Map<string, { n: number; sole: number | null }>();
+    for (const [trace, c] of causes) {
       const g = by(c);
-      if (g !== undefined) counts.set(g, (counts.get(g) ?? 0) + 1);
+      if (g === undefined) continue;
+      const canOff = switchable && c.cause !== "extended creation" && c.cause !== "feedback, key not given";
+      const row = counts.get(g) ?? { n: 0, sole: canOff ? 0 : null };
+      row.n += 1;
+      if (row.sole !== null && soleFor(trace, c.cause)) row.sole += 1;
+      counts.set(g, row);
     }
-    return [...counts].map(([group, n]) => ({ group, upgrades: n, cost_usd: usdOf(n * 4_500) })).sort((a, b) => b.upgrades - a.upgrades || (a.group < b.group ? -1 : 1));
+    return [...counts]
+      .map(([group, r]) => ({ group, upgrades: r.n, cost_usd: usdOf(r.n * 4_500), sole_upgrades: r.sole, saving_usd: r.sole === null ? null : usdOf(r.sole * 4_500) }))
+      .sort((a, b) => b.upgrades - a.upgrades || (a.group < b.group ? -1 : 1));
   };
   const read = async (by: string) => {
     const r = await api.call("GET", `/v1/usage/upgrades?org=acme&period=2024-06&by=${by}`, TEST_PLATFORM_KEY);
@@ -72,14 +89,21 @@ test("a month's upgrades by cause, rule, queue, feedback key, project and worksp
     return r.body as { upgrades: number; cost_usd: string; unit_price_usd: string; rows: { group: string; upgrades: number; cost_usd: string }[] };
   };
   const byCause = await read("cause");
-  expect(byCause.rows).toEqual(naive((c) => c.cause));
-  expect(byCause.rows[0]).toEqual({ group: "rule:r-12", upgrades: 5, cost_usd: "0.0225" });
-  expect(byCause).toMatchObject({ upgrades: 11, cost_usd: "0.0495", unit_price_usd: "0.0045" });
-  expect((await read("rule")).rows).toEqual(naive((c) => c.rule));
-  expect((await read("queue")).rows).toEqual(naive((c) => c.queue));
-  expect((await read("feedback_key")).rows).toEqual(naive((c) => c.key));
-  expect((await read("project")).rows).toEqual(naive((c) => c.project));
-  expect((await read("workspace")).rows).toEqual(naive((c) => c.ws));
+  expect(byCause.rows).toEqual(naive((c) => c.cause, true));
+  // r-12 alone upgraded six traces (e1's queue came too late); correctness one of its two (k2
+  // matched r-12 later); q-1 none (q1 was queued again to q-2).
+  expect(byCause.rows.slice(0, 2)).toEqual([
+    { group: "rule:r-12", upgrades: 6, cost_usd: "0.027", sole_upgrades: 6, saving_usd: "0.027" },
+    { group: "feedback:correctness", upgrades: 2, cost_usd: "0.009", sole_upgrades: 1, saving_usd: "0.0045" },
+  ]);
+  expect(byCause.rows.find((r) => r.group === "queue:q-1")).toMatchObject({ sole_upgrades: 0, saving_usd: "0.00" });
+  expect(byCause.rows.find((r) => r.group === "extended creation")).toMatchObject({ sole_upgrades: null, saving_usd: null });
+  expect(byCause).toMatchObject({ upgrades: 12, cost_usd: "0.054", unit_price_usd: "0.0045" });
+  expect((await read("rule")).rows).toEqual(naive((c) => c.rule, true));
+  expect((await read("queue")).rows).toEqual(naive((c) => c.queue, true));
+  expect((await read("feedback_key")).rows).toEqual(naive((c) => c.key, true));
+  expect((await read("project")).rows).toEqual(naive((c) => c.project, false));
+  expect((await read("workspace")).rows).toEqual(naive((c) => c.ws, false));
   // The total is the month's billed upgrades.
   const usage = (await api.call("GET", "/v1/usage?org=acme&from=2024-06&to=2024-06", TEST_PLATFORM_KEY)).body as { rows: { extended_upgrades: number }[] };
   expect(byCause.upgrades).toBe(usage.rows[0]!.extended_upgrades);
@@ -89,10 +113,10 @@ test("a month's upgrades by cause, rule, queue, feedback key, project and worksp
   expect(cli.stderr).toBe("");
   expect(cli.stdout.split("\n").slice(0, 3)).toEqual([
     "Extended upgrades of acme in 2024-06 by cause ($0.0045 each)",
-    expect.stringMatching(/^cause +upgrades +cost$/),
-    expect.stringMatching(/^rule:r-12 +5 +\$0\.0225$/),
+    expect.stringMatching(/^cause +upgrades +cost +saved if off$/),
+    expect.stringMatching(/^rule:r-12 +6 +\$0\.027 +\$0\.027$/),
   ]);
-  expect(cli.stdout).toContain("total: 11 upgrade(s), $0.0495");
+  expect(cli.stdout).toContain("total: 12 upgrade(s), $0.054");
 
   // Bad parameters are sentences naming them.
   const bad = await api.call("GET", "/v1/usage/upgrades?org=acme&period=June&by=planet", TEST_PLATFORM_KEY);
@@ -108,7 +132,7 @@ test("the LangSmith API's feedback brings its key", async () => {
   expect((await send("/feedback", { id: "0190c1c0-0000-7000-8000-0000000000f9", run_id: run, trace_id: run, key: "helpfulness", score: 1, created_at: at(21) })).status).toBe(200);
   await stack.waitUntilDrained({ timeoutMs: 60_000 });
   const r = await api.call("GET", "/v1/usage/upgrades?org=acme&period=2024-06&by=feedback_key", TEST_PLATFORM_KEY);
-  expect(r.body.rows).toContainEqual({ group: "helpfulness", upgrades: 1, cost_usd: "0.0045" });
+  expect(r.body.rows).toContainEqual({ group: "helpfulness", upgrades: 1, cost_usd: "0.0045", sole_upgrades: 1, saving_usd: "0.0045" });
 });
 
 function usdOf(micros: number): string {

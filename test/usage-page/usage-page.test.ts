@@ -222,8 +222,11 @@ test("invoices: open previews and the closed June with its sources and CSV equal
 test("what upgraded the traces: the page's table is /v1/usage/upgrades's, for the month shown and another picked (§4.1)", async () => {
   const page = await openPage(acmeKey);
   const shown = () =>
-    page.locator("#upgrades table.upgrade-causes tbody tr").evaluateAll((rows) => rows.map((r) => ({ group: (r as HTMLElement).dataset.cause, upgrades: Number(r.querySelectorAll("td")[1]!.textContent), cost_usd: (r.querySelectorAll("td")[2] as HTMLElement).dataset.value })));
-  const fromApi = async (period: string) => (await apiJson(`/v1/usage/upgrades?period=${period}&by=cause`)).rows;
+    page.locator("#upgrades table.upgrade-causes tbody tr").evaluateAll((rows) =>
+      rows.map((r) => ({ group: (r as HTMLElement).dataset.cause, upgrades: Number(r.querySelectorAll("td")[1]!.textContent), cost_usd: (r.querySelectorAll("td")[2] as HTMLElement).dataset.value, saving: (r.querySelectorAll("td")[3] as HTMLElement).dataset.value })),
+    );
+  const fromApi = async (period: string) =>
+    ((await apiJson(`/v1/usage/upgrades?period=${period}&by=cause`)).rows as { group: string; upgrades: number; cost_usd: string; saving_usd: string | null }[]).map((r) => ({ group: r.group, upgrades: r.upgrades, cost_usd: r.cost_usd, saving: r.saving_usd ?? "" }));
   await expect.poll(() => page.locator("#upgrades table.upgrade-causes").getAttribute("data-period")).toBe("2024-08");
   expect(await shown()).toEqual(await fromApi("2024-08"));
   await page.getByLabel("Month of the upgrades").fill("2024-06");

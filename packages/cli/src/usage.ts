@@ -38,10 +38,10 @@ export async function fetchUpgradeAttribution(url: string, key: string, params: 
 
 /** Largest first, each group's upgrades and cost, then the period's totals. */
 export function upgradeAttributionText(a: UpgradeAttribution): string {
-  const head = [a.by, "upgrades", "cost"];
-  const rows = a.rows.map((r) => [r.group, String(r.upgrades), `$${r.cost_usd}`]);
+  const head = [a.by, "upgrades", "cost", "saved if off"];
+  const rows = a.rows.map((r) => [r.group, String(r.upgrades), `$${r.cost_usd}`, r.saving_usd === null ? "" : `$${r.saving_usd}`]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
   return [
     `Extended upgrades of ${a.org_id} in ${a.period} by ${a.by} ($${a.unit_price_usd} each)`,
     line(head),

@@ -266,12 +266,18 @@
     picker.addEventListener("change", () => picker.value && loadUpgrades(org, picker.value).catch((e) => showError(e.message)));
     const table = el("table", null, { class: "upgrade-causes" });
     table.dataset.period = a.period;
-    table.append(el("caption", `${a.upgrades} extended upgrade(s) in ${a.period}, $${a.cost_usd} at $${a.unit_price_usd} each`));
+    // "Saved if turned off": the upgrades no other trigger of the trace would have made (§4.1).
+    table.append(el("caption", `${a.upgrades} extended upgrade(s) in ${a.period}, $${a.cost_usd} at $${a.unit_price_usd} each; "saved if turned off" counts the traces no other rule, queue or feedback key would have upgraded`));
     const thead = el("thead");
-    thead.append(row(["Cause", "Upgrades", "Cost"].map((t) => el("th", t, { scope: "col" }))));
+    thead.append(row(["Cause", "Upgrades", "Cost", "Saved if turned off"].map((t) => el("th", t, { scope: "col" }))));
     const tbody = el("tbody");
     for (const r of a.rows) {
-      const tr = row([el("td", r.group), el("td", String(r.upgrades), { class: "num", "data-value": String(r.upgrades) }), el("td", `$${r.cost_usd}`, { class: "num", "data-value": r.cost_usd })]);
+      const tr = row([
+        el("td", r.group),
+        el("td", String(r.upgrades), { class: "num", "data-value": String(r.upgrades) }),
+        el("td", `$${r.cost_usd}`, { class: "num", "data-value": r.cost_usd }),
+        el("td", r.saving_usd === null ? "" : `$${r.saving_usd}`, { class: "num", "data-value": r.saving_usd ?? "" }),
+      ]);
       tr.dataset.cause = r.group;
       tbody.append(tr);
     }
