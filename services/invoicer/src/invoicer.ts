@@ -247,7 +247,16 @@ export class Invoicer {
    * AC1: every annual invoice due at `nowMs` (the ledger's clock; a replay passes its log's time)
    * by the configurations known now, issued once per organization and term year.
    */
-  async issueDueCommitments(nowMs: number): Promise<AnnualCommitment[]> {
+  issueDueCommitments(nowMs: number): Promise<AnnualCommitment[]> {
+    // One look at a time in an instance (a pass and a command's freeze share it): two would both
+    // find a term year due and announce it twice.
+    this.issuing ??= this.issueOnce(nowMs).finally(() => (this.issuing = null));
+    return this.issuing;
+  }
+
+  private issuing: Promise<AnnualCommitment[]> | null = null;
+
+  private async issueOnce(nowMs: number): Promise<AnnualCommitment[]> {
     this.commitmentsCheckedAt = Date.now();
     const [configurations, issued] = await Promise.all([orgConfigurations(this.deps.clickhouse), annualInvoices(this.deps.clickhouse)]);
     const issuedOf = new Map<string, Set<string>>();
