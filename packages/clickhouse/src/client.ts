@@ -181,3 +181,6 @@ export async function connectClickHouse(config: ClickHouseConfig): Promise<Ledge
     close: () => client.close(),
   };
 }
+
+/** An instant (epoch ms) as a DateTime64(3, 'UTC') value in JSONEachRow inserts. */
+export const dateTime64 = (ms: number): string => new Date(ms).toISOString().replace("T", " ").replace("Z", "");

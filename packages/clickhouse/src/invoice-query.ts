@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { commitmentGrant, type AnnualCommitment, amountDueMicros, creditsMicrosOf, type CreditApplied, type CreditGrant, type CreditVoid, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
-import type { LedgerClickHouse } from "./client";
+import { dateTime64, type LedgerClickHouse } from "./client";
 import { bookedCountsFrom } from "./usage-rollup";
 
 /**
@@ -291,7 +291,6 @@ export async function storeInvoices(ch: LedgerClickHouse, invoices: readonly Inv
   if (totals.length > 0) await ch.client.insert({ table: ch.table("invoice_totals_v1"), values: totals, format: "JSONEachRow" });
 }
 
-const dateTime64 = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace("Z", "");
 
 /** When a period's final invoices were first stored (a freeze repeated after a crash reuses it); null: never. */
 export async function firstIssuedAt(ch: LedgerClickHouse, period: string): Promise<number | null> {

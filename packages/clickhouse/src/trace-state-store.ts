@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { TraceState } from "@ledger/billing";
-import type { LedgerClickHouse } from "./client";
+import { dateTime64, type LedgerClickHouse } from "./client";
 
 const stateRow = z.object({
   org_id: z.string(),
@@ -22,7 +22,7 @@ export interface KeyedTraceState {
 
 // DateTime64 comes back as "YYYY-MM-DD hh:mm:ss.mmm" in UTC.
 const toMs = (v: string | null) => (v === null ? null : Date.parse(`${v.replace(" ", "T")}Z`));
-const toDb = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().replace("T", " ").replace("Z", ""));
+const toDb = (ms: number | null) => (ms === null ? null : dateTime64(ms));
 
 /**
  * Named query `upgrader.load_state`: the newest state of each (org, trace) asked for. FINAL

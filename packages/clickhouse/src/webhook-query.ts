@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { LedgerClickHouse } from "./client";
+import { dateTime64, type LedgerClickHouse } from "./client";
 
 /**
  * The webhook's outbox and its attempts (spec §10.6, IE3), named queries `webhooks.*`. A
@@ -43,7 +43,6 @@ export interface WebhookAttempt {
   nextAtMs: number | null;
 }
 
-const dateTime64 = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace("Z", "");
 const queryId = (name: string) => `webhooks.${name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
 
 /** Queues a first round for each invoice not queued before: a document announced again keeps its first body. */
