@@ -51,6 +51,12 @@ const calls: [string, (b: LedgerBackend) => Promise<unknown>][] = [
     const { as_of: _readAt, ...figures } = await b.dailyUsage({ org: "acme", days: 30, through: "2024-06-30" });
     return figures;
   }],
+  ["a month's outlook", async (b) => {
+    const { as_of: _readAt, ...figures } = await b.monthOutlook({ org: "acme", period: "2024-06", through: "2024-06-20" });
+    return figures;
+  }],
+  ["an outlook through a day of another month", (b) => b.monthOutlook({ org: "acme", period: "2024-06", through: "2024-07-01" })],
+  ["an organization's current prices", (b) => b.currentPrices("acme")],
   ["an open period's invoice", (b) => b.invoice("acme", "2024-06")],
   ["an organization's invoices", async (b) => {
     const { periods, invoices } = await b.invoiceIndex("acme");
@@ -89,6 +95,7 @@ describe("every transport answers every call as the implementation does", () => 
   test("the refusals above are refusals: each with its status, sentence and retriable", async () => {
     const refused = async (call: (b: LedgerBackend) => Promise<unknown>) => ((await outcome(() => call(stack.backend()))) as { refused?: { status: number } }).refused?.status;
     expect(await refused((b) => b.lineSources("acme", "2024-06", 99))).toBe(404);
+    expect(await refused((b) => b.monthOutlook({ org: "acme", period: "2024-06", through: "2024-07-01" }))).toBe(400);
     expect(await refused((b) => b.exportPeriod("2024-06", "invoice_lines", "CSVWithNames"))).toBe(409);
     expect(await refused((b) => b.closePeriod("2999-01", false))).toBe(400);
     expect(await refused((b) => b.analystQuery("DROP TABLE x", "JSONEachRow", "contracttest04"))).toBe(400);

@@ -214,6 +214,21 @@ test("invoices: open previews and the closed June with its sources and CSV equal
     ["dev", String(dev.base_traces), "", String(dev.extended_upgrades), ""],
     ["prod", String(prod.base_traces), "150", String(prod.extended_upgrades), "40"],
   ]);
+  // Each limit with its dollar figure (§6.3) as /v1/limits gives it, and a bar of usage against it.
+  const limitsDoc = (await apiJson("/v1/limits")) as { limits: { limit: string; workspace_id?: string; limit_usd?: string }[] };
+  const usdOf = (name: string) => limitsDoc.limits.find((l) => l.limit === name && l.workspace_id === "prod")!.limit_usd;
+  expect(await page.locator("#workspace-limits .limit-usd").evaluateAll((spans) => spans.map((s) => (s as HTMLElement).dataset.usd))).toEqual([usdOf("workspace:all_traces"), usdOf("workspace:extended_traces")]);
+  expect(await page.locator("#workspace-limits meter").count()).toBe(2);
+
+  // The month so far and its forecast (§4.2) are /v1/usage/outlook's.
+  const outlook = await apiJson("/v1/usage/outlook");
+  const box = page.locator("#month .outlook");
+  expect(await box.getAttribute("data-period")).toBe("2024-08");
+  expect(await box.getAttribute("data-through")).toBe("2024-08-09");
+  expect(await box.locator(".so-far").getAttribute("data-total")).toBe(outlook.total_usd.so_far);
+  expect(await box.locator(".allotment").textContent()).toBe(`${outlook.free_base_traces.used.toLocaleString("en-US")} of ${outlook.free_base_traces.allotment.toLocaleString("en-US")} free base traces used.`);
+  expect(await box.locator(".forecast").getAttribute("data-due-high")).toBe(outlook.amount_due_usd.forecast_high);
+  expect(await box.locator(".method").textContent()).toContain(outlook.method);
   const planRows = await page.locator("#plan-limits tbody tr th").allTextContents();
   expect(planRows.length).toBeGreaterThan(0);
   await page.close();

@@ -13,3 +13,4 @@ export * from "./daily-usage";
 export * from "./credits";
 export * from "./commitments";
 export * from "./legacy";
+export * from "./forecast";

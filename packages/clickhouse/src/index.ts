@@ -15,3 +15,4 @@ export * from "./invoice-reads";
 export * from "./cluster-ddl";
 export * from "./webhook-query";
 export * from "./upgrade-attribution-query";
+export * from "./month-outlook";

@@ -17,6 +17,8 @@ import {
   periodFromKey,
   periodKeyOf,
   pricesOfPeriod,
+  planPricesJson,
+  type PlanPricesJson,
   type CatalogueVersionJson,
   type CreditsDocument,
   type Invoice,
@@ -27,6 +29,7 @@ import type { LedgerClickHouse } from "./client";
 import { exportPeriod, type ExportDataset, type ExportFormat } from "./export-query";
 import { queryDailyUsage } from "./daily-usage-query";
 import { queryUpgradeAttribution, type UpgradeAttribution, type UpgradeAttributionParams } from "./upgrade-attribution-query";
+import { monthOutlook, type MonthOutlook, type MonthOutlookParams } from "./month-outlook";
 import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, issuedTimesOf, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
 
 /** One invoice in an organization's list (`GET /v1/invoices/{org}`, `ledger invoice --org`). */
@@ -226,6 +229,21 @@ export class InvoiceReads {
       const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
       return pricesOfPeriod(sources.get(org)!.configurations, period, catalogue).upgradeMicros;
     });
+  }
+
+  /** §4.2: a period so far (the current one by default) and its month-end forecast. */
+  outlook(query: MonthOutlookParams | Record<string, unknown>): Promise<MonthOutlook> {
+    return monthOutlook(this.ch, query, this.now(), async (org, period) => {
+      const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
+      return { sources: sources.get(org)!, catalogue };
+    });
+  }
+
+  /** The organization's prices of the current period, as its preview rates it (§10.1). */
+  async currentPrices(org: string): Promise<PlanPricesJson> {
+    const period = periodKeyOf(this.now());
+    const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
+    return planPricesJson(pricesOfPeriod(sources.get(org)!.configurations, period, catalogue));
   }
 
   /** The price catalogue's versions, §10.1's defaults first. */

@@ -108,6 +108,16 @@
   }
 
   // --- limits ----------------------------------------------------------------------------------
+  const count = (n) => Number(n).toLocaleString("en-US");
+  // A limit cell: the number, what reaching it costs (§6.3 in dollars), and usage against it as a bar.
+  function limitCell(limit, used) {
+    if (!limit) return num(null);
+    const td = num(limit.limit_value);
+    td.append(el("span", ` ≈ $${limit.limit_usd}`, { class: "limit-usd", "data-usd": limit.limit_usd }));
+    td.append(el("meter", null, { min: "0", max: String(limit.limit_value), value: String(Math.min(used, limit.limit_value)), title: `${count(used)} of ${count(limit.limit_value)}` }));
+    return td;
+  }
+
   async function loadLimits(org, period) {
     const [limits, usage] = await Promise.all([
       json(`/v1/limits?${qs({ org })}`),
@@ -121,7 +131,7 @@
       const u = used.get(ws) || { base_traces: 0, extended_upgrades: 0 };
       const all = limitOf(ws, "workspace:all_traces");
       const ext = limitOf(ws, "workspace:extended_traces");
-      const cells = [el("th", ws, { scope: "row" }), num(u.base_traces), num(all ? all.limit_value : null), num(u.extended_upgrades), num(ext ? ext.limit_value : null)];
+      const cells = [el("th", ws, { scope: "row" }), num(u.base_traces), limitCell(all, u.base_traces), num(u.extended_upgrades), limitCell(ext, u.extended_upgrades)];
       if (all && u.base_traces >= all.limit_value) cells[1].classList.add("over");
       if (ext && u.extended_upgrades >= ext.limit_value) cells[3].classList.add("over");
       return row(cells);
@@ -131,6 +141,29 @@
     $("plan-limits").querySelector("tbody").replaceChildren(
       ...(plan.length > 0 ? plan.map((l) => row([el("th", l.limit.slice(5).replaceAll("_", " "), { scope: "row" }), num(l.current), num(l.limit_value), l.resets_at || ""])) : [row([el("td", "This plan has no hourly or monthly limits.", { colspan: "4" })])]),
     );
+  }
+
+  // --- the month so far and its forecast (§4.2) -----------------------------------------------
+  async function loadOutlook(org) {
+    const o = await json(`/v1/usage/outlook?${qs({ org })}`);
+    const box = el("div", null, { class: "outlook", "data-period": o.period, "data-through": o.through });
+    const range = (q) => (q.forecast_low === q.forecast_high ? count(q.forecast_low) : `${count(q.forecast_low)} to ${count(q.forecast_high)}`);
+    const money = (a) => (a.forecast_low === a.forecast_high ? `$${a.forecast_low}` : `$${a.forecast_low} to $${a.forecast_high}`);
+    const used = o.free_base_traces.used;
+    const free = o.free_base_traces.allotment;
+    box.append(
+      el("p", `${o.period} through ${o.through} (${o.days_counted} of ${o.days_in_period} days, UTC), at ${org}'s prices (plan ${o.plan}, price version ${o.price_version}).`, { class: "outlook-head" }),
+      el("p", `Cost so far: $${o.total_usd.so_far}, amount due $${o.amount_due_usd.so_far}.`, { class: "so-far", "data-total": o.total_usd.so_far, "data-due": o.amount_due_usd.so_far }),
+      el("p", `${count(used)} of ${count(free)} free base traces used.`, { class: "allotment", "data-used": String(used), "data-allotment": String(free) }),
+      el("meter", null, { min: "0", max: String(Math.max(1, free)), value: String(used), title: `${count(used)} of ${count(free)} free base traces` }),
+      el(
+        "p",
+        `Forecast for the month: ${range(o.base_traces)} base traces, ${range(o.extended_upgrades)} extended upgrades, a total of ${money(o.total_usd)}, amount due ${money(o.amount_due_usd)}.`,
+        { class: "forecast", "data-due-low": o.amount_due_usd.forecast_low, "data-due-high": o.amount_due_usd.forecast_high },
+      ),
+      el("p", `${o.method} Seats, deployment runs and adjustments ($${o.fixed_usd}) and credits as known now.`, { class: "method help" }),
+    );
+    $("month").replaceChildren(box);
   }
 
   // --- invoices --------------------------------------------------------------------------------
@@ -343,7 +376,7 @@
     try {
       const d = await loadDaily();
       $("main").hidden = false;
-      await Promise.all([loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id), loadCredits(d.org_id), loadUpgrades(d.org_id, d.through.slice(0, 7))]);
+      await Promise.all([loadOutlook(d.org_id), loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id), loadCredits(d.org_id), loadUpgrades(d.org_id, d.through.slice(0, 7))]);
       setStatus(`Showing ${d.org_id}.`);
       document.body.dataset.state = "loaded";
     } catch (error) {

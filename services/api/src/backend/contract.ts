@@ -1,5 +1,5 @@
-import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, UsageRow } from "@ledger/billing";
-import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, RetainedRunPart, RunLookup, UpgradeAttribution, UpgradeAttributionParams, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, PlanPricesJson, UsageRow } from "@ledger/billing";
+import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, MonthOutlook, MonthOutlookParams, RetainedRunPart, RunLookup, UpgradeAttribution, UpgradeAttributionParams, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent, CatalogueVersionInput } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
 
@@ -19,6 +19,10 @@ export interface LedgerBackend {
   usage(query: UsageParams): Promise<UsageRow[]>;
   /** `GET /v1/usage/upgrades`: a period's extended upgrades by cause, rule, queue, feedback key, project or workspace (§4.1). */
   upgradeAttribution(query: UpgradeAttributionParams): Promise<UpgradeAttribution>;
+  /** `GET /v1/usage/outlook`: a period so far, its free allotment and a month-end forecast (§4.2). */
+  monthOutlook(query: MonthOutlookParams): Promise<MonthOutlook>;
+  /** `GET /v1/prices`: an organization's prices of the current period (§10.1). */
+  currentPrices(org: string): Promise<PlanPricesJson>;
   /** `GET /v1/usage/daily`: the page's chart. */
   dailyUsage(query: DailyUsageParams): Promise<DailyUsage>;
   /** Every account event, in log order (the account cache folds them). */
@@ -86,6 +90,8 @@ export const BACKEND_METHODS = [
   "usage",
   "dailyUsage",
   "upgradeAttribution",
+  "monthOutlook",
+  "currentPrices",
   "accountEvents",
   "counterMembers",
   "retainedRunParts",

@@ -1,5 +1,5 @@
-import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, UsageRow } from "@ledger/billing";
-import type { DailyUsage, InvoiceIndex, RetainedRunPart, UpgradeAttribution, WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, PlanPricesJson, UsageRow } from "@ledger/billing";
+import type { DailyUsage, InvoiceIndex, MonthOutlook, RetainedRunPart, UpgradeAttribution, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent } from "@ledger/events";
 import { LedgerRefusal, type ClosedPeriod, type LedgerBackend, type LineSources } from "./contract";
 
@@ -37,6 +37,8 @@ export function backendOverHttp(primary: string, platformKey: string): LedgerBac
     usage: async (q) => (await json<{ rows: UsageRow[] }>("GET", `/v1/usage?${query(q)}`)).rows,
     dailyUsage: (q) => json<DailyUsage>("GET", `/v1/usage/daily?${query(q)}`),
     upgradeAttribution: (q) => json<UpgradeAttribution>("GET", `/v1/usage/upgrades?${query(q)}`),
+    monthOutlook: (q) => json<MonthOutlook>("GET", `/v1/usage/outlook?${query(q)}`),
+    currentPrices: async (o) => (await json<{ prices: PlanPricesJson }>("GET", `/v1/prices?${query({ org: o })}`)).prices,
     accountEvents: async () => (await json<{ events: AccountEvent[] }>("GET", "/v1/admin/account-events")).events,
     counterMembers: async (seed) => (await json<{ members: string[] }>("POST", "/v1/admin/counter-members", seed)).members,
     retainedRunParts: async (lookup) => (await json<{ parts: RetainedRunPart[] }>("POST", "/v1/admin/retained-run-parts", lookup)).parts,

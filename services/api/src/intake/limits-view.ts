@@ -1,4 +1,5 @@
 import { ingestGate, isLegacy, planLimitsOf } from "@ledger/accounts";
+import { formatUsd, limitUsdMicros, planPricesOf, type PlanPricesJson } from "@ledger/billing";
 import { limitChecks, RATE_LIMITS, type Clock, type LimitCheck, type RateClass } from "@ledger/limits";
 import type { AccountCache } from "../auth/account-cache";
 import type { Admission } from "./admission";
@@ -39,5 +40,22 @@ export async function limitsOf(deps: { accounts: AccountCache; admission: Admiss
       current: counts[i]!.current,
       resets_at: counts[i]!.resetsAtMs === null ? null : new Date(counts[i]!.resetsAtMs!).toISOString(),
     })),
+  };
+}
+
+/**
+ * §6.3 in dollars: each workspace limit with what reaching it would cost at the organization's
+ * current prices (all traces past the free allotment, extended traces at the upgrade price).
+ */
+export function withLimitDollars<T extends { limits: { limit: string; limit_value: number | null }[] }>(view: T, prices: PlanPricesJson) {
+  const p = planPricesOf(prices);
+  return {
+    ...view,
+    prices,
+    limits: view.limits.map((l) =>
+      (l.limit === "workspace:all_traces" || l.limit === "workspace:extended_traces") && l.limit_value !== null
+        ? { ...l, limit_usd: formatUsd(limitUsdMicros(l.limit === "workspace:all_traces" ? "all_traces" : "extended_traces", l.limit_value, p)) }
+        : l,
+    ),
   };
 }

@@ -1,13 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { dailyUsageParams, upgradeAttributionParams, usageParams } from "@ledger/clickhouse";
+import { dailyUsageParams, monthOutlookParams, upgradeAttributionParams, usageParams } from "@ledger/clickhouse";
 import { identifier } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
 import type { AccountCache } from "../auth/account-cache";
 import { authorizeOrg, type Authenticator } from "../auth/authentication";
 import type { LedgerBackend } from "../backend/contract";
 import type { Admission } from "../intake/admission";
-import { limitsOf } from "../intake/limits-view";
+import { limitsOf, withLimitDollars } from "../intake/limits-view";
 import { admitRead } from "../intake/read-admission";
 import { described } from "../http/operation";
 import { queryParameters } from "../http/query-parameters";
@@ -20,12 +20,14 @@ export interface UsageRoutesOptions {
   accounts: AccountCache;
   admission: Admission;
   clock: Clock;
-  backend: Pick<LedgerBackend, "usage" | "dailyUsage" | "upgradeAttribution">;
+  backend: Pick<LedgerBackend, "usage" | "dailyUsage" | "upgradeAttribution" | "monthOutlook" | "currentPrices">;
 }
 
 const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
 const dailyQuery = dailyUsageParams.partial({ org: true });
 const upgradesQuery = upgradeAttributionParams.partial({ org: true });
+const outlookQuery = monthOutlookParams.partial({ org: true });
+const pricesQuery = z.strictObject({ org: identifier.optional() });
 const rows = z.object({ rows: z.array(z.record(z.string(), z.unknown())) });
 
 /**
@@ -83,6 +85,40 @@ export async function usageRoutes(app: FastifyInstance, o: UsageRoutesOptions): 
   );
 
   app.get(
+    "/v1/usage/outlook",
+    described({
+      summary: "A period so far and its month-end forecast (§4.2)",
+      description:
+        "The whole days counted so far: base traces, upgrades, the free allotment used, the invoice's total and amount due at the organization's prices; and a month-end range from the last 7 and 28 days' daily rates. Lines other than base traces and upgrades (seats, deployment runs, adjustments) and credits as the preview has them.",
+      tag: "usage",
+      auth: "org-key-or-platform",
+      query: outlookQuery,
+      answers: { 200: { description: "the period so far and its forecast, with the method in a sentence", schema: z.record(z.string(), z.unknown()) } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
+      const query = await admitted(req, reply, outlookQuery, "/v1/usage/outlook");
+      return query ? o.backend.monthOutlook({ ...query, org: query.org! }) : reply;
+    },
+  );
+
+  app.get(
+    "/v1/prices",
+    described({
+      summary: "An organization's prices of the current period (§10.1)",
+      tag: "usage",
+      auth: "org-key-or-platform",
+      query: pricesQuery,
+      answers: { 200: { description: "the prices its preview is rated with", schema: z.record(z.string(), z.unknown()) } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
+      const query = await admitted(req, reply, pricesQuery, "/v1/prices");
+      return query ? { org_id: query.org!, prices: await o.backend.currentPrices(query.org!) } : reply;
+    },
+  );
+
+  app.get(
     "/v1/usage/daily",
     described({
       summary: "Daily usage (the usage page's chart)",
@@ -101,7 +137,7 @@ export async function usageRoutes(app: FastifyInstance, o: UsageRoutesOptions): 
   app.get(
     "/v1/limits",
     described({
-      summary: "An organization's limits with their counts",
+      summary: "An organization's limits with their counts, and each workspace limit in dollars",
       tag: "usage",
       auth: "org-key-or-platform",
       query: limitsQuery,
@@ -110,7 +146,7 @@ export async function usageRoutes(app: FastifyInstance, o: UsageRoutesOptions): 
     }),
     async (req: Req, reply) => {
       const query = await admitted(req, reply, limitsQuery, "/v1/limits");
-      return query ? limitsOf(o, query.org!, query.workspace, false) : reply;
+      return query ? withLimitDollars(await limitsOf(o, query.org!, query.workspace, false), await o.backend.currentPrices(query.org!)) : reply;
     },
   );
 }
