@@ -38,7 +38,11 @@ export const billingEventKey = (e: BillingWireEvent) => billingKey(e as { type: 
 
 const PLUS = { base: 500n, upgrade: 4_500n, run: 5_000n, seat: microsOfUsd("39.00"), free: 10_000n };
 
-/** What a Plus organization owes for a period with every event known (a naive reading of §10). */
+/**
+ * What a Plus organization's usage of a period costs with every event known (a naive reading of
+ * §10): base traces past the allotment, upgrades, deployment runs. Seats are not usage: they are
+ * billed in advance and on seat invoices (SA1, SA2), checked by `seatCharges`.
+ */
 export function referenceAmount(org: string, period: string, usage: readonly UsageRow[], billing: readonly BillingWireEvent[]): string {
   const rows = usage.filter((r) => r.org_id === org && r.period === period);
   const base = BigInt(rows.reduce((s, r) => s + r.base_traces, 0));
@@ -49,22 +53,23 @@ export function referenceAmount(org: string, period: string, usage: readonly Usa
   const firstOf = new Map<string, string>();
   for (const e of billing) if (e.org_id === org && e.type === "deployment-run" && !firstOf.has(e.run_id!)) firstOf.set(e.run_id!, e.occurred_at!.slice(0, 7));
   micros += BigInt([...firstOf.values()].filter((p) => p === period).length) * PLUS.run;
-  // SE1–SE3 per user: present at the start, else its first addition inside the period, prorated.
+  return formatUsd(micros);
+}
+
+/**
+ * SE1–SE3 read naively per user: the users charged for a period (present at its first instant,
+ * or added during it), and those present at its first instant.
+ */
+export function seatCharges(org: string, period: string, billing: readonly BillingWireEvent[]): { charged: string[]; atStart: string[] } {
   const { startMs, endMs } = periodFromKey(period);
   const seats = billing.filter((e) => e.org_id === org && e.type !== "deployment-run");
+  const charged: string[] = [];
+  const atStart: string[] = [];
   for (const user of new Set(seats.map((e) => e.user_id!))) {
     const mine = seats.filter((e) => e.user_id === user);
-    const last = mine.filter((e) => Date.parse(e.occurred_at!) < startMs).at(-1);
-    if (last?.type === "seat-added") {
-      micros += PLUS.seat;
-      continue;
-    }
-    const added = mine.find((e) => e.type === "seat-added" && Date.parse(e.occurred_at!) >= startMs && Date.parse(e.occurred_at!) < endMs);
-    if (added) {
-      const numerator = PLUS.seat * BigInt(endMs - Date.parse(added.occurred_at!));
-      const length = BigInt(endMs - startMs);
-      micros += numerator / length + (2n * (numerator % length) >= length ? 1n : 0n);
-    }
+    const present = mine.filter((e) => Date.parse(e.occurred_at!) < startMs).at(-1)?.type === "seat-added";
+    if (present) atStart.push(user);
+    if (present || mine.some((e) => e.type === "seat-added" && Date.parse(e.occurred_at!) >= startMs && Date.parse(e.occurred_at!) < endMs)) charged.push(user);
   }
-  return formatUsd(micros);
+  return { charged: charged.sort(), atStart: atStart.sort() };
 }

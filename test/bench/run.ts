@@ -9,7 +9,7 @@ import { freshServeEnv, startServe, SERVE_PLATFORM_KEY } from "../support/serve-
 import { generateWorkload } from "../support/workload";
 import { measureBaseline } from "./baseline";
 import { langsmithWorkload } from "./langsmith-workload";
-import { billingEventKey, billingWorkload, referenceAmount } from "./billing-workload";
+import { billingEventKey, billingWorkload, referenceAmount, seatCharges } from "./billing-workload";
 import { usageBench } from "./usage-scale";
 import { childrenCpuSeconds, cpuSeconds, peakRssMb, threadCpuSeconds, threadGroups } from "./proc-cpu";
 import { roleCpuBench } from "./role-cpu";
@@ -330,18 +330,47 @@ if (billing.length > 0) {
   }
   const micros = (usd: string) => (usd.startsWith("-") ? -microsOfUsd(usd.slice(1)) : microsOfUsd(usd));
   const reference = referenceTuples(ledgerEvents).map(([org_id, workspace_id, period, base_traces, extended_upgrades]) => ({ org_id, workspace_id, period, base_traces, extended_upgrades, base_charge_usd: "", upgrade_charge_usd: "" }));
+  // Which invoice holds each seat charge (SA1, SA2), read as an analyst would.
+  const heldRows = (await (
+    await fetch(`${serve.url}/v1/admin/sql`, {
+      method: "POST",
+      headers: { "x-api-key": SERVE_PLATFORM_KEY, "content-type": "application/json" },
+      body: JSON.stringify({ query: `SELECT org_id, month, user_id, invoice_id, count() AS n FROM ${prefix}.seat_charges_v1 GROUP BY org_id, month, user_id, invoice_id ORDER BY org_id, month, user_id`, format: "JSONEachRow" }),
+    })
+  ).text())
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { org_id: string; month: string; user_id: string; invoice_id: string });
+  const seatsOnly = (l: { kind: string }) => l.kind === "seats" || l.kind === "seat_proration";
   for (const org of orgs) {
     const june = await invoice(org, "2024-06");
     const july = await invoice(org, "2024-07");
     const adjusting = july.lines.filter((l) => l.kind === "adjustment" && l.usage_period === "2024-06");
     lateAdjustments += adjusting.reduce((n, l) => n + Math.abs(l.quantity), 0);
-    const juneAll = micros(june.total_usd) + adjusting.reduce((s, l) => s + micros(l.amount_usd), 0n);
-    const julyOwn = july.lines.filter((l) => l.kind !== "adjustment").reduce((s, l) => s + micros(l.amount_usd), 0n);
+    const usageOf = (doc: Doc) => doc.lines.filter((l) => l.kind !== "adjustment" && l.kind !== "credit" && !seatsOnly(l)).reduce((s, l) => s + micros(l.amount_usd), 0n);
+    const juneAll = usageOf(june) + adjusting.reduce((s, l) => s + micros(l.amount_usd), 0n);
+    const julyOwn = usageOf(july);
     const expectJune = micros(referenceAmount(org, "2024-06", reference, billing));
     const expectJuly = micros(referenceAmount(org, "2024-07", reference, billing));
     if (june.status !== "closed" || juneAll !== expectJune || julyOwn !== expectJuly) {
       invoicesCorrect = false;
       say(`invoice mismatch for ${org}: June ${juneAll} vs ${expectJune} micro-dollars, July ${julyOwn} vs ${expectJuly}`);
+    }
+    // Seats: every user charged for June or July held by exactly one invoice; June's invoice
+    // holds July's seats it names; July's preview holds every seat present at August's start.
+    const held = heldRows.filter((h) => h.org_id === org);
+    const holders = new Map<string, Set<string>>();
+    for (const h of held) holders.set(`${h.month}/${h.user_id}`, (holders.get(`${h.month}/${h.user_id}`) ?? new Set()).add(h.invoice_id));
+    const missing = ["2024-06", "2024-07"].flatMap((p) => seatCharges(org, p, billing).charged.filter((u) => holders.get(`${p}/${u}`)?.size !== 1).map((u) => `${p}/${u}`));
+    const juneSeats = june.lines.filter((l) => l.kind === "seats" && l.usage_period === "2024-07").reduce((n, l) => n + l.quantity, 0);
+    const heldByJune = held.filter((h) => h.month === "2024-07" && h.invoice_id === `monthly/2024-06/${org}`).length;
+    const augustSeats = july.lines.filter((l) => l.kind === "seats" && l.usage_period === "2024-08").reduce((n, l) => n + l.quantity, 0);
+    // A monthly invoice holds no seat charge but the next month's seats (SA1).
+    const unexpected = [...june.lines.filter((l) => seatsOnly(l) && !(l.kind === "seats" && l.usage_period === "2024-07")), ...july.lines.filter((l) => seatsOnly(l) && !(l.kind === "seats" && l.usage_period === "2024-08"))];
+    if (missing.length > 0 || juneSeats !== heldByJune || augustSeats !== seatCharges(org, "2024-08", billing).atStart.length || unexpected.length > 0) {
+      invoicesCorrect = false;
+      say(`seat mismatch for ${org}: not held once ${missing.join(", ") || "none"}; June holds ${juneSeats} of July's seats (assigned ${heldByJune}); July holds ${augustSeats} of August's`);
     }
     // CR2–CR4 read naively: June's final invoice takes what it can of the grant, July's preview
     // what June left; the amount due is the rest, to the cent.

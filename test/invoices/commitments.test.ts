@@ -49,25 +49,36 @@ describe("§10.8 worked example, replayed", () => {
       { status: "closed", kind: "total", amount_usd: amount, credits_usd: "0.00", amount_due_usd: amount },
     ];
 
-    // May: before the term; nothing draws the proration down.
+    // May: June's seat in advance (u1, known at May's close), at June's $100. The term starts in
+    // June: a May invoice takes no June grant.
     expect(of("acme", "2024-05")).toEqual([
-      expect.objectContaining({ status: "closed", kind: "seat_proration", user_id: "u1", amount_usd: "22.580645" }),
+      expect.objectContaining({ status: "closed", kind: "seats", usage_period: "2024-06", quantity: 1, amount_usd: "100.00" }),
+      { status: "closed", kind: "total", amount_usd: "100.00", credits_usd: "0.00", amount_due_usd: "100.00" },
+    ]);
+    // u1's May proration on 25 May's seat invoice, issued when the log passed 26 May 01:00: before the term.
+    expect(of("acme", "2024-05-25")).toEqual([
+      expect.objectContaining({ status: "closed", kind: "seat_proration", usage_period: "2024-05", user_id: "u1", amount_usd: "22.580645" }),
       { status: "closed", kind: "total", amount_usd: "22.580645", credits_usd: "0.00", amount_due_usd: "22.58" },
     ]);
-    // June: the annual invoice first (issued at its first instant by the log's time), then the month.
+    // June: the annual invoice (issued when the log's time reached June), then the month: July's two seats, paid by the commitment.
     expect(of("acme", "2024-06")).toEqual([
       ...annual("2024-06", "2025-05", "1000.00"),
-      expect.objectContaining({ status: "closed", kind: "seats", quantity: 1, amount_usd: "100.00" }),
-      expect.objectContaining({ status: "closed", kind: "seat_proration", user_id: "u2", amount_usd: "50.00" }),
-      { status: "closed", kind: "credit", grant_id: "commitment/acme/2024-06", amount_usd: "-150.00" },
-      { status: "closed", kind: "total", amount_usd: "150.00", credits_usd: "150.00", amount_due_usd: "0.00" },
-    ]);
-    expect(of("acme", "2024-07")).toEqual([
-      expect.objectContaining({ status: "closed", kind: "seats", quantity: 2, amount_usd: "200.00" }),
+      expect.objectContaining({ status: "closed", kind: "seats", usage_period: "2024-07", quantity: 2, amount_usd: "200.00" }),
       { status: "closed", kind: "credit", grant_id: "commitment/acme/2024-06", amount_usd: "-200.00" },
       { status: "closed", kind: "total", amount_usd: "200.00", credits_usd: "200.00", amount_due_usd: "0.00" },
     ]);
-    // Open months are previews against what the final invoices left ($650): each shows its own draw.
+    // u2's June proration on 16 June's seat invoice, issued when the log passed 17 June 01:00: June's charge, the commitment pays.
+    expect(of("acme", "2024-06-16")).toEqual([
+      expect.objectContaining({ status: "closed", kind: "seat_proration", usage_period: "2024-06", user_id: "u2", amount_usd: "50.00" }),
+      { status: "closed", kind: "credit", grant_id: "commitment/acme/2024-06", amount_usd: "-50.00" },
+      { status: "closed", kind: "total", amount_usd: "50.00", credits_usd: "50.00", amount_due_usd: "0.00" },
+    ]);
+    expect(of("acme", "2024-07")).toEqual([
+      expect.objectContaining({ status: "closed", kind: "seats", usage_period: "2024-08", quantity: 2, amount_usd: "200.00" }),
+      { status: "closed", kind: "credit", grant_id: "commitment/acme/2024-06", amount_usd: "-200.00" },
+      { status: "closed", kind: "total", amount_usd: "200.00", credits_usd: "200.00", amount_due_usd: "0.00" },
+    ]);
+    // Open months are previews against what the final invoices left ($550): each shows its own draw.
     for (const p of ["2024-08", "2025-05"]) {
       expect(of("acme", p)).toEqual([
         expect.objectContaining({ status: "open", kind: "seats", quantity: 2, amount_usd: "200.00" }),
@@ -76,13 +87,14 @@ describe("§10.8 worked example, replayed", () => {
       ]);
     }
     // The second term year: its own invoice and grant; the first term's grant no longer applies.
+    // u3's June proration is assigned to 3 June 2025's seat invoice, not due when the log ends.
     expect(of("acme", "2025-06")).toEqual([
       ...annual("2025-06", "2026-05", "1000.00"),
-      expect.objectContaining({ status: "open", kind: "seats", quantity: 2, amount_usd: "200.00" }),
-      expect.objectContaining({ status: "open", kind: "seat_proration", user_id: "u3", amount_usd: "93.333333" }),
-      { status: "open", kind: "credit", grant_id: "commitment/acme/2025-06", amount_usd: "-293.333333" },
-      { status: "open", kind: "total", amount_usd: "293.333333", credits_usd: "293.333333", amount_due_usd: "0.00" },
+      expect.objectContaining({ status: "open", kind: "seats", usage_period: "2025-07", quantity: 3, amount_usd: "300.00" }),
+      { status: "open", kind: "credit", grant_id: "commitment/acme/2025-06", amount_usd: "-300.00" },
+      { status: "open", kind: "total", amount_usd: "300.00", credits_usd: "300.00", amount_due_usd: "0.00" },
     ]);
+    expect(of("acme", "2025-06-03")).toEqual([]);
     // beta has no usage: its one annual invoice is all it is billed.
     expect(lines.filter((l) => l.org_id === "beta").map(({ org_id: _o, period: _p, ...rest }) => rest)).toEqual(annual("2024-06", "2025-05", "500.00"));
   }, 180_000);
@@ -118,6 +130,8 @@ describe("annual invoices by the ledger's clock, announced, and the burndown", (
     await api.call("POST", "/v1/events", TEST_PLATFORM_KEY, traces);
     await stack.waitUntilDrained({ timeoutMs: 60_000 });
     expect(await stack.invoicer.issueDueCommitments(clock.now())).toEqual([]);
+    // The invoicer's seat pass (every few seconds) learns the June prorations on 20 June.
+    await stack.invoicer.issueDueSeats(clock.now());
     expect((await api.call("GET", "/v1/credits/acme", TEST_PLATFORM_KEY)).body).not.toHaveProperty("commitment");
 
     // July 21: the clock is in the term; the next pass issues the annual invoice, once.
@@ -126,6 +140,8 @@ describe("annual invoices by the ledger's clock, announced, and the burndown", (
     await waitFor("the annual invoice", async () => (await credits()).commitment !== undefined, 30_000, 100);
     await stack.invoicer.close("2024-06");
     await stack.invoicer.waitUntilFinal("2024-06", 60_000);
+    // 20 June's seat invoice has long been due: the next seat pass issues it.
+    await stack.invoicer.issueDueSeats(clock.now());
 
     const issued = (await invoiceEvents(stack)).map((m) => m.event);
     const annual = issued.filter((e) => e.kind === "annual_commitment");
@@ -144,9 +160,14 @@ describe("annual invoices by the ledger's clock, announced, and the burndown", (
         currency: "USD",
       },
     ]);
-    // June is before the term: its prorations are due in full.
+    // June's invoice holds July's two seats in advance ($600); a June invoice takes no grant of
+    // the term from July. The June prorations (21 of 30 days each), learned on 20 June after
+    // their day's seat invoice was due, are on 20 June's, issued by the next pass: due in full.
     const june = issued.find((e) => e.invoice_id === "monthly/2024-06/acme")!;
-    expect(june).toMatchObject({ total_usd: "420.00", credits_usd: "0.00", amount_due_usd: "420.00" });
+    expect(june).toMatchObject({ total_usd: "600.00", credits_usd: "0.00", amount_due_usd: "600.00" });
+    const prorations = issued.find((e) => e.invoice_id === "seats/2024-06-20/acme")!;
+    expect(prorations).toMatchObject({ kind: "seats", period: "2024-06-20", total_usd: "420.00", credits_usd: "0.00", amount_due_usd: "420.00", issued_at: "2024-07-21T00:00:00.000Z" });
+    expect(prorations.lines.map((l: Record<string, unknown>) => [l.kind, l.user_id, l.amount_usd])).toEqual([["seat_proration", "u1", "210.00"], ["seat_proration", "u2", "210.00"]]);
 
     // The burndown: July's 30 traces (free) and two seats at $300 a month cost $600 in 30 days,
     // $20 a day; from July's start, $3,000 runs out after 150 days: in November.
@@ -180,7 +201,8 @@ describe("annual invoices by the ledger's clock, announced, and the burndown", (
     expect(index.invoices.filter((i) => i.period <= "2024-07")).toEqual([
       { invoice_id: "monthly/2024-07/acme", kind: "monthly", period: "2024-07", status: "closed", issued_at: expect.any(String), total_usd: "600.00", credits_usd: "600.00", amount_due_usd: "0.00" },
       { invoice_id: "annual_commitment/2024-07/acme", kind: "annual_commitment", period: "2024-07", status: "closed", issued_at: "2024-07-21T00:00:00.000Z", total_usd: "3000.00", credits_usd: "0.00", amount_due_usd: "3000.00" },
-      { invoice_id: "monthly/2024-06/acme", kind: "monthly", period: "2024-06", status: "closed", issued_at: expect.any(String), total_usd: "420.00", credits_usd: "0.00", amount_due_usd: "420.00" },
+      { invoice_id: "monthly/2024-06/acme", kind: "monthly", period: "2024-06", status: "closed", issued_at: expect.any(String), total_usd: "600.00", credits_usd: "0.00", amount_due_usd: "600.00" },
+      { invoice_id: "seats/2024-06-20/acme", kind: "seats", period: "2024-06-20", status: "closed", issued_at: "2024-07-21T00:00:00.000Z", total_usd: "420.00", credits_usd: "0.00", amount_due_usd: "420.00" },
     ]);
     const listed = await runLedger(["invoice", "--org", "acme", "--url", stack.url!], { env: { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY } });
     expect(listed.stderr).toBe("");

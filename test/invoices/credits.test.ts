@@ -40,20 +40,28 @@ describe("§10.7 worked example, replayed", () => {
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     const of = (period: string) => lines.filter((l) => l.org_id === "acme" && l.period === period).map(({ org_id: _o, period: _p, ...rest }) => rest);
 
+    // June's invoice: July's seat in advance, drawn from june-only, then welcome (CR3).
     expect(of("2024-06")).toEqual([
-      expect.objectContaining({ status: "closed", kind: "seat_proration", amount_usd: "39.00" }),
+      expect.objectContaining({ status: "closed", kind: "seats", usage_period: "2024-07", quantity: 1, amount_usd: "39.00" }),
       { status: "closed", kind: "credit", grant_id: "june-only", amount_usd: "-5.00" },
       { status: "closed", kind: "credit", grant_id: "welcome", amount_usd: "-34.00" },
       { status: "closed", kind: "total", amount_usd: "39.00", credits_usd: "39.00", amount_due_usd: "0.00" },
     ]);
-    expect(of("2024-07")).toEqual([
-      expect.objectContaining({ status: "closed", kind: "seats", quantity: 1, amount_usd: "39.00" }),
+    // u1's June proration (a whole month: added at June's first instant) on 1 June's seat
+    // invoice, issued when the log reached 2 June 01:00, after June's invoice took its credits:
+    // welcome's last $16; "late" was not granted yet.
+    expect(of("2024-06-01")).toEqual([
+      expect.objectContaining({ status: "closed", kind: "seat_proration", usage_period: "2024-06", user_id: "u1", amount_usd: "39.00" }),
       { status: "closed", kind: "credit", grant_id: "welcome", amount_usd: "-16.00" },
+      { status: "closed", kind: "total", amount_usd: "39.00", credits_usd: "16.00", amount_due_usd: "23.00" },
+    ]);
+    expect(of("2024-07")).toEqual([
+      expect.objectContaining({ status: "closed", kind: "seats", usage_period: "2024-08", quantity: 1, amount_usd: "39.00" }),
       { status: "closed", kind: "credit", grant_id: "late", amount_usd: "-10.00" },
-      { status: "closed", kind: "total", amount_usd: "39.00", credits_usd: "26.00", amount_due_usd: "13.00" },
+      { status: "closed", kind: "total", amount_usd: "39.00", credits_usd: "10.00", amount_due_usd: "29.00" },
     ]);
     expect(of("2024-08")).toEqual([
-      expect.objectContaining({ status: "open", kind: "seats", quantity: 1, amount_usd: "39.00" }),
+      expect.objectContaining({ status: "open", kind: "seats", usage_period: "2024-09", quantity: 1, amount_usd: "39.00" }),
       { status: "open", kind: "credit", grant_id: "aug", amount_usd: "-39.00" },
       { status: "open", kind: "total", amount_usd: "39.00", credits_usd: "39.00", amount_due_usd: "0.00" },
     ]);

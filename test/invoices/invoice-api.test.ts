@@ -77,8 +77,9 @@ describe("close and invoices over HTTP", () => {
       amount_due_usd: "39.01",
       lines: [
         { org_id: "acme", period: "2024-06", status: "closed", kind: "base_traces", usage_period: "2024-06", quantity: 1, free_quantity: 1, unit_price_usd: "0.0005", amount_usd: "0.00" },
-        { org_id: "acme", period: "2024-06", status: "closed", kind: "seat_proration", usage_period: "2024-06", user_id: "u1", at: "2024-06-01T00:00:00.000Z", quantity: 1, free_quantity: 0, unit_price_usd: "39.00", amount_usd: "39.00" },
         { org_id: "acme", period: "2024-06", status: "closed", kind: "deployment_runs", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.005", amount_usd: "0.005" },
+        // SA1: after June's usage, July's seat in advance (u1, added 1 June, present at July's first instant).
+        { org_id: "acme", period: "2024-06", status: "closed", kind: "seats", usage_period: "2024-07", quantity: 1, free_quantity: 0, unit_price_usd: "39.00", amount_usd: "39.00" },
       ],
     });
     // July is open: a preview.
@@ -93,7 +94,11 @@ describe("close and invoices over HTTP", () => {
     expect((await api.call("GET", "/v1/invoices/acme/2024-06", null)).status).toBe(401);
     const bad = await api.call("GET", "/v1/invoices/acme/June", TEST_PLATFORM_KEY);
     expect(bad.status).toBe(400);
-    expect(bad.body.error).toBe('period "June" in the path must be a billing period YYYY-MM');
+    expect(bad.body.error).toBe(`period "June" in the path must be a billing period YYYY-MM or a seat invoice's day YYYY-MM-DD`);
+    // A day names a seat invoice; none was issued on this one.
+    const none = await api.call("GET", "/v1/invoices/acme/2024-06-02", TEST_PLATFORM_KEY);
+    expect(none.status).toBe(404);
+    expect(none.body.error).toMatch(/acme has no seat invoice for 2024-06-02/);
     const sql = await api.call("GET", `/v1/invoices/${encodeURIComponent("acme' OR 1=1 --")}/2024-06`, TEST_PLATFORM_KEY);
     expect(sql.status).toBe(400);
     expect(sql.body.error).toMatch(/may contain only/);
@@ -101,9 +106,9 @@ describe("close and invoices over HTTP", () => {
 
   test("the rows behind a line, over HTTP", async () => {
     const { key } = await api.key("acme", "sources");
-    const r = await api.call("GET", "/v1/invoices/acme/2024-06/lines/2/sources", key);
+    const r = await api.call("GET", "/v1/invoices/acme/2024-06/lines/3/sources", key);
     expect(r.status).toBe(200);
-    expect(r.body.line).toMatchObject({ kind: "seat_proration", user_id: "u1", amount_usd: "39.00" });
+    expect(r.body.line).toMatchObject({ kind: "seats", usage_period: "2024-07", amount_usd: "39.00" });
     expect(r.body.sources.map((x: Record<string, unknown>) => [x.source, x.type, x.user_id, x.booked_period])).toEqual([["billing_events_v1", "seat-added", "u1", "2024-06"]]);
     const missing = await api.call("GET", "/v1/invoices/acme/2024-06/lines/9/sources", key);
     expect(missing.status).toBe(404);
@@ -116,17 +121,17 @@ describe("close and invoices over HTTP", () => {
     const text = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--url", stack.url!], { env });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain("Invoice of acme for 2024-06 (closed: final)");
-    expect(text.stdout).toMatch(/seat_proration u1 from 2024-06-01T00:00:00.000Z\s+1\s+x \$39.00\s+\$39.00/);
+    expect(text.stdout).toMatch(/seats 2024-07\s+1\s+x \$39.00\s+\$39.00/);
     expect(text.stdout).toContain("total $39.005");
     expect(text.stdout).toContain("amount due $39.01");
     const json = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--json", "--url", stack.url!], { env });
     const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
-    expect(lines.map((l) => l.kind)).toEqual(["base_traces", "seat_proration", "deployment_runs", "total"]);
+    expect(lines.map((l) => l.kind)).toEqual(["base_traces", "deployment_runs", "seats", "total"]);
     expect(lines.at(-1)).toEqual({ org_id: "acme", period: "2024-06", status: "closed", kind: "total", amount_usd: "39.005", credits_usd: "0.00", amount_due_usd: "39.01" });
     const withSources = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--json", "--sources", "--url", stack.url!], { env });
     const sourced = withSources.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(sourced[0].sources.map((x: Record<string, unknown>) => x.trace_id)).toEqual(["t-1"]);
-    expect(sourced[2].sources.map((x: Record<string, unknown>) => x.run_id)).toEqual(["run-k"]);
+    expect(sourced[1].sources.map((x: Record<string, unknown>) => x.run_id)).toEqual(["run-k"]);
     const bad = await runLedger(["invoice", "--org", "acme", "--period", "2024-13", "--url", stack.url!], { env });
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/must be a billing period YYYY-MM/);
@@ -166,8 +171,10 @@ describe("the price catalogue (§10.1)", () => {
     await stack.waitUntilDrained({ timeoutMs: 60_000 });
     const unit = async (period: string, kind: string) => ((await api.call("GET", `/v1/invoices/acme/${period}`, key)).body.lines as { kind: string; unit_price_usd: string }[]).find((l) => l.kind === kind)?.unit_price_usd;
     expect(await unit("2024-08", "base_traces")).toBe("0.001");
+    // Each invoice holds the next month's seats at that month's price (SA1): August's at $45.
     expect(await unit("2024-08", "seats")).toBe("45.00");
-    expect(await unit("2024-07", "seats")).toBe("39.00");
+    expect(await unit("2024-07", "seats")).toBe("45.00");
+    expect(await unit("2024-06", "seats")).toBe("39.00");
 
     const cli = await runLedger(["prices", "list", "--json", "--url", stack.url!], { env: { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY } });
     expect(cli.stdout.trim().split("\n").map((l) => JSON.parse(l).version)).toEqual([1, 2]);
@@ -192,8 +199,8 @@ describe("ledger export", () => {
     // Each line with its invoice's exact total, its credits and the amount due, rounded half up to the cent.
     expect(lines.map((l) => [l[0], l[2], l[4], Number(l[12]), l[13], l[14], l[15]])).toEqual([
       ["acme", "1", "base_traces", 0, "39.005", "0", "39.01"],
-      ["acme", "2", "seat_proration", 39, "39.005", "0", "39.01"],
-      ["acme", "3", "deployment_runs", 0.005, "39.005", "0", "39.01"],
+      ["acme", "2", "deployment_runs", 0.005, "39.005", "0", "39.01"],
+      ["acme", "3", "seats", 39, "39.005", "0", "39.01"],
     ]);
     const [usageHeader, ...usage] = rows("june.usage.csv");
     expect(usageHeader).toEqual(["org_id", "workspace_id", "period", "base_traces", "extended_upgrades", "base_charge_usd", "upgrade_charge_usd"]);
@@ -242,6 +249,7 @@ describe("ledger replay --invoices", () => {
       { id: "cfg-s", type: "org-configured", occurred_at: "2024-06-01T00:00:00Z", org_id: "s", plan: "startup", payment_method: true, seat_price_usd: "20" },
       bill.seatAdded("s", "u-1", "2024-06-30T12:00:00Z"),
       ev.created("s", "t-2", "2024-07-02T00:00:00Z"),
+      ev.created("s", "t-3", "2024-07-03T00:00:00Z"),
     ];
     const r = await runLedger(["replay", "-", "--invoices", "--json", "--quiet"], { input: log.map((l) => JSON.stringify(l)).join("\n") });
     expect(r.stderr).toBe("");
@@ -250,9 +258,12 @@ describe("ledger replay --invoices", () => {
     const of = (period: string) => lines.filter((l) => l.period === period);
     // June: the Developer default, its trace within the free allotment.
     expect(of("2024-06").map((l) => [l.kind, l.amount_usd])).toEqual([["base_traces", "0.00"], ["total", "0.00"]]);
-    // July: u present at July's first instant at Startup's $20; June's late proration at June's price, $0.
-    const july = of("2024-07");
-    expect(july.find((l) => l.kind === "seats")).toMatchObject({ quantity: 1, unit_price_usd: "20.00", amount_usd: "20.00" });
-    expect(july.filter((l) => l.kind === "adjustment").map((l) => [l.usage_period, l.adjusts, l.amount_usd])).toEqual([["2024-06", "seat_proration", "0.00"]]);
+    // SA2 by the log's time: u's June proration, learned on 30 June (the log's time), on that
+    // day's seat invoice at June's price as known at its close: $0. u's July seat, learned after
+    // June's invoice was issued, on the seat invoice of the day the log reached (1 July): $20.
+    expect(of("2024-06-30").map((l) => [l.kind, l.usage_period, l.user_id, l.amount_usd])).toEqual([["seat_proration", "2024-06", "u-1", "0.00"], ["total", undefined, undefined, "0.00"]]);
+    expect(of("2024-07-01").map((l) => [l.kind, l.usage_period, l.user_id, l.amount_usd])).toEqual([["seats", "2024-07", "u-1", "20.00"], ["total", undefined, undefined, "20.00"]]);
+    // July's preview holds August's seat in advance, at Startup's $20.
+    expect(of("2024-07").find((l) => l.kind === "seats")).toMatchObject({ usage_period: "2024-08", quantity: 1, unit_price_usd: "20.00", amount_usd: "20.00" });
   });
 });

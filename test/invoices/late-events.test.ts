@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { FAMILY_HEADER, INGEST_EVENTS, RECEIVED_AT_HEADER, traceKey, validateBatchOf } from "@ledger/events";
 import { publish, watermarksOf } from "@ledger/kafka";
-import { queryUsage } from "@ledger/clickhouse";
+import { heldSeatCharges, queryUsage } from "@ledger/clickhouse";
 import type { LedgerStack } from "@ledger/stack";
 import { freshStack } from "../support/engines";
 import { ev } from "../support/pipeline";
@@ -47,13 +47,15 @@ describe("late events (C2–C4)", () => {
     await s.waitUntilDrained({ timeoutMs: 60_000 });
     await s.invoicer.waitUntilFinal("2024-06", 60_000);
 
+    // June (final): its usage, and July's seat in advance (u1, present at July's first instant).
+    // u1's June proration is a seat charge: a seat invoice's, not the month's (SA2).
     expect(await invoiceLines(s, "acme", "2024-06")).toEqual({
       status: "closed",
       total: "30.0065",
       lines: [
         { kind: "base_traces", usage_period: "2024-06", quantity: 3, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0015" },
-        { kind: "seat_proration", usage_period: "2024-06", user_id: "u1", at: "2024-06-01T00:00:00.000Z", quantity: 1, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "30.00" },
         { kind: "deployment_runs", usage_period: "2024-06", quantity: 1, free_quantity: 0, unit_price_usd: "0.005", amount_usd: "0.005" },
+        { kind: "seats", usage_period: "2024-07", quantity: 1, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "30.00" },
       ],
     });
 
@@ -63,39 +65,56 @@ describe("late events (C2–C4)", () => {
     await s.waitUntilDrained({ timeoutMs: 60_000 });
     await s.invoicer.waitUntilFinal("2024-07", 60_000);
 
-    // July (final): its own trace and seats, and June's adjustments for what came late.
-    // u2 added 2024-05-16T12:00Z: May's proration is 30 × 15.5/31 = 15.00; June gains a seat at its start.
+    // July (final): its own trace, August's seats in advance (u1, and u2 known at July's close),
+    // and June's adjustments for what came late. Seats are never adjusted (SA2).
     expect(await invoiceLines(s, "acme", "2024-07")).toEqual({
       status: "closed",
-      total: "105.011",
+      total: "60.011",
       lines: [
         { kind: "base_traces", usage_period: "2024-07", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
-        { kind: "seats", usage_period: "2024-07", quantity: 2, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "60.00" },
-        { kind: "adjustment", usage_period: "2024-05", adjusts: "seat_proration", quantity: 1, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "15.00" },
+        { kind: "seats", usage_period: "2024-08", quantity: 2, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "60.00" },
         { kind: "adjustment", usage_period: "2024-06", adjusts: "base_traces", quantity: 2, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.001" },
         { kind: "adjustment", usage_period: "2024-06", adjusts: "extended_upgrades", quantity: 1, free_quantity: 0, unit_price_usd: "0.0045", amount_usd: "0.0045" },
-        { kind: "adjustment", usage_period: "2024-06", adjusts: "seats", quantity: 1, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "30.00" },
         { kind: "adjustment", usage_period: "2024-06", adjusts: "deployment_runs", quantity: 1, free_quantity: 0, unit_price_usd: "0.005", amount_usd: "0.005" },
       ],
     });
     // The rows behind lines, from the raw tables: the late June traces (not t-1's retry, which
     // was booked in time), the upgrade caused after the close, the seat events.
     const sources = async (n: number) => (await s.invoicer.reads.lineSources("acme", "2024-07", n)).sources;
-    expect((await sources(4)).map((r) => [r.trace_id, r.booked_period])).toEqual([
+    expect((await sources(3)).map((r) => [r.trace_id, r.booked_period])).toEqual([
       ["t-4", "2024-07"],
       ["t-5", "2024-07"],
     ]);
-    expect((await sources(5)).map((r) => [r.trace_id, r.cause_type, r.booked_period])).toEqual([["t-2", "feedback-added", "2024-07"]]);
-    expect((await sources(3)).map((r) => [r.type, r.user_id])).toEqual([["seat-added", "u2"]]);
-    expect((await sources(7)).map((r) => [r.run_id, r.booked_period])).toEqual([["run-2", "2024-07"]]);
-    await expect(s.invoicer.reads.lineSources("acme", "2024-07", 8)).rejects.toThrow("has 7 line(s); there is no line 8");
+    expect((await sources(4)).map((r) => [r.trace_id, r.cause_type, r.booked_period])).toEqual([["t-2", "feedback-added", "2024-07"]]);
+    expect((await sources(2)).map((r) => [r.type, r.user_id]).sort()).toEqual([["seat-added", "u1"], ["seat-added", "u2"]]);
+    expect((await sources(5)).map((r) => [r.run_id, r.booked_period])).toEqual([["run-2", "2024-07"]]);
+    await expect(s.invoicer.reads.lineSources("acme", "2024-07", 6)).rejects.toThrow("has 5 line(s); there is no line 6");
 
-    // August (open): the adjustments of the effects that came after July closed.
+    // The seat charges no monthly invoice holds — u1's June proration, learned by the ledger's
+    // clock (today) long after its day's seat invoice was due, and u2's, added in May but learned
+    // after June closed: May's proration (30 × 15.5/31 = 15.00), June's and July's seats — are on
+    // the seat invoice of the day the ledger learned them, issued once that day has settled.
+    const held = await heldSeatCharges(s.clickhouse, "acme");
+    const seatDays = [...new Set(held.filter((h) => h.day !== "").map((h) => h.day))];
+    expect(seatDays).toHaveLength(1);
+    await s.invoicer.issueDueSeats(Date.parse(`${seatDays[0]}T00:00:00Z`) + 2 * 86_400_000);
+    expect(await invoiceLines(s, "acme", seatDays[0]!)).toEqual({
+      status: "closed",
+      total: "105.00",
+      lines: [
+        { kind: "seat_proration", usage_period: "2024-05", user_id: "u2", at: "2024-05-16T12:00:00.000Z", quantity: 1, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "15.00" },
+        { kind: "seat_proration", usage_period: "2024-06", user_id: "u1", at: "2024-06-01T00:00:00.000Z", quantity: 1, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "30.00" },
+        { kind: "seats", usage_period: "2024-06", user_id: "u2", at: "2024-06-01T00:00:00.000Z", quantity: 1, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "30.00" },
+        { kind: "seats", usage_period: "2024-07", user_id: "u2", at: "2024-07-01T00:00:00.000Z", quantity: 1, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "30.00" },
+      ],
+    });
+
+    // August (open): September's seats in advance and the adjustments of the effects that came after July closed.
     expect(await invoiceLines(s, "acme", "2024-08")).toEqual({
       status: "open",
       total: "60.001",
       lines: [
-        { kind: "seats", usage_period: "2024-08", quantity: 2, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "60.00" },
+        { kind: "seats", usage_period: "2024-09", quantity: 2, free_quantity: 0, unit_price_usd: "30.00", amount_usd: "60.00" },
         { kind: "adjustment", usage_period: "2024-06", adjusts: "base_traces", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
         { kind: "adjustment", usage_period: "2024-07", adjusts: "base_traces", quantity: 1, free_quantity: 0, unit_price_usd: "0.0005", amount_usd: "0.0005" },
       ],

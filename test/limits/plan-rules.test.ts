@@ -125,7 +125,7 @@ describe("LG1's invoices, replayed", () => {
       bill.seatAdded("old", "u1", "2024-05-10T00:00:00Z"),
       bill.seatAdded("new", "u1", "2024-05-10T00:00:00Z"),
       { id: "close-june", type: "period-closed", period: "2024-06" },
-      // After June's close: a June seat, booked as July's adjustment of June, still at no charge.
+      // After June's close: a June seat, on a seat invoice (SA2), still at no charge.
       bill.seatAdded("old", "u2", "2024-06-20T00:00:00Z"),
       bill.seatAdded("old", "u3", "2024-07-16T00:00:00Z"),
     ];
@@ -135,24 +135,38 @@ describe("LG1's invoices, replayed", () => {
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     const of = (org: string, period: string) => lines.filter((l) => l.org_id === org && l.period === period).map(({ org_id: _o, period: _p, status: _s, ...rest }) => rest);
     const reason = "legacy organization (created before 2024-04-02): no charge before 2024-07 (LG1)";
+    // May's seat invoice: u1's May proration, at no charge; May's invoice: June's seat in advance, at no charge.
+    expect(of("old", "2024-05-10")).toEqual([
+      expect.objectContaining({ kind: "seat_proration", usage_period: "2024-05", user_id: "u1", unit_price_usd: "39.00", amount_usd: "0.00", reason }),
+      { kind: "total", amount_usd: "0.00", credits_usd: "0.00", amount_due_usd: "0.00" },
+    ]);
     expect(of("old", "2024-05")).toEqual([
-      expect.objectContaining({ kind: "seat_proration", user_id: "u1", unit_price_usd: "39.00", amount_usd: "0.00", reason }),
+      expect.objectContaining({ kind: "seats", usage_period: "2024-06", quantity: 1, amount_usd: "0.00", reason }),
       { kind: "total", amount_usd: "0.00", credits_usd: "0.00", amount_due_usd: "0.00" },
     ]);
+    // u2's June seat came after June closed: on 20 June's seat invoice (the log's time), still at no charge.
+    expect(of("old", "2024-06-20")).toEqual([
+      expect.objectContaining({ kind: "seat_proration", usage_period: "2024-06", user_id: "u2", amount_usd: "0.00", reason }),
+      { kind: "total", amount_usd: "0.00", credits_usd: "0.00", amount_due_usd: "0.00" },
+    ]);
+    // June's invoice holds July's seat (u1): July is charged.
     expect(of("old", "2024-06")).toEqual([
-      expect.objectContaining({ kind: "seats", quantity: 1, amount_usd: "0.00", reason }),
-      { kind: "total", amount_usd: "0.00", credits_usd: "0.00", amount_due_usd: "0.00" },
+      expect.objectContaining({ kind: "seats", usage_period: "2024-07", quantity: 1, amount_usd: "39.00" }),
+      { kind: "total", amount_usd: "39.00", credits_usd: "0.00", amount_due_usd: "39.00" },
     ]);
+    // July's preview holds August's three seats; u2's July seat and u3's proration wait for 16 July's seat invoice.
     expect(of("old", "2024-07")).toEqual([
-      expect.objectContaining({ kind: "seats", quantity: 2, amount_usd: "78.00" }),
-      expect.objectContaining({ kind: "seat_proration", user_id: "u3", amount_usd: "20.129032" }),
-      expect.objectContaining({ kind: "adjustment", usage_period: "2024-06", adjusts: "seat_proration", quantity: 1, amount_usd: "0.00", reason }),
-      { kind: "total", amount_usd: "98.129032", credits_usd: "0.00", amount_due_usd: "98.13" },
+      expect.objectContaining({ kind: "seats", usage_period: "2024-08", quantity: 3, amount_usd: "117.00" }),
+      { kind: "total", amount_usd: "117.00", credits_usd: "0.00", amount_due_usd: "117.00" },
     ]);
     // Created on the day pricing began: not legacy.
-    expect(of("new", "2024-05")).toEqual([
+    expect(of("new", "2024-05-10")).toEqual([
       expect.objectContaining({ kind: "seat_proration", user_id: "u1", amount_usd: "27.677419" }),
       { kind: "total", amount_usd: "27.677419", credits_usd: "0.00", amount_due_usd: "27.68" },
+    ]);
+    expect(of("new", "2024-05")).toEqual([
+      expect.objectContaining({ kind: "seats", usage_period: "2024-06", quantity: 1, amount_usd: "39.00" }),
+      { kind: "total", amount_usd: "39.00", credits_usd: "0.00", amount_due_usd: "39.00" },
     ]);
   }, 180_000);
 });

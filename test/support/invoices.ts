@@ -37,7 +37,12 @@ export async function invoiceEvents(s: LedgerStack): Promise<{ key: string; even
   await consumer.connect();
   await consumer.subscribe({ topic: s.topics.invoices, fromBeginning: true });
   const seen: { key: string; event: Record<string, any> }[] = [];
-  const ends = await s.admin.fetchTopicOffsets(s.topics.invoices);
+  // The topic's partitions can be missing from the first metadata answer on a busy broker: ask again.
+  let ends: Awaited<ReturnType<typeof s.admin.fetchTopicOffsets>> = [];
+  await waitFor("the invoices topic's offsets", async () => {
+    ends = await s.admin.fetchTopicOffsets(s.topics.invoices).catch(() => []);
+    return ends.length > 0;
+  }, 30_000, 100);
   const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
   await consumer.run({ eachMessage: async ({ message }) => void seen.push({ key: message.key!.toString(), event: JSON.parse(message.value!.toString()) }) });
   await waitFor(`${total} invoice events read`, () => seen.length >= total, 30_000, 50);

@@ -14,3 +14,4 @@ export * from "./credits";
 export * from "./commitments";
 export * from "./legacy";
 export * from "./forecast";
+export * from "./seat-billing";

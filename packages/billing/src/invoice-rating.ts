@@ -1,5 +1,4 @@
 import type { PlanPrices } from "./catalogue";
-import type { PeriodSeats } from "./seats";
 
 /**
  * Rating of spec §10.3: what a period's quantities cost at that period's prices. Quantities come
@@ -19,14 +18,14 @@ export interface RatedLine {
   atMs?: number;
 }
 
+/** A period's usage: seats are not usage; they are billed in advance and by seat invoices (SA1, SA2). */
 export interface PeriodQuantities {
   baseTraces: bigint;
   extendedUpgrades: bigint;
   deploymentRuns: bigint;
-  seats: PeriodSeats;
 }
 
-/** The lines of one period, rated with its own prices and free allotment. Zero lines are left out. */
+/** The usage lines of one period, rated with its own prices and free allotment. Zero lines are left out. */
 export function ratePeriod(period: string, q: PeriodQuantities, prices: PlanPrices): RatedLine[] {
   const lines: RatedLine[] = [];
   const line = (kind: RatedKind, quantity: bigint, unit: bigint, freeQuantity = 0n) => {
@@ -34,10 +33,6 @@ export function ratePeriod(period: string, q: PeriodQuantities, prices: PlanPric
   };
   line("base_traces", q.baseTraces, prices.baseTraceMicros, q.baseTraces < prices.freeBaseTraces ? q.baseTraces : prices.freeBaseTraces);
   line("extended_upgrades", q.extendedUpgrades, prices.upgradeMicros);
-  line("seats", BigInt(q.seats.atStart.length), prices.seatMicros);
-  for (const p of q.seats.prorations) {
-    lines.push({ kind: "seat_proration", usagePeriod: period, quantity: 1n, freeQuantity: 0n, unitPriceMicros: prices.seatMicros, amountMicros: p.amountMicros, userId: p.userId, atMs: p.atMs });
-  }
   line("deployment_runs", q.deploymentRuns, prices.deploymentRunMicros);
   return lines;
 }
@@ -51,13 +46,14 @@ export interface AdjustmentLine {
 }
 
 /**
- * C4: for a closed period, per kind, (the period rated with everything booked for it up to this
- * invoice) − (rated with what earlier invoices booked). Both ratings use the period's own prices
+ * C4: for a closed period, per usage kind, (the period rated with everything booked for it up to
+ * this invoice) − (rated with what earlier invoices booked). Seats have no adjustments: a seat
+ * charge no invoice holds goes on a seat invoice (SA2). Both ratings use the period's own prices
  * and allotment, so late traces that still fit the allotment cost nothing. Kinds that did not
  * change get no line.
  */
 export function adjustmentLines(usagePeriod: string, before: readonly RatedLine[], now: readonly RatedLine[]): AdjustmentLine[] {
-  const kinds: RatedKind[] = ["base_traces", "extended_upgrades", "seats", "seat_proration", "deployment_runs"];
+  const kinds: RatedKind[] = ["base_traces", "extended_upgrades", "deployment_runs"];
   const sum = (lines: readonly RatedLine[], kind: RatedKind) =>
     lines.filter((l) => l.kind === kind).reduce((acc, l) => ({ quantity: acc.quantity + l.quantity, amount: acc.amount + l.amountMicros }), { quantity: 0n, amount: 0n });
   const out: AdjustmentLine[] = [];

@@ -3,8 +3,9 @@ import { adjustmentLines, ratePeriod, totalMicros, type PeriodQuantities, type R
 import { formatInstant } from "./instant";
 import { periodFromKey, periodKeyOf } from "./period";
 import { formatUsd } from "./pricing";
-import { periodsBetween, previousPeriodKey } from "./period-close";
-import { seatsOf, type SeatEvent } from "./seats";
+import { nextPeriodKey } from "./period-close";
+import type { SeatEvent } from "./seats";
+import { monthlyInvoiceIdOf, monthSeatUsers, seatChargeMicros, type SeatCharge } from "./seat-billing";
 import { applyCredits, type CreditApplied, type CreditGrant, type CreditVoid } from "./credits";
 import type { AnnualCommitment, CommitmentTerms } from "./commitments";
 import { isLegacyCreation, LEGACY_BILLED_FROM, LEGACY_REASON } from "./legacy";
@@ -55,6 +56,10 @@ export interface InvoiceInput {
   configurations: readonly OrgConfiguration[];
   /** Its credit grants and voids in log order, and what final invoices of earlier periods consumed (§10.7). */
   credits?: InvoiceCredits;
+  /** Which invoice holds each seat charge already (`<month>/<user>` → invoice id; SA1, SA2). */
+  seatHolders?: ReadonlyMap<string, string>;
+  /** SA3: the first period billed with seats in advance (null or absent: every period). */
+  seatBillingFrom?: string | null;
 }
 
 export interface InvoiceCredits {
@@ -78,7 +83,10 @@ export interface InvoiceLine {
 }
 
 export interface Invoice {
+  /** A seat invoice (SA2); absent on a monthly one. */
+  kind?: "seats";
   orgId: string;
+  /** The period; a seat invoice's day. */
   period: string;
   status: "open" | "closed";
   lines: InvoiceLine[];
@@ -125,35 +133,26 @@ const UNIT: Record<RatedKind, keyof PlanPrices> = {
 export function invoiceOf(input: InvoiceInput, catalogue: PriceCatalogue = DEFAULT_CATALOGUE): Invoice {
   const B = input.period;
   const count = (rows: readonly BookedCount[], p: string, side: "upTo" | "before") => rows.find((r) => r.usagePeriod === p)?.[side] ?? 0n;
-  const quantities = (p: string, side: "upTo" | "before", prices: PlanPrices): PeriodQuantities => {
-    const seatEvents = input.seatEvents.filter((e) => (side === "upTo" ? e.bookedPeriod <= B : e.bookedPeriod < B));
-    return {
-      baseTraces: count(input.baseTraces, p, side),
-      extendedUpgrades: count(input.extendedUpgrades, p, side),
-      deploymentRuns: count(input.deploymentRuns, p, side),
-      seats: seatsOf(seatEvents, periodFromKey(p), prices.seatMicros),
-    };
-  };
+  const quantities = (p: string, side: "upTo" | "before"): PeriodQuantities => ({
+    baseTraces: count(input.baseTraces, p, side),
+    extendedUpgrades: count(input.extendedUpgrades, p, side),
+    deploymentRuns: count(input.deploymentRuns, p, side),
+  });
 
   const own = pricesOfPeriod(input.configurations, B, catalogue);
-  const lines: InvoiceLine[] = waive(ratePeriod(B, quantities(B, "upTo", own), own), waivedReason(input.configurations, B)).map(fromRated);
+  const lines: InvoiceLine[] = waive(ratePeriod(B, quantities(B, "upTo"), own), waivedReason(input.configurations, B)).map(fromRated);
+  lines.push(...monthlySeatLines(input, catalogue));
 
-  // Closed earlier periods something was booked on this invoice for (C4). A late seat event
-  // changes its own period and every later one up to this invoice (SE1: presence at start).
+  // Closed earlier periods something was booked on this invoice for (C4).
   const touched = new Set<string>();
   for (const rows of [input.baseTraces, input.extendedUpgrades, input.deploymentRuns]) {
     for (const r of rows) if (r.usagePeriod < B && r.upTo !== r.before) touched.add(r.usagePeriod);
   }
-  for (const e of input.seatEvents) {
-    if (e.bookedPeriod !== B) continue;
-    const from = periodKeyOf(e.occurredAtMs);
-    if (from < B) for (const p of periodsBetween(from, previousPeriodKey(B))) touched.add(p);
-  }
   for (const p of [...touched].sort()) {
     const prices = pricesOfPeriod(input.configurations, p, catalogue);
     const reason = waivedReason(input.configurations, p);
-    const before = waive(ratePeriod(p, quantities(p, "before", prices), prices), reason);
-    const now = waive(ratePeriod(p, quantities(p, "upTo", prices), prices), reason);
+    const before = waive(ratePeriod(p, quantities(p, "before"), prices), reason);
+    const now = waive(ratePeriod(p, quantities(p, "upTo"), prices), reason);
     for (const a of adjustmentLines(p, before, now)) {
       lines.push({ kind: "adjustment", usagePeriod: p, adjusts: a.adjusts, quantity: a.quantity, freeQuantity: 0n, unitPriceMicros: prices[UNIT[a.adjusts]], amountMicros: a.amountMicros, ...(reason !== undefined ? { reason } : {}) });
     }
@@ -162,6 +161,73 @@ export function invoiceOf(input: InvoiceInput, catalogue: PriceCatalogue = DEFAU
   const c = input.credits;
   const credits = c ? applyCredits({ period: B, final: input.status === "closed", totalMicros: total, grants: c.grants, voids: c.voids, consumedMicros: c.consumedMicros }) : [];
   return { orgId: input.orgId, period: B, status: input.status, lines, totalMicros: total, credits };
+}
+
+/**
+ * SA1's seat lines of P's monthly invoice, with the users each holds: the seats of P+1 in
+ * advance (present at its first instant as known at P's close, at P+1's seat price as known
+ * then), and at the change to these rules (SA3) P's own seats in arrears. Charges another
+ * invoice already holds are left out.
+ */
+export function monthlySeatCharges(input: InvoiceInput, catalogue: PriceCatalogue = DEFAULT_CATALOGUE): { month: string; users: string[]; seatMicros: bigint }[] {
+  const B = input.period;
+  const self = monthlyInvoiceIdOf(input.orgId, B);
+  const heldElsewhere = (key: string) => {
+    const holder = input.seatHolders?.get(key);
+    return holder !== undefined && holder !== self;
+  };
+  // As known at B's close (a preview: as known now) — for B+1 also its price.
+  const known = input.status === "closed" ? input.configurations.filter((c) => c.closedBefore === undefined || c.closedBefore < B) : input.configurations;
+  const months = input.seatBillingFrom === B ? [B, nextPeriodKey(B)] : [nextPeriodKey(B)];
+  return months.map((month) => ({
+    month,
+    users: monthSeatUsers(input.seatEvents, month, B, heldElsewhere),
+    seatMicros: pricesOfPeriod(month === B ? input.configurations : known, month, catalogue).seatMicros,
+  }));
+}
+
+/**
+ * SA2: a seat invoice of one organization and day, final when issued: a line per charge (the
+ * month's seat, or a proration) at its month's seat price (§10.1), waived like any line of a
+ * legacy organization's month before July 2024 (LG1); then credits by CR1–CR4 for each month's
+ * charges in turn, with every grant known now and what other invoices consumed.
+ */
+export function seatInvoiceOf(input: { orgId: string; day: string; charges: readonly Pick<SeatCharge, "userId" | "month" | "kind" | "atMs">[]; configurations: readonly OrgConfiguration[]; credits?: InvoiceCredits }, catalogue: PriceCatalogue = DEFAULT_CATALOGUE): Invoice {
+  const charges = [...input.charges].sort((a, b) => (a.month !== b.month ? (a.month < b.month ? -1 : 1) : a.atMs !== b.atMs ? a.atMs - b.atMs : a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  const lines: InvoiceLine[] = charges.flatMap((c) => {
+    const seat = pricesOfPeriod(input.configurations, c.month, catalogue).seatMicros;
+    const line: InvoiceLine = { kind: c.kind, usagePeriod: c.month, userId: c.userId, atMs: c.atMs, quantity: 1n, freeQuantity: 0n, unitPriceMicros: seat, amountMicros: seatChargeMicros(c, seat) };
+    return waive([line], waivedReason(input.configurations, c.month));
+  });
+  const credits: CreditApplied[] = [];
+  const c = input.credits;
+  if (c) {
+    const consumed = new Map(c.consumedMicros);
+    for (const month of [...new Set(lines.map((l) => l.usagePeriod))]) {
+      const applied = applyCredits({ period: month, final: false, totalMicros: totalMicros(lines.filter((l) => l.usagePeriod === month)), grants: c.grants, voids: c.voids, consumedMicros: consumed });
+      for (const a of applied) consumed.set(a.grantId, (consumed.get(a.grantId) ?? 0n) + a.amountMicros);
+      credits.push(...applied);
+    }
+  }
+  return { kind: "seats", orgId: input.orgId, period: input.day, status: "closed", lines, totalMicros: totalMicros(lines), credits: mergedCredits(credits) };
+}
+
+/** One credit line per grant, in the order first used. */
+function mergedCredits(credits: readonly CreditApplied[]): CreditApplied[] {
+  const out = new Map<string, bigint>();
+  for (const c of credits) out.set(c.grantId, (out.get(c.grantId) ?? 0n) + c.amountMicros);
+  return [...out].map(([grantId, amountMicros]) => ({ grantId, amountMicros }));
+}
+
+function monthlySeatLines(input: InvoiceInput, catalogue: PriceCatalogue): InvoiceLine[] {
+  const out: InvoiceLine[] = [];
+  for (const { month, users, seatMicros } of monthlySeatCharges(input, catalogue)) {
+    if (users.length === 0) continue;
+    const quantity = BigInt(users.length);
+    const line: InvoiceLine = { kind: "seats", usagePeriod: month, quantity, freeQuantity: 0n, unitPriceMicros: seatMicros, amountMicros: quantity * seatMicros };
+    out.push(...waive([line], waivedReason(input.configurations, month)));
+  }
+  return out;
 }
 
 function fromRated(l: RatedLine & { reason?: string }): InvoiceLine {
@@ -237,13 +303,13 @@ export function invoiceJson(invoice: Invoice): InvoiceLineJson[] {
   return lines;
 }
 
-/** A month's invoice in arrears, or an Enterprise commitment's annual invoice in advance (§10.8). */
-export type InvoiceKind = "monthly" | "annual_commitment";
+/** A month's invoice, an Enterprise commitment's annual invoice in advance (§10.8), or a day's seat invoice (SA2). */
+export type InvoiceKind = "monthly" | "annual_commitment" | "seats";
 
 /** An invoice as the API and `ledger invoice --json` give it. */
 export interface InvoiceDocument {
-  /** Absent on monthly invoices, whose documents predate annual ones. */
-  kind?: "annual_commitment";
+  /** Absent on monthly invoices, whose documents predate the other kinds. */
+  kind?: "annual_commitment" | "seats";
   org_id: string;
   period: string;
   status: "open" | "closed";
@@ -259,7 +325,7 @@ export interface InvoiceDocument {
 export function invoiceDocument(invoice: Invoice): InvoiceDocument {
   const lines = invoiceJson(invoice);
   const total = lines.pop()!;
-  return { org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd, credits_usd: total.credits_usd!, amount_due_usd: total.amount_due_usd! };
+  return { ...(invoice.kind ? { kind: invoice.kind } : {}), org_id: invoice.orgId, period: invoice.period, status: invoice.status, lines, total_usd: total.amount_usd, credits_usd: total.credits_usd!, amount_due_usd: total.amount_due_usd! };
 }
 
 /**
@@ -325,7 +391,13 @@ export function invoiceText(doc: InvoiceDocument): string {
     if (l.kind === "credit") return [`credit ${l.grant_id}`, "", "", `$${l.amount_usd}`];
     if (l.kind === "annual_commitment") return [`annual commitment ${l.usage_period} to ${l.last_period}`, "", "", `$${l.amount_usd}`];
     const what =
-      l.kind === "adjustment" ? `adjustment ${l.usage_period} ${l.adjusts}` : l.kind === "seat_proration" ? `seat_proration ${l.user_id} from ${l.at}` : l.kind;
+      l.kind === "adjustment"
+        ? `adjustment ${l.usage_period} ${l.adjusts}`
+        : l.kind === "seat_proration"
+          ? `seat_proration ${l.usage_period} ${l.user_id} from ${l.at}`
+          : l.kind === "seats"
+            ? `seats ${l.usage_period}${l.user_id !== undefined ? ` ${l.user_id}` : ""}`
+            : l.kind;
     const free = l.free_quantity ? ` (${l.free_quantity} free)` : "";
     return [l.reason ? `${what} (${l.reason})` : what, `${l.quantity}${free}`, `x $${l.unit_price_usd}`, `$${l.amount_usd}`];
   });
@@ -334,7 +406,9 @@ export function invoiceText(doc: InvoiceDocument): string {
   const header =
     doc.kind === "annual_commitment"
       ? `Annual invoice of ${doc.org_id} for the term year from ${doc.period} (final)`
-      : `Invoice of ${doc.org_id} for ${doc.period} (${doc.status === "closed" ? "closed: final" : "open: a preview"})`;
+      : doc.kind === "seats"
+        ? `Seat invoice of ${doc.org_id} for ${doc.period} (final)`
+        : `Invoice of ${doc.org_id} for ${doc.period} (${doc.status === "closed" ? "closed: final" : "open: a preview"})`;
   const credits = doc.credits_usd !== "0.00" ? [`  credits -$${doc.credits_usd}`] : [];
   return [header, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, ...credits, `  amount due $${doc.amount_due_usd}`, ""].join("\n");
 }

@@ -14,10 +14,14 @@ import {
   pricesFor,
   pricesOfPeriod,
   proratedMicros,
+  newSeatAssignments,
   ratePeriod,
+  seatChargesOf,
+  seatInvoiceOf,
   seatsOf,
   totalMicros,
   withCatalogueVersion,
+  type BookedSeatEvent,
   type OrgConfiguration,
   type PeriodQuantities,
   type SeatEvent,
@@ -27,25 +31,32 @@ import {
 // worked examples of §10.5 and small reference models.
 const at = (iso: string) => Date.parse(iso);
 const plus = pricesFor(DEFAULT_CATALOGUE, "2024-06", "plus");
-const q = (o: Partial<PeriodQuantities>): PeriodQuantities => ({ baseTraces: 0n, extendedUpgrades: 0n, deploymentRuns: 0n, seats: { atStart: [], prorations: [] }, ...o });
+const q = (o: Partial<PeriodQuantities>): PeriodQuantities => ({ baseTraces: 0n, extendedUpgrades: 0n, deploymentRuns: 0n, ...o });
 const usd = (lines: { amountMicros: bigint }[]) => formatUsd(totalMicros(lines));
 
 describe("worked examples of §10.5 (a Plus organization, defaults)", () => {
-  test("seats: u1, u2 from May; u3 added 16 June; u2 removed 20 June", () => {
-    const events: SeatEvent[] = [
-      { type: "seat-added", userId: "u1", occurredAtMs: at("2024-05-20T00:00:00Z") },
-      { type: "seat-added", userId: "u2", occurredAtMs: at("2024-05-20T00:00:00Z") },
-      { type: "seat-added", userId: "u3", occurredAtMs: at("2024-06-16T00:00:00Z") },
-      { type: "seat-removed", userId: "u2", occurredAtMs: at("2024-06-20T00:00:00Z") },
+  test("seats: u1, u2 from May; u3 added 16 June; u2 removed 20 June (SA1, SA2)", () => {
+    const events: BookedSeatEvent[] = [
+      { type: "seat-added", userId: "u1", occurredAtMs: at("2024-05-20T00:00:00Z"), bookedPeriod: "2024-05" },
+      { type: "seat-added", userId: "u2", occurredAtMs: at("2024-05-20T00:00:00Z"), bookedPeriod: "2024-05" },
+      { type: "seat-added", userId: "u3", occurredAtMs: at("2024-06-16T00:00:00Z"), bookedPeriod: "2024-06" },
+      { type: "seat-removed", userId: "u2", occurredAtMs: at("2024-06-20T00:00:00Z"), bookedPeriod: "2024-06" },
     ];
-    const june = ratePeriod("2024-06", q({ seats: seatsOf(events, periodFromKey("2024-06"), plus.seatMicros) }), plus);
-    expect(june.map((l) => [l.kind, l.quantity, formatUsd(l.amountMicros), l.userId])).toEqual([
-      ["seats", 2n, "78.00", undefined],
-      ["seat_proration", 1n, "19.50", "u3"],
-    ]);
-    const july = ratePeriod("2024-07", q({ seats: seatsOf(events, periodFromKey("2024-07"), plus.seatMicros) }), plus);
-    expect(july.map((l) => [l.kind, l.quantity, formatUsd(l.amountMicros)])).toEqual([["seats", 2n, "78.00"]]);
-    expect(seatsOf(events, periodFromKey("2024-07"), plus.seatMicros).atStart).toEqual(["u1", "u3"]);
+    const monthly = (period: string) =>
+      invoiceOf({ orgId: "o", period, status: "closed", baseTraces: [], extendedUpgrades: [], deploymentRuns: [], seatEvents: events, configurations: [{ occurredAtMs: 0, plan: "plus", terms: {} }] });
+    // May's invoice holds June's seats in advance; June's holds July's (u2 was removed).
+    expect(monthly("2024-05").lines.map((l) => [l.kind, l.usagePeriod, l.quantity, formatUsd(l.amountMicros)])).toEqual([["seats", "2024-06", 2n, "78.00"]]);
+    expect(monthly("2024-06").lines.map((l) => [l.kind, l.usagePeriod, l.quantity, formatUsd(l.amountMicros)])).toEqual([["seats", "2024-07", 2n, "78.00"]]);
+    // u3's proration is learned on its day: that day's seat invoice, 39 × 15/30.
+    const charges = seatChargesOf(events, "2024-06");
+    const held = new Set(["2024-06/u1", "2024-06/u2", "2024-05/u1", "2024-05/u2"]);
+    const assigned = newSeatAssignments({ charges, held, frozenThrough: "2024-05", billingFrom: null, nowMs: at("2024-06-16T09:00:00Z"), delayMs: 3_600_000 });
+    expect(assigned.map((a) => [a.day, a.charge.kind, a.charge.userId])).toEqual([["2024-06-16", "seat_proration", "u3"]]);
+    const u3 = seatInvoiceOf({ orgId: "o", day: "2024-06-16", charges: assigned.map((a) => a.charge), configurations: [{ occurredAtMs: 0, plan: "plus", terms: {} }] });
+    expect(u3.lines.map((l) => [l.kind, l.userId, formatUsd(l.amountMicros)])).toEqual([["seat_proration", "u3", "19.50"]]);
+    // May's additions: a seat invoice of 20 May, 12 days of 31 each.
+    const may = seatChargesOf(events, "2024-05").filter((c) => c.month === "2024-05");
+    expect(seatInvoiceOf({ orgId: "o", day: "2024-05-20", charges: may, configurations: [{ occurredAtMs: 0, plan: "plus", terms: {} }] }).lines.map((l) => formatUsd(l.amountMicros))).toEqual(["15.096774", "15.096774"]);
   });
 
   test("10,400 base traces, 7 upgraded: $0.20 and $0.0315", () => {
@@ -122,8 +133,8 @@ describe("SE1–SE3: seats against a naive reference", () => {
         const billed = [...got.atStart, ...got.prorations.map((p) => p.userId)];
         expect(new Set(billed).size).toBe(billed.length);
         // No refunds and no double billing: never more than a full seat per user.
-        const lines = ratePeriod("2024-06", q({ seats: got }), plus);
-        expect(totalMicros(lines) <= plus.seatMicros * BigInt(billed.length)).toBe(true);
+        const amounts = [...got.atStart.map(() => plus.seatMicros), ...got.prorations.map((p) => p.amountMicros)];
+        expect(totalMicros(amounts.map((amountMicros) => ({ amountMicros }))) <= plus.seatMicros * BigInt(billed.length)).toBe(true);
       }),
     );
   });
@@ -217,26 +228,20 @@ describe("the price catalogue (§10.1)", () => {
 
   // §10.1: a period is rated with the configuration known when it closed, on its final invoice
   // and on every later adjustment of it.
-  test("a configuration that arrives after June closed does not rate June: July's adjustment of a late June seat is $0, not $0.333333", () => {
+  test("a configuration that arrives after June closed does not rate June: the late June seat's proration is $0, not $0.333333; July's seat is $20", () => {
     const startup: OrgConfiguration = { plan: "startup", terms: { seatMicros: microsOfUsd("20") }, occurredAtMs: at("2024-06-01T00:00:00Z") };
-    const input = (configuration: OrgConfiguration) => ({
-      orgId: "o",
-      period: "2024-07",
-      status: "open" as const,
-      baseTraces: [],
-      extendedUpgrades: [],
-      deploymentRuns: [],
-      seatEvents: [{ type: "seat-added" as const, userId: "u", occurredAtMs: at("2024-06-30T12:00:00Z"), bookedPeriod: "2024-07" }],
-      configurations: [configuration],
-    });
-    const june = (lines: { kind: string; usagePeriod: string; amountMicros: bigint }[]) => lines.filter((l) => l.kind === "adjustment" && l.usagePeriod === "2024-06");
+    const events: BookedSeatEvent[] = [{ type: "seat-added", userId: "u", occurredAtMs: at("2024-06-30T12:00:00Z"), bookedPeriod: "2024-07" }];
+    // Learned on 2 July, after June closed (and froze): both charges on that day's seat invoice.
+    const assigned = newSeatAssignments({ charges: seatChargesOf(events, "2024-07"), held: new Set(), frozenThrough: "2024-06", billingFrom: null, nowMs: at("2024-07-02T10:00:00Z"), delayMs: 3_600_000 });
+    expect(assigned.map((a) => [a.day, a.charge.month, a.charge.kind])).toEqual([
+      ["2024-07-02", "2024-06", "seat_proration"],
+      ["2024-07-02", "2024-07", "seats"],
+    ]);
+    const invoice = (configuration: OrgConfiguration) => seatInvoiceOf({ orgId: "o", day: "2024-07-02", charges: assigned.map((a) => a.charge), configurations: [configuration] });
     // Came after June's marker: June stays the Developer default's (seat $0); July is Startup's.
-    const late = invoiceOf(input({ ...startup, closedBefore: "2024-06" }));
-    expect(june(late.lines).map((l) => l.amountMicros)).toEqual([0n]);
-    expect(late.lines.find((l) => l.kind === "seats")?.amountMicros).toBe(20_000_000n);
+    expect(invoice({ ...startup, closedBefore: "2024-06" }).lines.map((l) => formatUsd(l.amountMicros))).toEqual(["0.00", "20.00"]);
     // Known before June closed: June's proration at Startup's seat price, half a day of thirty.
-    const known = invoiceOf(input({ ...startup, closedBefore: "2024-05" }));
-    expect(june(known.lines).map((l) => formatUsd(l.amountMicros))).toEqual(["0.333333"]);
+    expect(invoice({ ...startup, closedBefore: "2024-05" }).lines.map((l) => formatUsd(l.amountMicros))).toEqual(["0.333333", "20.00"]);
   });
 
   test("configurations that came after P's close never change P's prices, whatever else is known", () => {

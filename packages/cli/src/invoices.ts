@@ -3,7 +3,7 @@ import { extname } from "node:path";
 import { Option } from "commander";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import { invoiceJsonLines, invoiceText, invoiceTotalLine, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
+import { invoiceJsonLines, invoiceText, invoiceTotalLine, isDayKey, isPeriodKey, type CatalogueVersionJson, type InvoiceDocument } from "@ledger/billing";
 import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { apiConfigFromEnv } from "@ledger/api";
 import type { InvoiceSummary, WebhookDeliveryJson } from "@ledger/clickhouse";
@@ -23,10 +23,13 @@ export function registerInvoiceCommands(program: Command): void {
   program
     .command("invoice")
     .description(
-      "print an organization's invoice for a period: final once the period is closed, a preview while it is open; without --period, the list of its invoices (monthly and annual) with kind, issue time, status and amount due (LEDGER_API_KEY or the platform key)",
+      "print an organization's invoice for a period: final once the period is closed, a preview while it is open (a day: that day's seat invoice); without --period, the list of its invoices (monthly, seat and annual) with kind, issue time, status and amount due (LEDGER_API_KEY or the platform key)",
     )
     .requiredOption("--org <id>", "the organization")
-    .option("--period <YYYY-MM>", "the billing period (without it: every invoice, listed)", period)
+    .option("--period <YYYY-MM|YYYY-MM-DD>", "the billing period, or a day for that day's seat invoice (without it: every invoice, listed)", (value: string) => {
+      if (!isPeriodKey(value) && !isDayKey(value)) throw new InvalidArgumentError("must be a billing period YYYY-MM or a seat invoice's day YYYY-MM-DD");
+      return value;
+    })
     .option("--json", "one JSON object per invoice line, then the total (a list: one object per invoice)")
     .option("--sources", "each line followed by the ledger rows behind it (with --json: a sources array on each line)")
     .option("--url <url>", "the ledger's base URL", defaultUrl)

@@ -1,11 +1,12 @@
 import { readFileSync, rmSync } from "node:fs";
 import cliProgress from "cli-progress";
 import { describeProblems, InvalidBatchError, isAccountEvent, isPeriodClosed, LOG_EVENTS, readNdjson, validateBatchOf, type AccountEvent, type LedgerEvent, type LogEvent } from "@ledger/events";
-import { annualInvoices, queryUsage } from "@ledger/clickhouse";
+import { annualInvoices, queryUsage, seatInvoiceDays } from "@ledger/clickhouse";
 import { LedgerStack } from "@ledger/stack";
 import {
   annualInvoiceDocument,
   commitmentsDue,
+  dayKeyOf,
   invoiceDocument,
   microsOfUsd,
   nextPeriodKey,
@@ -77,29 +78,56 @@ export async function replay(events: LogEvent[], options: { by: "org" | "workspa
   try {
     if (options.progress) bar.start(events.length, 0, { stage: "publishing" });
     let closedThrough: string | null = null;
-    for (let i = 0; i < events.length; ) {
-      // A chunk ends before a period-closed line: the line's markers go to every partition
-      // after everything before it was acknowledged and before anything after it (C1).
-      const marker = events.findIndex((e, j) => j >= i && j < i + CHUNK && isPeriodClosed(e));
-      const end = marker >= 0 ? marker : Math.min(i + CHUNK, events.length);
-      const chunk = events.slice(i, end);
+    const seats = new LogSeats();
+    let chunk: LogEvent[] = [];
+    let done = 0;
+    // A chunk goes out whole: account events to their topic, the rest to the input topic.
+    const flush = async () => {
+      if (chunk.length === 0) return;
       // Stay within what the broker keeps: never run further ahead of the consumers.
       await stack.governor.waitForRoom(Number.POSITIVE_INFINITY, chunk.length);
       if (stack.fatal) throw stack.fatal;
       // Replays are recorded history: no key, no limits (§6.5). Account events go to their own topic.
-      const accounts = chunk.filter((e): e is AccountEvent => isAccountEvent(e));
-      await stack.publishAccounts(accounts);
+      await stack.publishAccounts(chunk.filter((e): e is AccountEvent => isAccountEvent(e)));
       await stack.publisher.publish(chunk.filter((e): e is LedgerEvent => !isAccountEvent(e) && !isPeriodClosed(e)));
-      // Annual invoices due by the log's time, before the next close can freeze a month they grant to.
-      for (const e of chunk) for (const a of commitments.read(e, closedThrough)) await stack.invoicer.issueAnnual(a);
-      if (marker >= 0) {
-        const period = (events[marker] as { period: string }).period;
+      done += chunk.length;
+      chunk = [];
+      if (options.progress) bar.update(done);
+    };
+    // SA2 by the log's time: what was read is in ClickHouse before a seat pass looks.
+    const seatPass = async (atMs: number) => {
+      await flush();
+      await stack.waitUntilDrained();
+      seats.passed(await stack.invoicer.issueDueSeats(atMs));
+    };
+    for (const e of events) {
+      if (isPeriodClosed(e)) {
+        // The close's markers go to every partition after everything before it was acknowledged
+        // and before anything after it (C1); the month is frozen before the log goes on, so its
+        // advance seats are taken where a live ledger would take them (SA1).
+        if (seats.pending) await seatPass(seats.nowMs);
+        await flush();
+        const period = e.period;
         await stack.invoicer.writeMarkers(period, "replay");
         if (closedThrough === null || period > closedThrough) closedThrough = period;
+        await stack.invoicer.waitUntilFinal(period, 120_000);
+        done += 1;
+        continue;
       }
-      i = marker >= 0 ? marker + 1 : end;
-      if (options.progress) bar.update(i);
+      // Seat charges read are assigned before the log's time leaves their day; seat invoices are
+      // issued when it reaches their due time (SA2).
+      for (let at = seats.passBefore(e); at !== null; at = seats.passBefore(e)) await seatPass(at);
+      seats.read(e);
+      chunk.push(e);
+      // Annual invoices due by the log's time, before the next close can freeze a month they grant to.
+      for (const a of commitments.read(e, closedThrough)) {
+        await flush();
+        await stack.invoicer.issueAnnual(a);
+      }
+      if (chunk.length >= CHUNK) await flush();
     }
+    if (seats.pending) await seatPass(seats.nowMs);
+    await flush();
     const total = events.length;
     await stack.waitUntilDrained({
       onProgress: (remaining) => options.progress && bar.update(Math.max(0, total - Number(remaining)), { stage: "billing   " }),
@@ -159,6 +187,41 @@ export class LogCommitments {
   }
 }
 
+/**
+ * SA2 in a replay: the log's time is the latest `occurred_at` read. A live ledger assigns a seat
+ * charge to a day when it learns of it and issues a day's seat invoice when its due time comes;
+ * a replay does both by the log's time: before the time leaves a day in which seat events were
+ * read, and when it reaches the next due time.
+ */
+export class LogSeats {
+  nowMs = Number.NEGATIVE_INFINITY;
+  /** Seat events were read since the last pass. */
+  pending = false;
+  private nextDueMs: number | null = null;
+
+  /** The time of a pass due before `event` moves the log's time on (null: none). */
+  passBefore(event: LogEvent): number | null {
+    if (isPeriodClosed(event)) return null;
+    const at = parseInstant(event.occurred_at);
+    if (!at.ok || at.epochMs <= this.nowMs) return null;
+    if (this.pending && dayKeyOf(at.epochMs) !== dayKeyOf(this.nowMs)) return this.nowMs;
+    if (this.nextDueMs !== null && at.epochMs >= this.nextDueMs) return this.nextDueMs;
+    return null;
+  }
+
+  read(event: LogEvent): void {
+    if (isPeriodClosed(event)) return;
+    const at = parseInstant(event.occurred_at);
+    if (at.ok && at.epochMs > this.nowMs) this.nowMs = at.epochMs;
+    if (event.type === "seat-added" || event.type === "seat-removed") this.pending = true;
+  }
+
+  passed(result: { nextDueMs: number | null }): void {
+    this.pending = false;
+    this.nextDueMs = result.nextDueMs;
+  }
+}
+
 /** Every organization's invoices for `replay --invoices`, from the same place as the API's. */
 async function logInvoices(stack: LedgerStack, events: readonly LogEvent[], closedThrough: string | null): Promise<InvoiceDocument[]> {
   const firstOf = new Map<string, string>();
@@ -174,14 +237,19 @@ async function logInvoices(stack: LedgerStack, events: readonly LogEvent[], clos
   const through = last === null ? firstOpen : firstOpen === null || last > firstOpen ? last : firstOpen;
   // An annual invoice comes before the month its term year starts in (issued at its first instant).
   const annual = await annualInvoices(stack.clickhouse);
+  // A month's seat invoices (SA2) come before its monthly invoice (issued after it closes).
+  const seatDays = await seatInvoiceDays(stack.clickhouse);
   const out: InvoiceDocument[] = [];
   for (const org of [...new Set([...firstOf.keys(), ...annual.map((a) => a.orgId)])].sort()) {
     const own = annual.filter((a) => a.orgId === org);
+    const days = seatDays.filter((d) => d.orgId === org).map((d) => d.day);
     const months = firstOf.has(org) ? periodsBetween(firstOf.get(org)!, through!) : [];
     for (const period of months) {
       while (own.length > 0 && own[0]!.termStart <= period) out.push(annualInvoiceDocument(own.shift()!));
+      while (days.length > 0 && days[0]!.slice(0, 7) <= period) out.push(invoiceDocument(await stack.invoicer.reads.invoice(org, days.shift()!)));
       out.push(invoiceDocument(await stack.invoicer.reads.invoice(org, period)));
     }
+    for (const day of days) out.push(invoiceDocument(await stack.invoicer.reads.invoice(org, day)));
     out.push(...own.map(annualInvoiceDocument));
   }
   return out;

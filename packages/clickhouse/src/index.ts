@@ -16,3 +16,4 @@ export * from "./cluster-ddl";
 export * from "./webhook-query";
 export * from "./upgrade-attribution-query";
 export * from "./month-outlook";
+export * from "./seat-query";

@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { commitmentGrant, type AnnualCommitment, amountDueMicros, creditsMicrosOf, type CreditApplied, type CreditGrant, type CreditVoid, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
+import { seatChargeKey, commitmentGrant, type AnnualCommitment, amountDueMicros, creditsMicrosOf, type CreditApplied, type CreditGrant, type CreditVoid, lastDayOf, catalogueVersionOf, DEFAULT_CATALOGUE, microsOfUsd, type CatalogueVersionJson, type PriceCatalogue, type BookedCount, type BookedSeatEvent, type ContractTerms, type Invoice, type InvoiceInput, type InvoiceLine, type OrgConfiguration, type PlanName } from "@ledger/billing";
 import { dateTime64, type LedgerClickHouse } from "./client";
+import { heldSeatCharges, seatBillingFrom, seatInvoiceDays } from "./seat-query";
 import { bookedCountsFrom } from "./usage-rollup";
 
 /**
@@ -59,7 +60,7 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
     WHERE metric = '${metric}'
     GROUP BY org_id, usage_period`;
   Object.assign(params, counts.params);
-  const [base, upgrades, runs, seats, configs, credits, consumed, annual] = await Promise.all([
+  const [base, upgrades, runs, seats, configs, credits, consumed, annual, held, billingFrom] = await Promise.all([
     query("base_traces", bookedCounts("base"), countRow),
     query("extended_upgrades", bookedCounts("upgrade"), countRow),
     // DR1: a run is billed once, in the period of its first event in log order (its events
@@ -74,27 +75,20 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
        GROUP BY org_id, usage_period`,
       countRow,
     ),
-    // Seat events in log order (keyed by org_id: one partition per organization); each id's
-    // first delivery decides its place and its booking.
-    query(
-      "seat_events",
-      `SELECT org_id, argMin(type, pos) AS type, argMin(user_id, pos) AS user_id, toUnixTimestamp64Milli(argMin(occurred_at, pos)) AS occurred_ms,
-              argMin(booked_period, pos) AS booked_period, min(pos) AS first_pos
-       FROM (SELECT *, (kafka_partition, kafka_offset) AS pos FROM ${ch.table("billing_events_v1")} WHERE type IN ('seat-added', 'seat-removed') ${orgFilter})
-       GROUP BY org_id, id
-       ORDER BY org_id, first_pos`,
-      seatRow,
-    ),
+    query("seat_events", seatEventsSql(ch, orgFilter), seatRow),
     query("configurations", configurationsSql(ch, orgFilter), configRow),
     query("credit_events", creditEventsSql(ch, orgFilter), creditRow),
-    // CR4: invoices consume credits in the order they are issued, one period after another.
+    // CR4: invoices consume credits in the order they are issued: the final invoices of earlier
+    // periods and the seat invoices issued so far (no later monthly invoice exists yet).
     query(
       "credits_consumed",
       `SELECT org_id, grant_id, sum(amount_micros) AS consumed FROM ${ch.table("invoice_credits_v1")} FINAL
-       WHERE period < {b:String} ${orgFilter} GROUP BY org_id, grant_id`,
+       WHERE period != {b:String} ${orgFilter} GROUP BY org_id, grant_id`,
       consumedRow,
     ),
     annualInvoices(ch, org),
+    heldSeatCharges(ch, org),
+    seatBillingFrom(ch),
   ]);
 
   const out = new Map<string, InvoiceSources>();
@@ -115,7 +109,41 @@ export async function invoiceSources(ch: LedgerClickHouse, period: string, org?:
   }
   if (org !== undefined && !out.has(org)) of(org);
   const creditsOf = creditSourcesOf(credits, consumed, annual);
-  for (const [orgId, sources] of out) (sources as { credits?: InvoiceSources["credits"] }).credits = creditsOf(orgId);
+  const holders = new Map<string, Map<string, string>>();
+  for (const h of held) {
+    const m = holders.get(h.orgId) ?? new Map<string, string>();
+    holders.set(h.orgId, m.set(seatChargeKey(h), h.invoiceId));
+  }
+  for (const [orgId, sources] of out) {
+    const s = sources as { credits?: InvoiceSources["credits"]; seatHolders?: InvoiceSources["seatHolders"]; seatBillingFrom?: InvoiceSources["seatBillingFrom"] };
+    s.credits = creditsOf(orgId);
+    s.seatHolders = holders.get(orgId) ?? new Map();
+    s.seatBillingFrom = billingFrom;
+  }
+  return out;
+}
+
+/**
+ * Named query `invoices.seat_events`: seat events in log order (keyed by org_id: one partition
+ * per organization); each id's first delivery decides its place and its booking.
+ */
+function seatEventsSql(ch: LedgerClickHouse, orgFilter: string): string {
+  return `SELECT org_id, argMin(type, pos) AS type, argMin(user_id, pos) AS user_id, toUnixTimestamp64Milli(argMin(occurred_at, pos)) AS occurred_ms,
+                 argMin(booked_period, pos) AS booked_period, min(pos) AS first_pos
+          FROM (SELECT *, (kafka_partition, kafka_offset) AS pos FROM ${ch.table("billing_events_v1")} WHERE type IN ('seat-added', 'seat-removed') ${orgFilter})
+          GROUP BY org_id, id
+          ORDER BY org_id, first_pos`;
+}
+
+/** Every organization's seat events in log order, for SA2's assignments. */
+export async function seatEventsByOrg(ch: LedgerClickHouse): Promise<Map<string, BookedSeatEvent[]>> {
+  const rs = await ch.client.query({ query: seatEventsSql(ch, ""), format: "JSONEachRow", query_id: `invoices.seat_events.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` });
+  const out = new Map<string, BookedSeatEvent[]>();
+  for (const r of z.array(seatRow).parse(await rs.json())) {
+    const list = out.get(r.org_id) ?? [];
+    list.push({ type: r.type, userId: r.user_id, occurredAtMs: r.occurred_ms, bookedPeriod: r.booked_period });
+    out.set(r.org_id, list);
+  }
   return out;
 }
 
@@ -165,13 +193,14 @@ function creditSourcesOf(rows: readonly z.output<typeof creditRow>[], consumed: 
 }
 
 /** An organization's grants, voids and what every final invoice consumed (CR5), for balances. */
-export async function creditLedger(ch: LedgerClickHouse, org: string): Promise<{ grants: CreditGrant[]; voids: CreditVoid[]; consumedMicros: Map<string, bigint> }> {
-  const params = { org };
+export async function creditLedger(ch: LedgerClickHouse, org: string, except?: string): Promise<{ grants: CreditGrant[]; voids: CreditVoid[]; consumedMicros: Map<string, bigint> }> {
+  // `except`: an invoice being issued again after a crash does not count what it took itself.
+  const params = { org, except: except ?? "" };
   const orgFilter = "AND org_id = {org:String}";
   const [events, consumed, annual] = await Promise.all([
     ch.client.query({ query: creditEventsSql(ch, orgFilter), query_params: params, format: "JSONEachRow", query_id: `credits.events.${Date.now()}.${Math.random().toString(36).slice(2, 8)}` }),
     ch.client.query({
-      query: `SELECT org_id, grant_id, sum(amount_micros) AS consumed FROM ${ch.table("invoice_credits_v1")} FINAL WHERE org_id = {org:String} GROUP BY org_id, grant_id`,
+      query: `SELECT org_id, grant_id, sum(amount_micros) AS consumed FROM ${ch.table("invoice_credits_v1")} FINAL WHERE org_id = {org:String} AND period != {except:String} GROUP BY org_id, grant_id`,
       query_params: params,
       format: "JSONEachRow",
       query_id: `credits.consumed.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
@@ -350,8 +379,14 @@ const storedLine = z.object({
 
 /** A final invoice's lines, in order (none for an organization without charges); null while its period is not frozen. */
 export async function frozenInvoice(ch: LedgerClickHouse, org: string, period: string): Promise<Invoice | null> {
-  const latest = await latestFrozenPeriod(ch);
-  if (latest === null || period > latest) return null;
+  // A seat invoice (SA2) is stored under its day, final once its totals are.
+  const seats = period.length === 10;
+  if (seats) {
+    if (!(await seatInvoiceDays(ch, org)).some((s) => s.day === period)) return null;
+  } else {
+    const latest = await latestFrozenPeriod(ch);
+    if (latest === null || period > latest) return null;
+  }
   const rs = await ch.client.query({
     query: `SELECT line_no, kind, usage_period, adjusts, user_id, at, quantity, free_quantity, unit_price_micros, amount_micros, reason
             FROM ${ch.table("invoice_lines_v1")} FINAL WHERE org_id = {org:String} AND period = {period:String} ORDER BY line_no`,
@@ -382,7 +417,7 @@ export async function frozenInvoice(ch: LedgerClickHouse, org: string, period: s
     .array(z.object({ grant_id: z.string(), amount_micros: z.coerce.bigint() }))
     .parse(await cs.json())
     .map((r) => ({ grantId: r.grant_id, amountMicros: r.amount_micros }));
-  return { orgId: org, period, status: "closed", lines, totalMicros: lines.reduce((t, l) => t + l.amountMicros, 0n), credits };
+  return { ...(seats ? { kind: "seats" as const } : {}), orgId: org, period, status: "closed", lines, totalMicros: lines.reduce((t, l) => t + l.amountMicros, 0n), credits };
 }
 
 export async function isFrozen(ch: LedgerClickHouse, period: string): Promise<boolean> {

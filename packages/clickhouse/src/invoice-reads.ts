@@ -12,6 +12,7 @@ import {
   invoiceOf,
   type InvoiceDocument,
   type InvoiceKind,
+  isDayKey,
   isPeriodKey,
   nextPeriodKey,
   periodFromKey,
@@ -30,6 +31,7 @@ import { exportPeriod, type ExportDataset, type ExportFormat } from "./export-qu
 import { queryDailyUsage } from "./daily-usage-query";
 import { queryUpgradeAttribution, type UpgradeAttribution, type UpgradeAttributionParams } from "./upgrade-attribution-query";
 import { monthOutlook, type MonthOutlook, type MonthOutlookParams } from "./month-outlook";
+import { seatInvoiceDays } from "./seat-query";
 import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, issuedTimesOf, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
 
 /** One invoice in an organization's list (`GET /v1/invoices/{org}`, `ledger invoice --org`). */
@@ -90,7 +92,13 @@ export class InvoiceReads {
 
   /** An organization's invoice: final once frozen, otherwise a preview from what is known now (C5). */
   async invoice(org: string, period: string): Promise<Invoice> {
-    if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM`);
+    if (isDayKey(period)) {
+      // A day names a seat invoice (SA2): issued, or none.
+      const seats = await frozenInvoice(this.ch, org, period);
+      if (!seats) throw new InvoiceRequestError(404, `${org} has no seat invoice for ${period} (seat invoices are issued the day after a seat charge, once the day has ended and settled)`);
+      return seats;
+    }
+    if (!isPeriodKey(period)) throw new InvoiceRequestError(400, `period ${JSON.stringify(period)} is not a billing period YYYY-MM (or a seat invoice's day YYYY-MM-DD)`);
     const final = await frozenInvoice(this.ch, org, period);
     if (final) return final;
     const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
@@ -120,8 +128,16 @@ export class InvoiceReads {
       invoices.push(summaryOf(doc, issued.get(p.period) ?? null));
     }
     for (const a of annual) invoices.push(summaryOf(annualInvoiceDocument(a), a.issuedAtMs));
-    // Latest period first; of one period, the month's invoice (issued at its end) before the annual one (issued at its start).
-    invoices.sort((a, b) => (a.period !== b.period ? (a.period < b.period ? 1 : -1) : a.kind === b.kind ? 0 : a.kind === "annual_commitment" ? 1 : -1));
+    for (const s of await seatInvoiceDays(this.ch, org)) invoices.push(summaryOf(invoiceDocument((await frozenInvoice(this.ch, org, s.day))!), s.issuedAtMs));
+    // Latest first by the month they belong to; in one month, the monthly invoice (issued at its
+    // end), then the seat invoices (latest day first), then the annual one (issued at its start).
+    const rank = (i: InvoiceSummary) => (i.kind === "monthly" ? `2` : i.kind === "seats" ? `1${i.period}` : "0");
+    invoices.sort((a, b) => {
+      const [ma, mb] = [a.period.slice(0, 7), b.period.slice(0, 7)];
+      if (ma !== mb) return ma < mb ? 1 : -1;
+      const [ra, rb] = [rank(a), rank(b)];
+      return ra === rb ? 0 : ra < rb ? 1 : -1;
+    });
     return { periods, invoices };
   }
 

@@ -168,7 +168,7 @@
 
   // --- invoices --------------------------------------------------------------------------------
   const lineLabel = (l) =>
-    l.kind === "credit" ? `credit: ${l.grant_id}` : l.kind === "annual_commitment" ? `annual commitment ${l.usage_period} to ${l.last_period}` : l.kind === "adjustment" ? `adjustment of ${l.usage_period}: ${l.adjusts}` : l.kind === "seat_proration" ? `seat proration: ${l.user_id} from ${l.at}` : l.kind.replaceAll("_", " ");
+    l.kind === "credit" ? `credit: ${l.grant_id}` : l.kind === "annual_commitment" ? `annual commitment ${l.usage_period} to ${l.last_period}` : l.kind === "adjustment" ? `adjustment of ${l.usage_period}: ${l.adjusts}` : l.kind === "seat_proration" ? `seat proration: ${l.user_id} from ${l.at}` : l.kind === "seats" ? `seats of ${l.usage_period}${l.user_id ? `: ${l.user_id}` : " (in advance)"}` : l.kind.replaceAll("_", " ");
 
   async function invoiceBlock(org, period, status) {
     const doc = await json(`/v1/invoices/${encodeURIComponent(org)}/${period}`);
@@ -251,7 +251,7 @@
     setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   }
 
-  // Every invoice (monthly and annual) in one table, as GET /v1/invoices/{org} and `ledger invoice --org` list them.
+  // Every invoice (monthly, seat and annual) in one table, as GET /v1/invoices/{org} and `ledger invoice --org` list them.
   function invoiceList(invoices) {
     const table = el("table", null, { class: "invoice-list" });
     table.append(el("caption", "All invoices, latest first"));
@@ -261,7 +261,7 @@
     for (const i of invoices) {
       const tr = row([
         el("td", i.invoice_id),
-        el("td", i.kind === "annual_commitment" ? "annual commitment" : "monthly"),
+        el("td", i.kind === "annual_commitment" ? "annual commitment" : i.kind === "seats" ? "seats (prorations, late seats)" : "monthly"),
         el("td", i.period),
         el("td", i.status === "closed" ? "final" : "preview"),
         el("td", i.issued_at ?? ""),

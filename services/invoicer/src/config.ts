@@ -11,6 +11,8 @@ export const invoicerConfigSchema = z
   .object({
     /** After the end of a period, how long late events still count as in time; "off": only `ledger close` and replay logs close. */
     LEDGER_CLOSE_GRACE: closeGrace,
+    /** SA2: a day's seat invoice is issued once the day has ended plus this settle time. */
+    LEDGER_SEAT_INVOICE_DELAY: envDuration("1h"),
     /** How often the ledger looks for a period to close and for closed periods to freeze. */
     LEDGER_INVOICER_INTERVAL_MS: envInt(1_000, 50, 3_600_000),
     /** Where every `invoice-issued` is also POSTed (IE3); unset: no webhook. */
@@ -33,6 +35,7 @@ export const invoicerConfigSchema = z
   .transform((e) => ({
     closeGraceMs: e.LEDGER_CLOSE_GRACE,
     intervalMs: e.LEDGER_INVOICER_INTERVAL_MS,
+    seatInvoiceDelayMs: e.LEDGER_SEAT_INVOICE_DELAY!,
     commitmentsByClock: true,
     webhook:
       e.LEDGER_WEBHOOK_URL === undefined
@@ -49,9 +52,13 @@ export const invoicerConfigSchema = z
   }));
 
 /**
- * `commitmentsByClock`: annual invoices issued when the ledger's clock reaches a term year (AC1);
- * false where something else keeps the time (a replay issues them by its log's time).
- * `webhook`: null without one.
+ * `commitmentsByClock`: annual invoices (AC1) and seat invoices (SA2) issued by the ledger's
+ * clock; false where something else keeps the time (a replay issues them by its log's time).
+ * `seatInvoiceDelayMs`: SA2's settle time (default 1 h). `webhook`: null without one.
  */
-export type InvoicerConfig = Omit<z.output<typeof invoicerConfigSchema>, "commitmentsByClock" | "webhook"> & { commitmentsByClock?: boolean; webhook?: WebhookConfig | null };
+export type InvoicerConfig = Omit<z.output<typeof invoicerConfigSchema>, "commitmentsByClock" | "webhook" | "seatInvoiceDelayMs"> & {
+  commitmentsByClock?: boolean;
+  seatInvoiceDelayMs?: number;
+  webhook?: WebhookConfig | null;
+};
 export const invoicerConfigFromEnv = (env: NodeJS.ProcessEnv = process.env) => parseEnv(invoicerConfigSchema, env);

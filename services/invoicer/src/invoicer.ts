@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from "prom-client";
-import { annualInvoiceDocument, commitmentsDue, type AnnualCommitment, catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceDocument, invoiceIssued, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceIssued } from "@ledger/billing";
+import { dayKeyOf, monthlyInvoiceIdOf, monthlySeatCharges, newSeatAssignments, seatChargeKey, seatChargesOf, seatInvoiceDueMs, seatInvoiceIdOf, seatInvoiceOf, annualInvoiceDocument, commitmentsDue, type AnnualCommitment, catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceDocument, invoiceIssued, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceIssued } from "@ledger/billing";
 import {
   closedThrough,
   earliestBillingPeriod,
@@ -18,6 +18,13 @@ import {
   storeAnnualInvoice,
   firstIssuedAt,
   queueWebhooks,
+  seatEventsByOrg,
+  heldSeatCharges,
+  assignSeatCharges,
+  seatInvoiceDays,
+  seatBillingFrom,
+  creditLedger,
+  type HeldSeatCharge,
   InvoiceReads,
   InvoiceRequestError,
   type LedgerClickHouse,
@@ -29,6 +36,14 @@ import type { InvoicerConfig } from "./config";
 import { WebhookSender } from "./webhook";
 
 const COMMITMENTS_EVERY_MS = 5_000;
+const SEATS_EVERY_MS = 5_000;
+const DEFAULT_SEAT_DELAY_MS = 3_600_000;
+
+/** What a seat pass did: the seat invoices it issued, and when the next one assigned falls due. */
+export interface SeatPass {
+  issued: string[];
+  nextDueMs: number | null;
+}
 
 export interface InvoicerDeps {
   admin: KafkaAdmin;
@@ -116,6 +131,14 @@ export class Invoicer {
       this.deps.log(`invoicer: annual invoices failed (retried): ${(error as Error).message}`);
     }
     try {
+      // Seat invoices fall due an hour after a day ends; a look every few seconds is prompt.
+      if (this.deps.config.commitmentsByClock !== false && Date.now() - this.seatsCheckedAt >= SEATS_EVERY_MS) await this.issueDueSeats(this.deps.now());
+    } catch (error) {
+      if (error instanceof NotLeaderError) return;
+      this.failures.inc({ step: "seats" });
+      this.deps.log(`invoicer: seat invoices failed (retried): ${(error as Error).message}`);
+    }
+    try {
       await this.freezeReady();
     } catch (error) {
       if (error instanceof NotLeaderError) return;
@@ -201,10 +224,22 @@ export class Invoicer {
   freezeReady(): Promise<string[]> {
     // One freeze at a time in an instance (its passes and a close's wait share it): two would
     // both store and announce the same month.
-    this.freezing ??= this.freezeOnce().finally(() => (this.freezing = null));
+    this.freezing ??= this.serial(() => this.freezeOnce()).finally(() => (this.freezing = null));
     return this.freezing;
   }
 
+  /**
+   * Freezes and seat passes one after the other in an instance: a month's advance seats and a
+   * seat invoice must not both take one user's month.
+   */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+  private seatsCheckedAt = Number.NEGATIVE_INFINITY;
   private freezing: Promise<string[]> | null = null;
   private commitmentsCheckedAt = Number.NEGATIVE_INFINITY;
 
@@ -218,16 +253,25 @@ export class Invoicer {
     if (first > target) first = target;
     // A final invoice draws on every annual invoice due by now (AC2): issued before rating.
     if (this.deps.config.commitmentsByClock !== false) await this.issueDueCommitments(this.deps.now());
+    // Seat charges learned so far are assigned before a month's advance seats are taken (SA1).
+    if (this.deps.config.commitmentsByClock !== false) await this.seatPassOnce(this.deps.now());
     const done: string[] = [];
     let stored = 0;
     const catalogue = await loadCatalogue(clickhouse);
     for (const period of periodsBetween(first, target)) {
       const invoices: Invoice[] = [];
+      const held: HeldSeatCharge[] = [];
       for (const sources of (await invoiceSources(clickhouse, period)).values()) {
-        const invoice = invoiceOf({ ...sources, period, status: "closed" }, catalogue);
+        const input = { ...sources, period, status: "closed" as const };
+        const invoice = invoiceOf(input, catalogue);
         if (invoice.lines.length > 0) invoices.push(invoice);
+        for (const { month, users } of monthlySeatCharges(input, catalogue)) {
+          for (const userId of users) held.push({ orgId: sources.orgId, month, userId, kind: "seats", atMs: periodFromKey(month).startMs, invoiceId: monthlyInvoiceIdOf(sources.orgId, period), day: "" });
+        }
       }
       await this.leadership.confirm();
+      // SA1: the seats this month's invoices hold in advance are theirs before they are stored.
+      await assignSeatCharges(clickhouse, held, this.deps.now());
       // A freeze repeated after a crash keeps the first issue time: the same documents again.
       const issuedAt = (await firstIssuedAt(clickhouse, period)) ?? this.deps.now();
       await storeInvoices(clickhouse, invoices, issuedAt);
@@ -280,6 +324,64 @@ export class Invoicer {
     await storeAnnualInvoice(this.deps.clickhouse, a);
     this.frozen.inc();
     this.deps.log(`invoicer: annual invoice ${issued.invoice_id} issued: $${issued.total_usd} for ${a.termStart} to ${a.lastPeriod}`);
+  }
+
+  /**
+   * SA2 at `nowMs` (the ledger's clock; a replay passes its log's time): every seat charge no
+   * invoice holds is assigned to a day's seat invoice, and every seat invoice due is issued.
+   */
+  issueDueSeats(nowMs: number): Promise<SeatPass> {
+    return this.serial(() => this.seatPassOnce(nowMs));
+  }
+
+  private async seatPassOnce(nowMs: number): Promise<SeatPass> {
+    const { clickhouse } = this.deps;
+    this.seatsCheckedAt = Date.now();
+    const delayMs = this.deps.config.seatInvoiceDelayMs ?? DEFAULT_SEAT_DELAY_MS;
+    const [events, held, frozenThrough, billingFrom] = await Promise.all([seatEventsByOrg(clickhouse), heldSeatCharges(clickhouse), latestFrozenPeriod(clickhouse), seatBillingFrom(clickhouse)]);
+    const heldKeys = new Map<string, Set<string>>();
+    for (const h of held) heldKeys.set(h.orgId, (heldKeys.get(h.orgId) ?? new Set()).add(seatChargeKey(h)));
+    const assigned: HeldSeatCharge[] = [];
+    for (const [org, list] of events) {
+      const charges = seatChargesOf(list, periodKeyOf(nowMs));
+      for (const { charge, day } of newSeatAssignments({ charges, held: heldKeys.get(org) ?? new Set(), frozenThrough, billingFrom, nowMs, delayMs })) {
+        assigned.push({ orgId: org, month: charge.month, userId: charge.userId, kind: charge.kind, atMs: charge.atMs, invoiceId: seatInvoiceIdOf(org, day), day });
+      }
+    }
+    if (assigned.length > 0) {
+      await this.leadership.confirm();
+      await assignSeatCharges(clickhouse, assigned, nowMs);
+    }
+    // Every seat invoice whose day has ended plus the settle time, not yet issued.
+    const issuedDays = new Set((await seatInvoiceDays(clickhouse)).map((s) => `${s.orgId}/${s.day}`));
+    const pending = new Map<string, HeldSeatCharge[]>();
+    for (const h of [...held, ...assigned]) {
+      if (h.day === "" || issuedDays.has(`${h.orgId}/${h.day}`)) continue;
+      const key = `${h.orgId}/${h.day}`;
+      pending.set(key, [...(pending.get(key) ?? []), h]);
+    }
+    const issued: string[] = [];
+    let nextDueMs: number | null = null;
+    const configurations = pending.size > 0 ? await orgConfigurations(clickhouse) : new Map();
+    const catalogue = pending.size > 0 ? await loadCatalogue(clickhouse) : undefined;
+    for (const charges of [...pending.values()].sort((a, b) => (a[0]!.day < b[0]!.day ? -1 : a[0]!.day > b[0]!.day ? 1 : 0))) {
+      const { orgId, day } = charges[0]!;
+      const due = seatInvoiceDueMs(day, delayMs);
+      if (nowMs < due) {
+        nextDueMs = nextDueMs === null || due < nextDueMs ? due : nextDueMs;
+        continue;
+      }
+      const credits = await creditLedger(clickhouse, orgId, day);
+      const invoice = seatInvoiceOf({ orgId, day, charges, configurations: configurations.get(orgId) ?? [], credits }, catalogue);
+      await this.leadership.confirm();
+      // Announced, then stored: a crash between the two announces it again with the same id.
+      await this.announce([invoiceIssued(invoiceDocument(invoice), nowMs)]);
+      await storeInvoices(clickhouse, [invoice], nowMs);
+      this.frozen.inc();
+      issued.push(seatInvoiceIdOf(orgId, day));
+      this.deps.log(`invoicer: seat invoice ${seatInvoiceIdOf(orgId, day)} issued: $${invoiceDocument(invoice).total_usd} for ${charges.length} seat charge(s)`);
+    }
+    return { issued, nextDueMs };
   }
 
   /** What anyone may read of invoices (the API reads the same with its own connection). */

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { invoiceCsv } from "@ledger/billing";
+import { invoiceCsv, isDayKey } from "@ledger/billing";
 import { identifier, periodKey } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
 import { authorizeOrg, type Authenticator } from "../auth/authentication";
@@ -30,7 +30,12 @@ export const orgInPath = (org: string) => {
 const invoiceQuery = z.strictObject({ format: z.enum(["json", "csv"], { error: "must be json or csv" }).default("json") });
 const noQuery = z.strictObject({});
 const orgPath = z.object({ org: identifier });
-const invoicePath = z.object({ org: identifier, period: periodKey });
+// A period names a monthly invoice; a day (YYYY-MM-DD) names that day's seat invoice (SA2).
+const invoiceKey = z
+  .string()
+  .refine((v) => periodKey.safeParse(v).success || isDayKey(v), { error: "must be a billing period YYYY-MM or a seat invoice's day YYYY-MM-DD" })
+  .meta({ description: "a billing period YYYY-MM (the monthly invoice) or a day YYYY-MM-DD (that day's seat invoice)", examples: ["2024-06", "2024-06-16"] });
+const invoicePath = z.object({ org: identifier, period: invoiceKey });
 const linePath = invoicePath.extend({ n: z.string().regex(/^[1-9]\d{0,5}$/).meta({ description: "the line's number, 1 for the first" }) });
 const document = z.record(z.string(), z.unknown());
 
@@ -45,7 +50,7 @@ export async function invoiceRoutes(app: FastifyInstance, o: InvoiceRoutesOption
     const principal = await o.auth.principalOf(req);
     const { org, period } = req.params as { org: string; period: string };
     orgInPath(org);
-    if (withPeriod && !periodKey.safeParse(period).success) throw new RequestError(400, { error: `period ${JSON.stringify(period)} in the path must be a billing period YYYY-MM` });
+    if (withPeriod && !invoiceKey.safeParse(period).success) throw new RequestError(400, { error: `period ${JSON.stringify(period)} in the path must be a billing period YYYY-MM or a seat invoice's day YYYY-MM-DD` });
     authorizeOrg(principal, org);
     return (await admitRead(o, principal, req, reply)) ? { org, period } : null;
   };
@@ -53,7 +58,7 @@ export async function invoiceRoutes(app: FastifyInstance, o: InvoiceRoutesOption
   app.get(
     "/v1/invoices/:org/:period",
     described({
-      summary: "An invoice: final for a closed period, a preview for an open one (C5)",
+      summary: "An invoice: final for a closed period, a preview for an open one (C5); a day's seat invoice (SA2)",
       tag: "invoices",
       auth: "org-key-or-platform",
       params: invoicePath,
