@@ -331,13 +331,13 @@ if (billing.length > 0) {
   const micros = (usd: string) => (usd.startsWith("-") ? -microsOfUsd(usd.slice(1)) : microsOfUsd(usd));
   const reference = referenceTuples(ledgerEvents).map(([org_id, workspace_id, period, base_traces, extended_upgrades]) => ({ org_id, workspace_id, period, base_traces, extended_upgrades, base_charge_usd: "", upgrade_charge_usd: "" }));
   // Which invoice holds each seat charge (SA1, SA2), read as an analyst would.
-  const heldRows = (await (
+  const heldRows = ((await (
     await fetch(`${serve.url}/v1/admin/sql`, {
       method: "POST",
       headers: { "x-api-key": SERVE_PLATFORM_KEY, "content-type": "application/json" },
       body: JSON.stringify({ query: `SELECT org_id, month, user_id, invoice_id, count() AS n FROM ${prefix}.seat_charges_v1 GROUP BY org_id, month, user_id, invoice_id ORDER BY org_id, month, user_id`, format: "JSONEachRow" }),
     })
-  ).text())
+  ).json()) as { output: string }).output
     .trim()
     .split("\n")
     .filter(Boolean)
