@@ -108,6 +108,33 @@ test("a month's upgrades by cause, rule, queue, feedback key, project and worksp
   const usage = (await api.call("GET", "/v1/usage?org=acme&from=2024-06&to=2024-06", TEST_PLATFORM_KEY)).body as { rows: { extended_upgrades: number }[] };
   expect(byCause.upgrades).toBe(usage.rows[0]!.extended_upgrades);
 
+  // §4.3: the month's cost per workspace and per project, against a naive count of the log:
+  // each trace's creation in its project and workspace, each upgrade in its trace's.
+  type Created = { type: string; trace_id: string; workspace_id: string; project_id?: string };
+  const creations = (log as Created[]).filter((e) => e.type === "trace-created");
+  const naiveCosts = (key: (c: Created) => string) => {
+    const groups = new Map<string, { base_traces: number; extended_upgrades: number }>();
+    for (const c of creations) {
+      const g = groups.get(key(c)) ?? { base_traces: 0, extended_upgrades: 0 };
+      g.base_traces += 1;
+      if (causes.has(c.trace_id)) g.extended_upgrades += 1;
+      groups.set(key(c), g);
+    }
+    return [...groups]
+      .map(([group, g]) => ({ group, ...g, list_usd: usdOf(g.base_traces * 500 + g.extended_upgrades * 4_500) }))
+      .sort((a, b) => b.base_traces * 500 + b.extended_upgrades * 4_500 - (a.base_traces * 500 + a.extended_upgrades * 4_500) || (a.group < b.group ? -1 : 1));
+  };
+  for (const [by, key] of [["workspace", (c: Created) => c.workspace_id], ["project", (c: Created) => c.project_id!]] as const) {
+    const costs = (await api.call("GET", `/v1/usage/costs?org=acme&period=2024-06&by=${by}`, TEST_PLATFORM_KEY)).body;
+    expect(costs.rows).toEqual(naiveCosts(key));
+    // The allotment (10,000 on Plus) covers every base trace: only the upgrades cost.
+    if (by === "workspace") expect(costs.rows.map((r: { group: string; list_usd: string }) => [r.group, r.list_usd])).toEqual([["prod", "0.0555"], ["dev", "0.005"]]);
+    expect(costs).toMatchObject({ by, allotment: { base_traces: creations.length, usd: `-${usdOf(creations.length * 500)}` }, usage_usd: usdOf(12 * 4_500) });
+  }
+  const badCosts = await api.call("GET", "/v1/usage/costs?org=acme&period=2024-06&by=team", TEST_PLATFORM_KEY);
+  expect(badCosts.status).toBe(400);
+  expect(badCosts.body.error).toBe("bad query parameters: by must be one of workspace, project");
+
   // The command line prints the same, largest first.
   const cli = await runLedger(["usage", "--org", "acme", "--by", "cause", "--period", "2024-06", "--url", stack.url!], { env: { LEDGER_PLATFORM_KEY: TEST_PLATFORM_KEY } });
   expect(cli.stderr).toBe("");
@@ -133,6 +160,25 @@ test("the LangSmith API's feedback brings its key", async () => {
   await stack.waitUntilDrained({ timeoutMs: 60_000 });
   const r = await api.call("GET", "/v1/usage/upgrades?org=acme&period=2024-06&by=feedback_key", TEST_PLATFORM_KEY);
   expect(r.body.rows).toContainEqual({ group: "helpfulness", upgrades: 1, cost_usd: "0.0045", sole_upgrades: 1, saving_usd: "0.0045" });
+});
+
+test("where the LangSmith API resolved the retention, which default made a trace extended: the project's or the workspace's", async () => {
+  await api.workspace("acme", "lsw", { default_retention: "extended" });
+  await api.admin("PUT", "/v1/admin/orgs/acme/workspaces/lsp/projects/keep", { default_retention: "extended" });
+  const post = async (ws: string, run: string, project: string) => {
+    const key = (await api.key("acme", ws)).key;
+    const res = await fetch(`${stack.url}/runs`, { method: "POST", headers: { "x-api-key": key, "content-type": "application/json" }, body: JSON.stringify({ id: run, trace_id: run, name: "r", run_type: "chain", start_time: at(22), session_name: project }) });
+    expect(res.status).toBe(202);
+  };
+  await post("lsw", "0190c1c0-0000-7000-8000-0000000000b1", "any");
+  await post("lsp", "0190c1c0-0000-7000-8000-0000000000b2", "keep");
+  await post("lsp", "0190c1c0-0000-7000-8000-0000000000b3", "other"); // neither default: base, no upgrade
+  await stack.waitUntilDrained({ timeoutMs: 60_000 });
+  const rows = (await api.call("GET", "/v1/usage/upgrades?org=acme&period=2024-06&by=cause", TEST_PLATFORM_KEY)).body.rows as { group: string; upgrades: number }[];
+  expect(rows.find((r) => r.group === "extended creation (the workspace's default)")).toMatchObject({ upgrades: 1, sole_upgrades: null });
+  expect(rows.find((r) => r.group === "extended creation (the project's default)")).toMatchObject({ upgrades: 1, sole_upgrades: null });
+  // A trace created extended through POST /v1/events is the API tier's decision: plain "extended creation".
+  expect(rows.find((r) => r.group === "extended creation")).toMatchObject({ upgrades: 1 });
 });
 
 function usdOf(micros: number): string {

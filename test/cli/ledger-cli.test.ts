@@ -35,9 +35,11 @@ describe("ledger replay", () => {
     const r = await runLedger(["replay", "-", "--by", "workspace"], { input: readFileSync(SAMPLE, "utf8") });
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^org_id\s+workspace_id\s+period\s+base_traces\s+extended_upgrades\s+base_charge_usd\s+upgrade_charge_usd$/);
+    expect(lines[0]).toMatch(/^org_id\s+workspace_id\s+period\s+base_traces\s+extended_upgrades\s+base_at_list_usd\s+upgrades_at_list_usd$/);
     expect(lines).toContainEqual(expect.stringMatching(/^acme\s+prod\s+2024-06\s+4\s+1\s+0\.002\s+0\.0045$/));
-    expect(lines.at(-1)).toMatch(/^total\s+7\s+6\s+0\.0035\s+0\.027$/);
+    expect(lines.at(-2)).toMatch(/^total\s+7\s+6\s+0\.0035\s+0\.027$/);
+    // List-price money says so (§4): the invoice is what is owed.
+    expect(lines.at(-1)).toBe("(money at list price: $0.0005 a base trace, $0.0045 an upgrade, before the free allotment, contract prices and credits; ledger invoice shows what is owed)");
     expect(r.stderr).toMatch(/publishing|billing/); // progress output
   });
 

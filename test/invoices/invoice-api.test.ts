@@ -69,6 +69,8 @@ describe("close and invoices over HTTP", () => {
     const invoice = await api.call("GET", "/v1/invoices/acme/2024-06", key);
     expect(invoice.status).toBe(200);
     expect(invoice.body).toEqual({
+      // How it reads to the one who pays it: number, issue time, the dates it covers, plan and prices.
+      heading: { invoice_id: "monthly/2024-06/acme", issued_at: "2024-11-10T12:00:00.000Z", period_start: "2024-06-01T00:00:00.000Z", period_end: "2024-07-01T00:00:00.000Z", plan: "plus", price_version: 1 },
       org_id: "acme",
       period: "2024-06",
       status: "closed",
@@ -121,6 +123,7 @@ describe("close and invoices over HTTP", () => {
     const text = await runLedger(["invoice", "--org", "acme", "--period", "2024-06", "--url", stack.url!], { env });
     expect(text.code).toBe(0);
     expect(text.stdout).toContain("Invoice of acme for 2024-06 (closed: final)");
+    expect(text.stdout).toContain("invoice monthly/2024-06/acme; issued 2024-11-10T12:00:00.000Z; covers 2024-06-01T00:00:00.000Z to 2024-07-01T00:00:00.000Z (UTC, end exclusive); plan plus, price version 1");
     expect(text.stdout).toMatch(/seats 2024-07\s+1\s+x \$39.00\s+\$39.00/);
     expect(text.stdout).toContain("total $39.005");
     expect(text.stdout).toContain("amount due $39.01");

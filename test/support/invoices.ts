@@ -31,16 +31,16 @@ export async function invoiceLines(stack: LedgerStack, org: string, period: stri
   };
 }
 
-/** Everything on the invoices topic so far (§10.6), in order, with its key. */
-export async function invoiceEvents(s: LedgerStack): Promise<{ key: string; event: Record<string, any> }[]> {
+/** Everything on the invoices topic (§10.6) — or another the ledger writes — so far, in order, with its key. */
+export async function invoiceEvents(s: LedgerStack, topic = s.topics.invoices): Promise<{ key: string; event: Record<string, any> }[]> {
   const consumer = s.kafka.consumer({ groupId: uniqueName("invoices-reader") });
   await consumer.connect();
-  await consumer.subscribe({ topic: s.topics.invoices, fromBeginning: true });
+  await consumer.subscribe({ topic: topic, fromBeginning: true });
   const seen: { key: string; event: Record<string, any> }[] = [];
   // The topic's partitions can be missing from the first metadata answer on a busy broker: ask again.
   let ends: Awaited<ReturnType<typeof s.admin.fetchTopicOffsets>> = [];
   await waitFor("the invoices topic's offsets", async () => {
-    ends = await s.admin.fetchTopicOffsets(s.topics.invoices).catch(() => []);
+    ends = await s.admin.fetchTopicOffsets(topic).catch(() => []);
     return ends.length > 0;
   }, 30_000, 100);
   const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);

@@ -140,6 +140,11 @@ test("the chart and its table equal /v1/usage/daily for 30, 60 and 90 days, whic
     expect(shown.rows).toEqual(fromApi.series);
     expect(shown.chart).toEqual(fromApi.series);
   }
+  // Before any hover the legend reads a sentence: the last day shown and how to see another.
+  const lastDay = (await apiJson("/v1/usage/daily?days=90")).series.at(-1) as { day: string; base_traces: number; extended_upgrades: number };
+  expect(await page.locator("#hover").textContent()).toBe(`${lastDay.day}, the last day shown: ${lastDay.base_traces} base traces, ${lastDay.extended_upgrades} extended upgrades. Point at a day to see its figures.`);
+  // A favicon, at the page's address and the root's.
+  for (const path of ["/usage/favicon.svg", "/favicon.ico"]) expect((await fetch(`${stack.url}${path}`)).headers.get("content-type")).toBe("image/svg+xml");
   // Hover: the mouse over a day's position on the chart shows that day's figures.
   const box = (await page.locator("#chart .u-over").boundingBox())!;
   const day = "2024-07-04";
@@ -193,6 +198,12 @@ test("invoices: open previews and the closed June with its sources and CSV equal
   const n = june.lines.findIndex((l: { kind: string }) => l.kind === "base_traces") + 1;
   const sources = (await apiJson(`/v1/invoices/acme/2024-06/lines/${n}/sources`)).sources as unknown[];
   const juneBox = page.locator('article.invoice[data-period="2024-06"]');
+  // Read like an invoice: number, issue time and dates covered (UTC, as <time>), plan, prices, amount due.
+  const heading = juneBox.locator(".invoice-heading");
+  expect(await heading.getAttribute("data-invoice-id")).toBe(june.heading.invoice_id);
+  expect(await heading.locator("time").evaluateAll((ts) => ts.map((t) => t.getAttribute("datetime")))).toEqual([june.heading.issued_at, june.heading.period_start, june.heading.period_end]);
+  expect(await heading.textContent()).toMatch(new RegExp(`UTC\\).*plan ${june.heading.plan}, price version ${june.heading.price_version}; amount due \\$${june.amount_due_usd.replace(".", "\\.")}\\.$`));
+  expect(await heading.textContent()).toContain(" UTC; covers ");
   await juneBox.locator("table.lines > tbody > tr").nth(n - 1).getByRole("button", { name: "Show sources" }).click();
   await expect.poll(() => juneBox.locator("tr.sources tbody tr").count()).toBe(Math.min(200, sources.length));
   expect(sources.length).toBe(june.lines[n - 1].quantity);
@@ -249,6 +260,28 @@ test("what upgraded the traces: the page's table is /v1/usage/upgrades's, for th
   const june = await fromApi("2024-06");
   expect(june.length).toBeGreaterThan(0);
   expect(await shown()).toEqual(june);
+  await page.close();
+});
+
+test("the chart by workspace (a switch), and the month's cost by workspace and project, are the API's (§4.3)", async () => {
+  const page = await openPage(acmeKey);
+  // The switch: one workspace's days are /v1/usage/daily's for it.
+  await page.getByLabel("Chart of").selectOption("prod");
+  await page.waitForFunction(() => document.getElementById("org-name")!.textContent === "acme (workspace prod)" && document.body.dataset.state === "loaded");
+  const prod = (await apiJson("/v1/usage/daily?days=30&workspace=prod")).series;
+  expect((await pageSeries(page)).chart).toEqual(prod);
+  const all = (await apiJson("/v1/usage/daily?days=30")).series as { base_traces: number }[];
+  expect(prod.reduce((t: number, p: { base_traces: number }) => t + p.base_traces, 0)).toBeLessThan(all.reduce((t, p) => t + p.base_traces, 0));
+  // Cost by workspace and by project: the tables are /v1/usage/costs's; by workspace, its counts are /v1/usage's.
+  for (const by of ["workspace", "project"]) {
+    const costs = await apiJson(`/v1/usage/costs?period=2024-08&by=${by}`);
+    const shown = await page.locator(`#costs table.costs-${by} tbody tr`).evaluateAll((rows) => rows.map((r) => [(r as HTMLElement).dataset.group, ...[...r.querySelectorAll("td")].map((td) => (td as HTMLElement).dataset.value)]));
+    expect(shown).toEqual(costs.rows.map((r: { group: string; base_traces: number; extended_upgrades: number; list_usd: string }) => [r.group, String(r.base_traces), String(r.extended_upgrades), r.list_usd]));
+    expect(await page.locator(`#costs table.costs-${by} .usage-total`).getAttribute("data-value")).toBe(costs.usage_usd);
+  }
+  const byWorkspace = (await apiJson("/v1/usage/costs?period=2024-08&by=workspace")).rows as { group: string; base_traces: number; extended_upgrades: number }[];
+  const usage = (await apiJson("/v1/usage?from=2024-08&to=2024-08&by=workspace")).rows as { workspace_id: string; base_traces: number; extended_upgrades: number }[];
+  expect(byWorkspace.map((r) => [r.group, r.base_traces, r.extended_upgrades]).sort()).toEqual(usage.map((r) => [r.workspace_id, r.base_traces, r.extended_upgrades]).sort());
   await page.close();
 });
 

@@ -160,7 +160,15 @@ export class AccountDirectory {
 
   /** L1: the project's default retention, else the workspace's, else base. */
   retentionFor(orgId: string, workspaceId: string, projectId: string): Retention {
-    return this.projects.get(orgId + sep + workspaceId + sep + projectId)?.defaultRetention ?? this.workspace(orgId, workspaceId).defaultRetention;
+    return this.retentionOf(orgId, workspaceId, projectId).retention;
+  }
+
+  /** L1 with where it came from: the project's default, the workspace's (a configured one), or neither (base). */
+  retentionOf(orgId: string, workspaceId: string, projectId: string): { retention: Retention; from: "project" | "workspace" | null } {
+    const project = this.projects.get(orgId + sep + workspaceId + sep + projectId)?.defaultRetention;
+    if (project !== undefined) return { retention: project, from: "project" };
+    const ws = this.workspace(orgId, workspaceId);
+    return { retention: ws.defaultRetention, from: ws.configured ? "workspace" : null };
   }
 
   /** A credit grant of the organization, if one was granted (§10.7). */

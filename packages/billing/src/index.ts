@@ -15,3 +15,4 @@ export * from "./commitments";
 export * from "./legacy";
 export * from "./forecast";
 export * from "./seat-billing";
+export * from "./alerts";

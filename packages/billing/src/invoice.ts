@@ -303,6 +303,20 @@ export function invoiceJson(invoice: Invoice): InvoiceLineJson[] {
   return lines;
 }
 
+/**
+ * What an invoice reads like to the one who pays it: its number, when it was issued (null: a
+ * preview), the dates it covers (UTC instants, the end exclusive), the plan and the price
+ * catalogue's version it is rated with.
+ */
+export interface InvoiceHeading {
+  invoice_id: string;
+  issued_at: string | null;
+  period_start: string;
+  period_end: string;
+  plan: PlanName;
+  price_version: number;
+}
+
 /** A month's invoice, an Enterprise commitment's annual invoice in advance (§10.8), or a day's seat invoice (SA2). */
 export type InvoiceKind = "monthly" | "annual_commitment" | "seats";
 
@@ -310,6 +324,8 @@ export type InvoiceKind = "monthly" | "annual_commitment" | "seats";
 export interface InvoiceDocument {
   /** Absent on monthly invoices, whose documents predate the other kinds. */
   kind?: "annual_commitment" | "seats";
+  /** How the API heads an invoice (a reader's, not the announcement's): see `InvoiceHeading`. */
+  heading?: InvoiceHeading;
   org_id: string;
   period: string;
   status: "open" | "closed";
@@ -403,6 +419,10 @@ export function invoiceText(doc: InvoiceDocument): string {
   });
   const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
   const body = rows.map((r) => `  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padStart(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${r[3]!.padStart(widths[3]!)}`);
+  const h = doc.heading;
+  const heading = h
+    ? [`  invoice ${h.invoice_id}; ${h.issued_at === null ? "not issued (a preview)" : `issued ${h.issued_at}`}; covers ${h.period_start} to ${h.period_end} (UTC, end exclusive); plan ${h.plan}, price version ${h.price_version}`]
+    : [];
   const header =
     doc.kind === "annual_commitment"
       ? `Annual invoice of ${doc.org_id} for the term year from ${doc.period} (final)`
@@ -410,7 +430,7 @@ export function invoiceText(doc: InvoiceDocument): string {
         ? `Seat invoice of ${doc.org_id} for ${doc.period} (final)`
         : `Invoice of ${doc.org_id} for ${doc.period} (${doc.status === "closed" ? "closed: final" : "open: a preview"})`;
   const credits = doc.credits_usd !== "0.00" ? [`  credits -$${doc.credits_usd}`] : [];
-  return [header, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, ...credits, `  amount due $${doc.amount_due_usd}`, ""].join("\n");
+  return [header, ...heading, ...(body.length > 0 ? body : ["  (no charges)"]), `  total $${doc.total_usd}`, ...credits, `  amount due $${doc.amount_due_usd}`, ""].join("\n");
 }
 
 /** `--json`: one object per invoice line, then the invoice's total. */

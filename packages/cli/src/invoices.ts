@@ -54,13 +54,14 @@ export function registerInvoiceCommands(program: Command): void {
         return;
       }
       const text = invoiceText(doc).split("\n");
-      // The text's rows are: a header, one row per line, the total and the amount due: sources go under their line.
-      const out = [text[0]!];
+      // The text's rows are: a header (and the heading's line), one row per line, the total and the amount due: sources go under their line.
+      const head = doc.heading ? 2 : 1;
+      const out = text.slice(0, head);
       doc.lines.forEach((_, i) => {
-        out.push(text[i + 1]!);
+        out.push(text[i + head]!);
         for (const row of sources[i]!) out.push(`      ${Object.entries(row).map(([k, v]) => `${k}=${String(v)}`).join(" ")}`);
       });
-      process.stdout.write([...out, ...text.slice(doc.lines.length + 1)].join("\n"));
+      process.stdout.write([...out, ...text.slice(doc.lines.length + head)].join("\n"));
     });
 
   program

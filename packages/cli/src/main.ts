@@ -5,6 +5,7 @@ import { ConfigError, engineConfigFromEnv } from "@ledger/config";
 import { startMockCluster } from "@ledger/kafka";
 import { formatJsonLines, formatTable } from "./report";
 import { readReplayInput, replay, ReplayInputError } from "./replay";
+import { registerAlertCommands } from "./alerts";
 import { period, registerExportCommand, registerInvoiceCommands, registerPriceCommands, registerWebhookCommands } from "./invoices";
 import { invoiceJsonLines, invoiceText } from "@ledger/billing";
 import { serve } from "./serve";
@@ -77,6 +78,7 @@ registerAnalystCommands(program);
 registerInvoiceCommands(program);
 registerPriceCommands(program);
 registerWebhookCommands(program);
+registerAlertCommands(program);
 registerExportCommand(program);
 
 program

@@ -5,9 +5,12 @@ export function formatJsonLines(rows: readonly UsageRow[]): string {
   return rows.map((r) => JSON.stringify(r)).join("\n") + (rows.length ? "\n" : "");
 }
 
+/** What the usage report's money is, and is not: said under every table (§4). */
+export const LIST_PRICE_NOTE = "(money at list price: $0.0005 a base trace, $0.0045 an upgrade, before the free allotment, contract prices and credits; ledger invoice shows what is owed)";
+
 /** A readable table with a total line; numbers right-aligned. */
 export function formatTable(rows: readonly UsageRow[], byWorkspace: boolean): string {
-  const head = ["org_id", ...(byWorkspace ? ["workspace_id"] : []), "period", "base_traces", "extended_upgrades", "base_charge_usd", "upgrade_charge_usd"];
+  const head = ["org_id", ...(byWorkspace ? ["workspace_id"] : []), "period", "base_traces", "extended_upgrades", "base_at_list_usd", "upgrades_at_list_usd"];
   const body = rows.map((r) => [
     r.org_id,
     ...(byWorkspace ? [r.workspace_id ?? ""] : []),
@@ -26,5 +29,5 @@ export function formatTable(rows: readonly UsageRow[], byWorkspace: boolean): st
   const line = (cells: string[]) => cells.map((c, i) => (numeric(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
   const rule = widths.map((w) => "-".repeat(w)).join("  ");
   if (rows.length === 0) return "no billable usage\n";
-  return [line(head), rule, ...body.map(line), rule, line(total)].join("\n") + "\n";
+  return [line(head), rule, ...body.map(line), rule, line(total), LIST_PRICE_NOTE].join("\n") + "\n";
 }

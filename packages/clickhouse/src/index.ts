@@ -17,3 +17,5 @@ export * from "./webhook-query";
 export * from "./upgrade-attribution-query";
 export * from "./month-outlook";
 export * from "./seat-query";
+export * from "./usage-costs-query";
+export * from "./alert-query";

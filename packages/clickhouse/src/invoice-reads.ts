@@ -18,6 +18,8 @@ import {
   periodFromKey,
   periodKeyOf,
   pricesOfPeriod,
+  configurationOfPeriod,
+  catalogueVersionFor,
   planPricesJson,
   type PlanPricesJson,
   type CatalogueVersionJson,
@@ -31,6 +33,7 @@ import { exportPeriod, type ExportDataset, type ExportFormat } from "./export-qu
 import { queryDailyUsage } from "./daily-usage-query";
 import { queryUpgradeAttribution, type UpgradeAttribution, type UpgradeAttributionParams } from "./upgrade-attribution-query";
 import { monthOutlook, type MonthOutlook, type MonthOutlookParams } from "./month-outlook";
+import { queryUsageCosts, type UsageCosts, type UsageCostsParams } from "./usage-costs-query";
 import { seatInvoiceDays } from "./seat-query";
 import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, issuedTimesOf, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
 
@@ -103,6 +106,28 @@ export class InvoiceReads {
     if (final) return final;
     const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
     return invoiceOf({ ...sources.get(org)!, period, status: "open" }, catalogue);
+  }
+
+  /** An invoice as the API gives it: the document with its heading (number, issue, dates, plan, prices). */
+  async document(org: string, period: string): Promise<InvoiceDocument> {
+    const invoice = await this.invoice(org, period);
+    const month = period.slice(0, 7);
+    const [issued, sources, catalogue] = await Promise.all([issuedTimesOf(this.ch, org), invoiceSources(this.ch, month, org), loadCatalogue(this.ch)]);
+    const seats = period.length === 10;
+    const startMs = seats ? Date.parse(`${period}T00:00:00Z`) : periodFromKey(period).startMs;
+    const endMs = seats ? startMs + 86_400_000 : periodFromKey(period).endMs;
+    const issuedAt = invoice.status === "closed" ? issued.get(period) : undefined;
+    return {
+      ...invoiceDocument(invoice),
+      heading: {
+        invoice_id: invoiceIdOf(invoice.kind ?? "monthly", org, period),
+        issued_at: issuedAt === undefined ? null : formatInstant(issuedAt),
+        period_start: formatInstant(startMs),
+        period_end: formatInstant(endMs),
+        plan: configurationOfPeriod(sources.get(org)?.configurations ?? [], month)?.plan ?? "developer",
+        price_version: catalogueVersionFor(catalogue, month).version,
+      },
+    };
   }
 
   /**
@@ -244,6 +269,14 @@ export class InvoiceReads {
     return queryUpgradeAttribution(this.ch, query, async (org, period) => {
       const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
       return pricesOfPeriod(sources.get(org)!.configurations, period, catalogue).upgradeMicros;
+    });
+  }
+
+  /** §4.3: a period's base traces and upgrades per workspace or project, at the organization's prices. */
+  costs(query: UsageCostsParams | Record<string, unknown>): Promise<UsageCosts> {
+    return queryUsageCosts(this.ch, query, async (org, period) => {
+      const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
+      return pricesOfPeriod(sources.get(org)!.configurations, period, catalogue);
     });
   }
 

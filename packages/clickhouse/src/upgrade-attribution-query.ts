@@ -14,7 +14,7 @@ export type UpgradeAttributionParams = z.input<typeof upgradeAttributionParams>;
 
 /** One group of a period's extended upgrades and what they cost. */
 export interface UpgradeAttributionRow {
-  /** The group: a cause (`rule:r-12`, `queue:q-1`, `feedback:correctness`, `feedback, key not given`, `extended creation`), a rule, queue or feedback key, a project or a workspace. */
+  /** The group: a cause (`rule:r-12`, `queue:q-1`, `feedback:correctness`, `feedback, key not given`, `extended creation`, `extended creation (the project's default)`), a rule, queue or feedback key, a project or a workspace. */
   group: string;
   upgrades: number;
   cost_usd: string;
@@ -49,6 +49,7 @@ const upgradeRow = z.object({
   rule_id: z.string(),
   queue_id: z.string(),
   feedback_key: z.string(),
+  retention_default: z.string(),
   project_id: z.string(),
 });
 
@@ -60,13 +61,14 @@ const upgradeRow = z.object({
 export async function queryUpgradeAttribution(ch: LedgerClickHouse, input: UpgradeAttributionParams | Record<string, unknown>, unitPriceMicros: (org: string, period: string) => Promise<bigint>): Promise<UpgradeAttribution> {
   const p = upgradeAttributionParams.parse(input);
   const rs = await ch.client.query({
-    query: `SELECT u.workspace_id AS workspace_id, u.trace_id AS trace_id, u.cause_type AS cause_type, c.rule_id AS rule_id, c.queue_id AS queue_id, c.feedback_key AS feedback_key, t.project AS project_id,
+    query: `SELECT u.workspace_id AS workspace_id, u.trace_id AS trace_id, u.cause_type AS cause_type, c.rule_id AS rule_id, c.queue_id AS queue_id, c.feedback_key AS feedback_key,
+                   c.retention_default AS retention_default, t.project AS project_id,
                    t.created_ms AS created_ms, t.known AS created
             FROM (SELECT workspace_id, trace_id, argMin(cause_type, occurred_at) AS cause_type, argMin(cause_event_id, occurred_at) AS cause_event_id
                   FROM ${ch.table("retention_upgrades_v1")} FINAL
                   WHERE org_id = {org:String} AND period = {period:String}
                   GROUP BY workspace_id, trace_id) AS u
-            LEFT JOIN (SELECT id AS event_id, rule_id, queue_id, feedback_key FROM ${ch.table("trace_events_v1")}
+            LEFT JOIN (SELECT id AS event_id, rule_id, queue_id, feedback_key, toString(retention_default) AS retention_default FROM ${ch.table("trace_events_v1")}
                        WHERE org_id = {org:String} AND type IN ('feedback-added', 'queue-added', 'rule-matched', 'trace-created')) AS c
               ON c.event_id = u.cause_event_id
             LEFT JOIN (SELECT workspace_id AS ws, trace_id AS trace, argMin(project_id, (kafka_partition, kafka_offset)) AS project,
@@ -144,7 +146,7 @@ async function triggerSources(ch: LedgerClickHouse, org: string, period: string)
 /** What upgraded a trace: a rule, a queue or feedback (with its key if the API tier gave it), or its creation as extended. */
 type UpgradeCause = { type: "rule" | "queue"; id: string; label: string } | { type: "feedback"; id?: string; label: string } | { type: "creation"; label: string };
 
-function causeOf(u: { cause_type: string; rule_id: string; queue_id: string; feedback_key: string }): UpgradeCause {
+function causeOf(u: { cause_type: string; rule_id: string; queue_id: string; feedback_key: string; retention_default?: string }): UpgradeCause {
   switch (u.cause_type) {
     case "rule-matched":
       return { type: "rule", id: u.rule_id, label: `rule:${u.rule_id}` };
@@ -153,6 +155,7 @@ function causeOf(u: { cause_type: string; rule_id: string; queue_id: string; fee
     case "feedback-added":
       return u.feedback_key ? { type: "feedback", id: u.feedback_key, label: `feedback:${u.feedback_key}` } : { type: "feedback", label: "feedback, key not given" };
     default:
-      return { type: "creation", label: "extended creation" };
+      // Where the LangSmith API resolved the retention itself, which default made it extended.
+      return { type: "creation", label: u.retention_default ? `extended creation (the ${u.retention_default}'s default)` : "extended creation" };
   }
 }

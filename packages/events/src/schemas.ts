@@ -37,6 +37,8 @@ export const traceCreated = z.strictObject({
   type: z.literal("trace-created"),
   project_id: identifier,
   retention: z.enum(["base", "extended"], { error: 'must be "base" or "extended"' }),
+  /** Which default gave the trace its retention, where the ledger resolved it (the LangSmith API, L1): what attribution names (§4.1). */
+  retention_default: z.enum(["project", "workspace"], { error: 'must be "project" or "workspace"' }).optional(),
 });
 
 export const feedbackAdded = z.strictObject({

@@ -16,6 +16,8 @@ export interface LedgerTopics {
   runs: string;
   /** `invoice-issued` events for payment and ERP systems, keyed by org_id; the ledger reads none. */
   invoices: string;
+  /** `usage-threshold-crossed` events (§6.6), keyed by org_id; the ledger reads none. */
+  alerts: string;
 }
 
 export function ledgerTopics(prefix: string): LedgerTopics {
@@ -27,6 +29,7 @@ export function ledgerTopics(prefix: string): LedgerTopics {
     accounts: `${prefix}.accounts`,
     runs: `${prefix}.runs`,
     invoices: `${prefix}.invoices`,
+    alerts: `${prefix}.alerts`,
   };
 }
 
@@ -44,7 +47,7 @@ export function ledgerWatches(t: LedgerTopics, groups: { upgrader: string; sink:
 }
 
 export function allTopics(t: LedgerTopics): string[] {
-  return [t.events, t.upgrades, t.rejections, t.deadLetters, t.accounts, t.runs, t.invoices];
+  return [t.events, t.upgrades, t.rejections, t.deadLetters, t.accounts, t.runs, t.invoices, t.alerts];
 }
 
 /**

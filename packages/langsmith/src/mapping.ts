@@ -9,6 +9,8 @@ export interface RunContext {
   workspaceId: string;
   /** The project's default retention, else the workspace's, else base (L1). */
   retentionFor: (projectId: string) => Retention;
+  /** Which default gave it (none: neither was configured). */
+  retentionDefaultOf?: (projectId: string) => "project" | "workspace" | null;
   /** The time of receipt (the ledger's clock), for L2 and L3. */
   receivedAt: string;
 }
@@ -37,8 +39,14 @@ export function traceCreatedOf(run: RunCreate, ctx: RunContext): WireEvent | nul
     trace_id: run.id,
     project_id: project,
     retention: ctx.retentionFor(project),
+    ...retentionDefault(ctx, project),
   };
 }
+
+const retentionDefault = (ctx: RunContext, project: string) => {
+  const from = ctx.retentionDefaultOf?.(project) ?? null;
+  return from === null ? {} : { retention_default: from };
+};
 
 const sizeOf = (value: unknown) => (value === undefined || value === null ? 0 : Buffer.byteLength(JSON.stringify(value)));
 

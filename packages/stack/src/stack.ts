@@ -217,6 +217,7 @@ export class LedgerStack {
     return {
       ...readsFromClickHouse(this.clickhouse, now),
       addCatalogueVersion: (version) => this.invoicer.addCatalogueVersion(version),
+      setAlert: (rule) => this.invoicer.setAlert(rule),
       closePeriod: async (period, wait): Promise<ClosedPeriod> => {
         const closed = await this.invoicer.close(period);
         if (wait) await this.invoicer.waitUntilFinal(period, 120_000);

@@ -13,6 +13,8 @@
     through: query.get("through") || "",
     chart: null,
     daily: null,
+    // The chart's workspace ("" for the whole organization).
+    workspace: "",
   };
 
   class ApiError extends Error {
@@ -63,9 +65,9 @@
 
   // --- the daily chart -----------------------------------------------------------------------
   async function loadDaily() {
-    const d = await json(`/v1/usage/daily?${qs({ org: state.org, days: state.days, through: state.through })}`);
+    const d = await json(`/v1/usage/daily?${qs({ org: state.org, days: state.days, through: state.through, workspace: state.workspace })}`);
     state.daily = d;
-    $("org-name").textContent = d.org_id;
+    $("org-name").textContent = d.workspace_id ? `${d.org_id} (workspace ${d.workspace_id})` : d.org_id;
     $("through").textContent = d.through;
     $("as-of").textContent = d.as_of;
     $("as-of").setAttribute("datetime", d.as_of);
@@ -95,16 +97,58 @@
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       series: [
         { label: "Day (UTC)", value: (_u, v) => (v === null ? "" : new Date(v * 1000).toISOString().slice(0, 10)) },
-        { label: "Base traces", stroke: "#1d4ed8", fill: "rgba(29,78,216,0.08)", width: 2, points: { show: d.series.length <= 31 } },
-        { label: "Extended upgrades", stroke: "#c2410c", width: 2, dash: [6, 3], points: { show: d.series.length <= 31 } },
+        { label: "Base traces (solid blue)", stroke: "#1d4ed8", fill: "rgba(29,78,216,0.08)", width: 2, points: { show: d.series.length <= 31 } },
+        { label: "Extended upgrades (dashed orange)", stroke: "#c2410c", width: 2, dash: [6, 3], points: { show: d.series.length <= 31 } },
       ],
       axes: [{}, { label: "Traces per day", size: 70 }],
+      // The sentence under the chart is the legend's reading; uPlot's own shows the series' names.
+      legend: { live: false },
       hooks: { setCursor: [hover] },
     };
     if (state.chart) state.chart.destroy();
     $("chart").replaceChildren();
     state.chart = new uPlot(opts, data, $("chart"));
+    // Before any hover the legend reads as a sentence: the last day shown, and how to see another.
+    const last = d.series[d.series.length - 1];
+    if (last) {
+      $("hover").textContent = `${last.day}, the last day shown: ${last.base_traces.toLocaleString("en-US")} base traces, ${last.extended_upgrades.toLocaleString("en-US")} extended upgrades. Point at a day to see its figures.`;
+      delete $("hover").dataset.day;
+    }
     window.ledgerUsage = { chart: state.chart, daily: d };
+  }
+
+  // The chart's switch: the whole organization, or one workspace.
+  function workspaceSwitch(workspaces) {
+    const select = $("chart-workspace");
+    const options = [el("option", "All workspaces", { value: "" }), ...workspaces.map((w) => el("option", w, { value: w }))];
+    select.replaceChildren(...options);
+    select.value = state.workspace;
+  }
+
+  // --- cost by workspace and project (§4.3) ------------------------------------------------------
+  async function loadCosts(org, period) {
+    const tables = [];
+    for (const by of ["workspace", "project"]) {
+      const c = await json(`/v1/usage/costs?${qs({ org, period, by })}`);
+      const table = el("table", null, { class: `costs costs-${by}`, "data-period": c.period });
+      table.append(el("caption", `${c.period} by ${by}: base traces at $${c.base_trace_usd}, upgrades at $${c.upgrade_usd} (list prices); the free allotment is the organization's, taken off once`));
+      const thead = el("thead");
+      thead.append(row([by === "workspace" ? "Workspace" : "Project", "Base traces", "Extended upgrades", "At list price"].map((t) => el("th", t, { scope: "col" }))));
+      const tbody = el("tbody");
+      for (const r of c.rows) {
+        const tr = row([el("th", r.group, { scope: "row" }), num(r.base_traces), num(r.extended_upgrades), el("td", `$${r.list_usd}`, { class: "num", "data-value": r.list_usd })]);
+        tr.dataset.group = r.group;
+        tbody.append(tr);
+      }
+      const tfoot = el("tfoot");
+      tfoot.append(
+        row([el("th", `Free allotment (${c.allotment.base_traces.toLocaleString("en-US")} base traces)`, { scope: "row", colspan: "3" }), el("td", `-$${c.allotment.usd.replace(/^-/, "")}`, { class: "num" })]),
+        row([el("th", "Base traces and upgrades, after the allotment", { scope: "row", colspan: "3" }), el("td", `$${c.usage_usd}`, { class: "num usage-total", "data-value": c.usage_usd })]),
+      );
+      table.append(thead, tbody, tfoot);
+      tables.push(c.rows.length ? table : el("p", `No usage in ${c.period}.`));
+    }
+    $("costs").replaceChildren(...tables);
   }
 
   // --- limits ----------------------------------------------------------------------------------
@@ -137,6 +181,7 @@
       return row(cells);
     });
     $("workspace-limits").querySelector("tbody").replaceChildren(...wsRows);
+    workspaceSwitch([...new Set([...limits.workspaces, ...used.keys()])].sort());
     const plan = limits.limits.filter((l) => l.limit.startsWith("plan:"));
     $("plan-limits").querySelector("tbody").replaceChildren(
       ...(plan.length > 0 ? plan.map((l) => row([el("th", l.limit.slice(5).replaceAll("_", " "), { scope: "row" }), num(l.current), num(l.limit_value), l.resets_at || ""])) : [row([el("td", "This plan has no hourly or monthly limits.", { colspan: "4" })])]),
@@ -176,6 +221,7 @@
     const h = el("h3", `${period} `, { id: `inv-${period}` });
     h.append(el("span", doc.status === "closed" ? "closed: final" : "open: a preview", { class: `badge ${doc.status}` }));
     box.append(h);
+    if (doc.heading) box.append(invoiceHeading(doc));
     const table = el("table", null, { class: "lines" });
     table.append(el("caption", `Invoice of ${org} for ${period}: total $${doc.total_usd}, amount due $${doc.amount_due_usd}`));
     const head = row(["#", "Line", "Quantity", "Free", "Unit price", "Amount"].map((t) => el("th", t, { scope: "col" })));
@@ -211,6 +257,25 @@
       box.append(csv);
     }
     return box;
+  }
+
+  // Dates in the reader's locale, in UTC (the ledger's months and days are UTC), saying so.
+  const utcDateTime = (iso) => `${new Date(iso).toLocaleString(undefined, { timeZone: "UTC", dateStyle: "medium", timeStyle: "short" })} UTC`;
+  const utcDate = (ms) => new Date(ms).toLocaleDateString(undefined, { timeZone: "UTC", dateStyle: "medium" });
+  const timeEl = (iso, text) => el("time", text, { datetime: iso });
+
+  // What a payment system and a reader need first: number, issue date, dates covered, plan and prices, amount due.
+  function invoiceHeading(doc) {
+    const h = doc.heading;
+    const p = el("p", null, { class: "invoice-heading" });
+    p.dataset.invoiceId = h.invoice_id;
+    p.append(`Invoice ${h.invoice_id}, `);
+    if (h.issued_at) p.append("issued ", timeEl(h.issued_at, utcDateTime(h.issued_at)), "; ");
+    else p.append("not issued yet (a preview); ");
+    // The period's end is exclusive: its last day is the day before.
+    p.append("covers ", timeEl(h.period_start, utcDate(Date.parse(h.period_start))), " to ", timeEl(h.period_end, utcDate(Date.parse(h.period_end) - 1)), " (UTC); ");
+    p.append(`plan ${h.plan}, price version ${h.price_version}; amount due $${doc.amount_due_usd}.`);
+    return p;
   }
 
   async function toggleSources(button, tr, org, period, n) {
@@ -376,7 +441,7 @@
     try {
       const d = await loadDaily();
       $("main").hidden = false;
-      await Promise.all([loadOutlook(d.org_id), loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id), loadCredits(d.org_id), loadUpgrades(d.org_id, d.through.slice(0, 7))]);
+      await Promise.all([loadOutlook(d.org_id), loadCosts(d.org_id, d.through.slice(0, 7)), loadLimits(d.org_id, d.through.slice(0, 7)), loadInvoices(d.org_id), loadCredits(d.org_id), loadUpgrades(d.org_id, d.through.slice(0, 7))]);
       setStatus(`Showing ${d.org_id}.`);
       document.body.dataset.state = "loaded";
     } catch (error) {
@@ -403,6 +468,16 @@
       }
     });
   }
+  $("chart-workspace").addEventListener("change", async () => {
+    state.workspace = $("chart-workspace").value;
+    document.body.dataset.state = "loading";
+    try {
+      await loadDaily();
+      document.body.dataset.state = "loaded";
+    } catch (error) {
+      if (!refused(error)) showError(error.message);
+    }
+  });
   $("key-form").addEventListener("submit", (e) => {
     e.preventDefault();
     state.key = $("key").value.trim();

@@ -59,6 +59,8 @@ export const invoicerConfigSchema = z
 export type InvoicerConfig = Omit<z.output<typeof invoicerConfigSchema>, "commitmentsByClock" | "webhook" | "seatInvoiceDelayMs"> & {
   commitmentsByClock?: boolean;
   seatInvoiceDelayMs?: number;
+  /** How often the alert rules are looked at (default 30 s: a crossing is announced within a minute). */
+  alertsEveryMs?: number;
   webhook?: WebhookConfig | null;
 };
 export const invoicerConfigFromEnv = (env: NodeJS.ProcessEnv = process.env) => parseEnv(invoicerConfigSchema, env);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from "prom-client";
-import { dayKeyOf, monthlyInvoiceIdOf, monthlySeatCharges, newSeatAssignments, seatChargeKey, seatChargesOf, seatInvoiceDueMs, seatInvoiceIdOf, seatInvoiceOf, annualInvoiceDocument, commitmentsDue, type AnnualCommitment, catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceDocument, invoiceIssued, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceIssued } from "@ledger/billing";
+import { alertEventIdOf, alertRuleJson, newlyCrossed, usageThresholdCrossed, type AlertRule, type AlertRuleJson, type UsageThresholdCrossed, dayKeyOf, monthlyInvoiceIdOf, monthlySeatCharges, newSeatAssignments, seatChargeKey, seatChargesOf, seatInvoiceDueMs, seatInvoiceIdOf, seatInvoiceOf, annualInvoiceDocument, commitmentsDue, type AnnualCommitment, catalogueVersionJson, catalogueVersionOf, CatalogueVersionError, invoiceDocument, invoiceIssued, invoiceOf, isPeriodKey, withCatalogueVersion, type CatalogueVersionJson, nextPeriodKey, periodFromKey, periodKeyOf, periodsBetween, previousPeriodKey, type Invoice, type InvoiceIssued } from "@ledger/billing";
 import {
   closedThrough,
   earliestBillingPeriod,
@@ -19,6 +19,12 @@ import {
   firstIssuedAt,
   queueWebhooks,
   seatEventsByOrg,
+  alertRules,
+  storeAlertRule,
+  sentAlerts,
+  recordAlertsSent,
+  workspaceLimits,
+  queryUsage,
   heldSeatCharges,
   assignSeatCharges,
   seatInvoiceDays,
@@ -36,7 +42,11 @@ import type { InvoicerConfig } from "./config";
 import { WebhookSender } from "./webhook";
 
 const COMMITMENTS_EVERY_MS = 5_000;
-const SEATS_EVERY_MS = 5_000;
+// Seat invoices are due a day after the purchase; each look costs the embedded ClickHouse a few
+// statements beside the consumers' inserts, so once a minute (and before every freeze).
+const SEATS_EVERY_MS = 60_000;
+// A crossing is announced within a minute of the usage being visible (§6.6).
+const ALERTS_EVERY_MS = 30_000;
 const DEFAULT_SEAT_DELAY_MS = 3_600_000;
 
 /** What a seat pass did: the seat invoices it issued, and when the next one assigned falls due. */
@@ -131,12 +141,19 @@ export class Invoicer {
       this.deps.log(`invoicer: annual invoices failed (retried): ${(error as Error).message}`);
     }
     try {
-      // Seat invoices fall due an hour after a day ends; a look every few seconds is prompt.
+      // Seat invoices fall due an hour after a day ends; a look a minute is prompt.
       if (this.deps.config.commitmentsByClock !== false && Date.now() - this.seatsCheckedAt >= SEATS_EVERY_MS) await this.issueDueSeats(this.deps.now());
     } catch (error) {
       if (error instanceof NotLeaderError) return;
       this.failures.inc({ step: "seats" });
       this.deps.log(`invoicer: seat invoices failed (retried): ${(error as Error).message}`);
+    }
+    try {
+      if (this.deps.config.commitmentsByClock !== false && Date.now() - this.alertsCheckedAt >= (this.deps.config.alertsEveryMs ?? ALERTS_EVERY_MS)) await this.checkAlerts(this.deps.now());
+    } catch (error) {
+      if (error instanceof NotLeaderError) return;
+      this.failures.inc({ step: "alerts" });
+      this.deps.log(`invoicer: alerts failed (retried): ${(error as Error).message}`);
     }
     try {
       await this.freezeReady();
@@ -382,6 +399,73 @@ export class Invoicer {
       this.deps.log(`invoicer: seat invoice ${seatInvoiceIdOf(orgId, day)} issued: $${invoiceDocument(invoice).total_usd} for ${charges.length} seat charge(s)`);
     }
     return { issued, nextDueMs };
+  }
+
+  /** §6.6: sets an organization's alert rule (the latest set counts); the thresholds already crossed this period stay announced. */
+  async setAlert(rule: AlertRule): Promise<AlertRuleJson> {
+    await storeAlertRule(this.deps.clickhouse, rule, this.deps.now());
+    this.deps.log(`invoicer: alert ${rule.alertId} of ${rule.orgId} set at ${rule.thresholds.join(", ")} %`);
+    return alertRuleJson(rule);
+  }
+
+  /**
+   * §6.6 at `nowMs` (the ledger's clock): for every rule, its value this period (a workspace's
+   * traces or upgrades as the views count them, against its configured limit; or the period's
+   * invoice total so far, against the rule's amount), and every threshold newly crossed is
+   * announced on the alerts topic and queued for the webhook, then recorded: once per threshold
+   * and period, whoever looks and however often.
+   */
+  checkAlerts(nowMs: number): Promise<UsageThresholdCrossed[]> {
+    this.alerting ??= this.alertsOnce(nowMs).finally(() => (this.alerting = null));
+    return this.alerting;
+  }
+
+  private alerting: Promise<UsageThresholdCrossed[]> | null = null;
+  private alertsCheckedAt = Number.NEGATIVE_INFINITY;
+
+  private async alertsOnce(nowMs: number): Promise<UsageThresholdCrossed[]> {
+    const { clickhouse } = this.deps;
+    this.alertsCheckedAt = Date.now();
+    const rules = await alertRules(clickhouse);
+    if (rules.length === 0) return [];
+    const period = periodKeyOf(nowMs);
+    const [sent, limits] = await Promise.all([sentAlerts(clickhouse), workspaceLimits(clickhouse)]);
+    const alerted = new Set(sent.map((s) => s.eventId));
+    const usage = new Map<string, { base: bigint; upgrades: bigint }>();
+    for (const org of new Set(rules.filter((r) => r.metric !== "spend").map((r) => r.orgId))) {
+      for (const row of await queryUsage(clickhouse, { org, from: period, to: period, by: "workspace" })) {
+        usage.set(`${org}/${row.workspace_id}`, { base: BigInt(row.base_traces), upgrades: BigInt(row.extended_upgrades) });
+      }
+    }
+    const crossed: UsageThresholdCrossed[] = [];
+    for (const rule of rules) {
+      let value: bigint;
+      let target: bigint;
+      if (rule.metric === "spend") {
+        value = (await this.reads.invoice(rule.orgId, period)).totalMicros;
+        target = rule.spendMicros ?? 0n;
+      } else {
+        const limit = limits.get(`${rule.orgId}/${rule.workspaceId}`)?.[rule.metric] ?? null;
+        if (limit === null) continue;
+        const u = usage.get(`${rule.orgId}/${rule.workspaceId}`);
+        value = rule.metric === "all_traces" ? (u?.base ?? 0n) : (u?.upgrades ?? 0n);
+        target = BigInt(limit);
+      }
+      const done = new Set(rule.thresholds.filter((t) => alerted.has(alertEventIdOf(rule.orgId, rule.alertId, period, t))));
+      for (const t of newlyCrossed(rule.thresholds, value, target, done)) crossed.push(usageThresholdCrossed(rule, period, t, value, target, nowMs));
+    }
+    if (crossed.length === 0) return [];
+    await this.leadership.confirm();
+    // Announced, then recorded: a crash between the two announces again with the same ids.
+    const values = crossed.map((e) => ({ key: e.org_id, value: JSON.stringify(e) }));
+    await publish(this.deps.producer, this.deps.topics.alerts, values);
+    if (this.webhook) await queueWebhooks(clickhouse, values.map((v, i) => ({ invoiceId: crossed[i]!.id, orgId: v.key, body: v.value })), nowMs);
+    await recordAlertsSent(
+      clickhouse,
+      crossed.map((e, i) => ({ eventId: e.id, orgId: e.org_id, alertId: rules.find((r) => alertEventIdOf(r.orgId, r.alertId, period, e.threshold_percent) === e.id)!.alertId, period, threshold: e.threshold_percent, body: values[i]!.value, sentAtMs: nowMs })),
+    );
+    for (const e of crossed) this.deps.log(`invoicer: alert ${e.id}: ${e.value} of ${e.target} ${e.unit}`);
+    return crossed;
   }
 
   /** What anyone may read of invoices (the API reads the same with its own connection). */

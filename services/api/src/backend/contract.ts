@@ -1,5 +1,5 @@
-import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, PlanPricesJson, UsageRow } from "@ledger/billing";
-import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, MonthOutlook, MonthOutlookParams, RetainedRunPart, RunLookup, UpgradeAttribution, UpgradeAttributionParams, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { AlertRule, AlertRuleJson, CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, PlanPricesJson, UsageRow, UsageThresholdCrossed } from "@ledger/billing";
+import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, MonthOutlook, MonthOutlookParams, RetainedRunPart, UsageCosts, UsageCostsParams, RunLookup, UpgradeAttribution, UpgradeAttributionParams, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent, CatalogueVersionInput } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
 
@@ -21,6 +21,8 @@ export interface LedgerBackend {
   upgradeAttribution(query: UpgradeAttributionParams): Promise<UpgradeAttribution>;
   /** `GET /v1/usage/outlook`: a period so far, its free allotment and a month-end forecast (§4.2). */
   monthOutlook(query: MonthOutlookParams): Promise<MonthOutlook>;
+  /** `GET /v1/usage/costs`: a period's usage cost per workspace or project (§4.3). */
+  usageCosts(query: UsageCostsParams): Promise<UsageCosts>;
   /** `GET /v1/prices`: an organization's prices of the current period (§10.1). */
   currentPrices(org: string): Promise<PlanPricesJson>;
   /** `GET /v1/usage/daily`: the page's chart. */
@@ -51,6 +53,10 @@ export interface LedgerBackend {
   lineSources(org: string, period: string, n: number): Promise<LineSources>;
   catalogue(): Promise<CatalogueVersionJson[]>;
   addCatalogueVersion(version: CatalogueVersionInput): Promise<CatalogueVersionJson>;
+  /** `PUT /v1/admin/orgs/{org}/alerts`: sets an alert rule (§6.6). */
+  setAlert(rule: AlertRule): Promise<AlertRuleJson>;
+  /** `GET /v1/admin/orgs/{org}/alerts`: an organization's alert rules and the crossings announced. */
+  alerts(org: string): Promise<{ rules: AlertRuleJson[]; crossings: UsageThresholdCrossed[] }>;
   /** A closed (final) period's invoice lines or usage, as ClickHouse writes the format. */
   exportPeriod(period: string, dataset: ExportDataset, format: ExportFormat): Promise<Uint8Array>;
   /** G2: the users with a seat in an organization now, as ClickHouse knows them. */
@@ -91,6 +97,7 @@ export const BACKEND_METHODS = [
   "dailyUsage",
   "upgradeAttribution",
   "monthOutlook",
+  "usageCosts",
   "currentPrices",
   "accountEvents",
   "counterMembers",
@@ -103,6 +110,8 @@ export const BACKEND_METHODS = [
   "lineSources",
   "catalogue",
   "addCatalogueVersion",
+  "setAlert",
+  "alerts",
   "exportPeriod",
   "webhooks",
   "resendWebhook",

@@ -1,9 +1,9 @@
-import { invoiceDocument, invoiceJson } from "@ledger/billing";
-import { analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, seatHolders, webhookDeliveryJson, webhookStates, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
+import { alertRuleJson, invoiceJson, type UsageThresholdCrossed } from "@ledger/billing";
+import { alertRules, sentAlerts, analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, seatHolders, webhookDeliveryJson, webhookStates, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
 import type { LedgerBackend } from "./contract";
 
 /** The contract's reads: what ClickHouse alone answers, from any process that can reach it. */
-export type ClickHouseReads = Omit<LedgerBackend, "addCatalogueVersion" | "closePeriod" | "ready" | "metrics">;
+export type ClickHouseReads = Omit<LedgerBackend, "addCatalogueVersion" | "setAlert" | "closePeriod" | "ready" | "metrics">;
 
 /**
  * The contract's reads answered from a ClickHouse connection: the one implementation, used by
@@ -19,13 +19,14 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
     dailyUsage: (query) => queryDailyUsage(ch, query, now()),
     upgradeAttribution: (query) => invoices.upgradeAttribution(query),
     monthOutlook: (query) => invoices.outlook(query),
+    usageCosts: (query) => invoices.costs(query),
     currentPrices: (org) => invoices.currentPrices(org),
     accountEvents: () => loadAccountEvents(ch),
     counterMembers: (seed) => counterMembers(ch, seed),
     retainedRunParts: (lookup) => retainedRunParts(ch, lookup),
     analystQuery: (query, format, tag) => analystQuery(ch, query, format, tag),
     stopAnalystQuery: (tag) => stopAnalystQueries(ch, tag),
-    invoice: async (org, period) => invoiceDocument(await invoices.invoice(org, period)),
+    invoice: (org, period) => invoices.document(org, period),
     invoiceIndex: (org) => invoices.index(org),
     credits: (org) => invoices.credits(org),
     lineSources: async (org, period, n) => {
@@ -35,6 +36,10 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
       return { line: lineJson, sources };
     },
     catalogue: () => invoices.catalogue(),
+    alerts: async (org) => {
+      const [rules, sent] = await Promise.all([alertRules(ch, org), sentAlerts(ch, org)]);
+      return { rules: rules.map(alertRuleJson), crossings: sent.map((s) => JSON.parse(s.body) as UsageThresholdCrossed) };
+    },
     exportPeriod: async (period, dataset, format) => new Uint8Array(await invoices.exportPeriod(period, dataset, format)),
     seatHolders: (org) => seatHolders(ch, org),
     webhooks: async (invoiceId) => (await webhookStates(ch, { ...(invoiceId !== undefined ? { invoiceId } : {}), newestFirst: true, limit: 200 })).map(webhookDeliveryJson),

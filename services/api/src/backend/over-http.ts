@@ -1,5 +1,5 @@
-import type { CatalogueVersionJson, CreditsDocument, InvoiceDocument, PlanPricesJson, UsageRow } from "@ledger/billing";
-import type { DailyUsage, InvoiceIndex, MonthOutlook, RetainedRunPart, UpgradeAttribution, WebhookDeliveryJson } from "@ledger/clickhouse";
+import { alertRequestOf, type AlertRuleJson, type CatalogueVersionJson, type CreditsDocument, type InvoiceDocument, type PlanPricesJson, type UsageRow, type UsageThresholdCrossed } from "@ledger/billing";
+import type { DailyUsage, InvoiceIndex, MonthOutlook, UsageCosts, RetainedRunPart, UpgradeAttribution, WebhookDeliveryJson } from "@ledger/clickhouse";
 import type { AccountEvent } from "@ledger/events";
 import { LedgerRefusal, type ClosedPeriod, type LedgerBackend, type LineSources } from "./contract";
 
@@ -38,6 +38,7 @@ export function backendOverHttp(primary: string, platformKey: string): LedgerBac
     dailyUsage: (q) => json<DailyUsage>("GET", `/v1/usage/daily?${query(q)}`),
     upgradeAttribution: (q) => json<UpgradeAttribution>("GET", `/v1/usage/upgrades?${query(q)}`),
     monthOutlook: (q) => json<MonthOutlook>("GET", `/v1/usage/outlook?${query(q)}`),
+    usageCosts: (q) => json<UsageCosts>("GET", `/v1/usage/costs?${query(q)}`),
     currentPrices: async (o) => (await json<{ prices: PlanPricesJson }>("GET", `/v1/prices?${query({ org: o })}`)).prices,
     accountEvents: async () => (await json<{ events: AccountEvent[] }>("GET", "/v1/admin/account-events")).events,
     counterMembers: async (seed) => (await json<{ members: string[] }>("POST", "/v1/admin/counter-members", seed)).members,
@@ -55,6 +56,8 @@ export function backendOverHttp(primary: string, platformKey: string): LedgerBac
     lineSources: (o, period, n) => json<LineSources>("GET", `/v1/invoices/${org(o)}/${org(period)}/lines/${n}/sources`),
     catalogue: () => json<CatalogueVersionJson[]>("GET", "/v1/admin/catalogue"),
     addCatalogueVersion: (version) => json<CatalogueVersionJson>("POST", "/v1/admin/catalogue", version),
+    setAlert: (rule) => json<AlertRuleJson>("PUT", `/v1/admin/orgs/${org(rule.orgId)}/alerts`, alertRequestOf(rule)),
+    alerts: (o) => json<{ rules: AlertRuleJson[]; crossings: UsageThresholdCrossed[] }>("GET", `/v1/admin/orgs/${org(o)}/alerts`),
     exportPeriod: async (period, dataset, format) => new Uint8Array(await (await call("GET", `/v1/admin/export/${org(period)}?${query({ dataset, format: format === "Parquet" ? "parquet" : "csv" })}`)).arrayBuffer()),
     seatHolders: async (o) => (await json<{ users: string[] }>("GET", `/v1/admin/orgs/${org(o)}/seats`)).users,
     webhooks: async (invoiceId) => (await json<{ deliveries: WebhookDeliveryJson[] }>("GET", `/v1/admin/webhooks${invoiceId === undefined ? "" : `?${query({ invoice_id: invoiceId })}`}`)).deliveries,

@@ -15,6 +15,9 @@ function pageAssets(): Map<string, { type: string; body: Buffer }> {
     ["/usage", { type: "text/html; charset=utf-8", body: readFileSync(join(here, "index.html")) }],
     ["/usage/usage.js", { type: "text/javascript; charset=utf-8", body: readFileSync(join(here, "usage.js")) }],
     ["/usage/usage.css", { type: "text/css; charset=utf-8", body: readFileSync(join(here, "usage.css")) }],
+    ["/usage/favicon.svg", { type: "image/svg+xml", body: readFileSync(join(here, "favicon.svg")) }],
+    // Browsers ask for it at the root whatever the page says.
+    ["/favicon.ico", { type: "image/svg+xml", body: readFileSync(join(here, "favicon.svg")) }],
     ["/usage/vendor/uPlot.iife.min.js", { type: "text/javascript; charset=utf-8", body: readFileSync(join(uplot, "uPlot.iife.min.js")) }],
     ["/usage/vendor/uPlot.min.css", { type: "text/css; charset=utf-8", body: readFileSync(join(uplot, "uPlot.min.css")) }],
   ]);

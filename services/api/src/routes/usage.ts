@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { dailyUsageParams, monthOutlookParams, upgradeAttributionParams, usageParams } from "@ledger/clickhouse";
+import { dailyUsageParams, monthOutlookParams, upgradeAttributionParams, usageCostsParams, usageParams } from "@ledger/clickhouse";
 import { identifier } from "@ledger/events";
 import type { Clock } from "@ledger/limits";
 import type { AccountCache } from "../auth/account-cache";
@@ -20,15 +20,19 @@ export interface UsageRoutesOptions {
   accounts: AccountCache;
   admission: Admission;
   clock: Clock;
-  backend: Pick<LedgerBackend, "usage" | "dailyUsage" | "upgradeAttribution" | "monthOutlook" | "currentPrices">;
+  backend: Pick<LedgerBackend, "usage" | "dailyUsage" | "upgradeAttribution" | "monthOutlook" | "usageCosts" | "currentPrices">;
 }
 
 const limitsQuery = z.strictObject({ org: identifier.optional(), workspace: identifier.optional() });
 const dailyQuery = dailyUsageParams.partial({ org: true });
 const upgradesQuery = upgradeAttributionParams.partial({ org: true });
 const outlookQuery = monthOutlookParams.partial({ org: true });
+const costsQuery = usageCostsParams.partial({ org: true });
 const pricesQuery = z.strictObject({ org: identifier.optional() });
-const rows = z.object({ rows: z.array(z.record(z.string(), z.unknown())) });
+const rows = z.object({ rows: z.array(z.record(z.string(), z.unknown())), charges: z.string() });
+/** What `base_charge_usd` and `upgrade_charge_usd` are: list prices, not what an invoice charges. */
+const USAGE_CHARGES =
+  "base_charge_usd and upgrade_charge_usd are at list price ($0.0005 a base trace, $0.0045 an upgrade), before the free allotment, contract prices and credits; an invoice (/v1/invoices) says what is owed";
 
 /**
  * `GET /v1/usage` (billed usage per period), `GET /v1/usage/daily` (the page's chart) and
@@ -63,7 +67,7 @@ export async function usageRoutes(app: FastifyInstance, o: UsageRoutesOptions): 
     }),
     async (req: Req, reply) => {
     const query = await admitted(req, reply, usageParams, "/v1/usage", false);
-    return query ? { rows: await o.backend.usage(query) } : reply;
+    return query ? { rows: await o.backend.usage(query), charges: USAGE_CHARGES } : reply;
     },
   );
 
@@ -99,6 +103,23 @@ export async function usageRoutes(app: FastifyInstance, o: UsageRoutesOptions): 
     async (req: Req, reply) => {
       const query = await admitted(req, reply, outlookQuery, "/v1/usage/outlook");
       return query ? o.backend.monthOutlook({ ...query, org: query.org! }) : reply;
+    },
+  );
+
+  app.get(
+    "/v1/usage/costs",
+    described({
+      summary: "A period's usage cost per workspace or project (§4.3)",
+      description: "Each workspace's (or project's) base traces and upgrades of the period at the organization's list prices, largest first; the organization's free allotment taken off once, so the total is what the period's base traces and upgrades cost.",
+      tag: "usage",
+      auth: "org-key-or-platform",
+      query: costsQuery,
+      answers: { 200: { description: "the groups, the allotment and the total", schema: z.record(z.string(), z.unknown()) } },
+      refusals: [429, 503],
+    }),
+    async (req: Req, reply) => {
+      const query = await admitted(req, reply, costsQuery, "/v1/usage/costs");
+      return query ? o.backend.usageCosts({ ...query, org: query.org! }) : reply;
     },
   );
 

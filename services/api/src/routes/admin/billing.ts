@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { catalogueVersionInput, identifier, periodKey, problemsOf } from "@ledger/events";
+import { alertRequest, catalogueVersionInput, identifier, periodKey, problemsOf } from "@ledger/events";
+import { alertRuleOf, microsOfUsd } from "@ledger/billing";
 import type { Authenticator } from "../../auth/authentication";
 import type { LedgerBackend } from "../../backend/contract";
 import { bodyObject, fieldSentences } from "../../http/json-text";
@@ -12,7 +13,7 @@ type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<
 
 export interface BillingAdminOptions {
   auth: Authenticator;
-  backend: Pick<LedgerBackend, "catalogue" | "addCatalogueVersion" | "exportPeriod" | "closePeriod" | "webhooks" | "resendWebhook" | "seatHolders">;
+  backend: Pick<LedgerBackend, "catalogue" | "addCatalogueVersion" | "exportPeriod" | "closePeriod" | "webhooks" | "resendWebhook" | "seatHolders" | "setAlert" | "alerts">;
 }
 
 // `ledger export`: a closed period's invoice lines or usage, as ClickHouse writes them.
@@ -25,7 +26,9 @@ const periodPath = z.object({ period: periodKey });
 const orgPath = z.object({ org: identifier });
 const anyJson = z.record(z.string(), z.unknown());
 // Invoice ids hold '/' (monthly/2024-06/acme): they travel in the query and the body, not the path.
-const invoiceId = z.string({ error: "must be an invoice id such as monthly/2024-06/acme" }).regex(/^(monthly|annual_commitment)\/\d{4}-\d{2}\/[A-Za-z0-9._:-]{1,128}$/, { error: "must be an invoice id such as monthly/2024-06/acme" });
+const invoiceId = z
+  .string({ error: "must be an invoice id such as monthly/2024-06/acme or seats/2024-06-16/acme" })
+  .regex(/^((monthly|annual_commitment)\/\d{4}-\d{2}|seats\/\d{4}-\d{2}-\d{2})\/[A-Za-z0-9._:-]{1,128}$/, { error: "must be an invoice id such as monthly/2024-06/acme or seats/2024-06-16/acme" });
 const webhooksQuery = z.strictObject({ invoice_id: invoiceId.optional() });
 const resendBody = z.strictObject({ invoice_id: invoiceId });
 
@@ -134,6 +137,48 @@ export async function billingAdminRoutes(app: FastifyInstance, o: BillingAdminOp
       const body = resendBody.safeParse(bodyObject(req.body));
       if (!body.success) throw new RequestError(400, { error: `bad body; nothing was queued: ${fieldSentences(body.error.issues)}` });
       return reply.code(202).send(await o.backend.resendWebhook(body.data.invoice_id));
+    },
+  );
+
+  app.put(
+    "/v1/admin/orgs/:org/alerts",
+    described({
+      summary: "Set a threshold alert (§6.6)",
+      description:
+        "A workspace's limit (workspace_id and limit) or the month's cost (spend_usd), and the percentages to alert at: each crossing is published once per period as usage-threshold-crossed on the alerts topic and to the webhook. Setting a rule again replaces it.",
+      tag: "admin",
+      auth: "platform",
+      params: orgPath,
+      body: { schema: alertRequest, contentTypes: ["application/json"], example: { workspace_id: "prod", limit: "all_traces", at: [50, 80, 100] } },
+      answers: { 200: { description: "the rule as set", schema: anyJson } },
+      refusals: [503],
+    }),
+    async (req: Req) => {
+      await o.auth.platform(req, "alerts take the platform key");
+      const org = orgPath.parse(req.params).org;
+      const body = alertRequest.safeParse(bodyObject(req.body));
+      if (!body.success) {
+        const problems = problemsOf(body.error);
+        throw new RequestError(400, { error: `invalid alert; nothing was changed: ${problems.map((p) => `${p.field} ${p.reason}`).join("; ")}`, problems });
+      }
+      return o.backend.setAlert(alertRuleOf(org, body.data, microsOfUsd));
+    },
+  );
+
+  app.get(
+    "/v1/admin/orgs/:org/alerts",
+    described({
+      summary: "An organization's alert rules and the crossings announced (§6.6)",
+      tag: "admin",
+      auth: "platform",
+      params: orgPath,
+      answers: { 200: { description: "the rules and every usage-threshold-crossed event published", schema: anyJson } },
+      refusals: [503],
+    }),
+    async (req: Req) => {
+      await o.auth.platform(req, "alerts take the platform key");
+      const org = orgPath.parse(req.params).org;
+      return { org_id: org, ...(await o.backend.alerts(org)) };
     },
   );
 

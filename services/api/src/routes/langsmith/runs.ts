@@ -114,7 +114,13 @@ export async function langsmithRoutes(app: FastifyInstance, o: LangSmithRoutesOp
   const contextOf = (principal: Extract<Principal, { kind: "key" }>): RunContext => {
     const directory = o.accounts.current;
     const { orgId, workspaceId } = principal.key;
-    return { orgId, workspaceId, retentionFor: (project) => directory.retentionFor(orgId, workspaceId, project), receivedAt: new Date(o.clock.now()).toISOString() };
+    return {
+      orgId,
+      workspaceId,
+      retentionFor: (project) => directory.retentionFor(orgId, workspaceId, project),
+      retentionDefaultOf: (project) => directory.retentionOf(orgId, workspaceId, project).from,
+      receivedAt: new Date(o.clock.now()).toISOString(),
+    };
   };
 
   const info = described({
