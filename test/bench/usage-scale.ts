@@ -123,6 +123,10 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     const previous = previousPeriodKey(period);
     const usagePrevious = await timed(`/v1/usage?org=big&from=${previous}&to=${previous}`);
     const smallDaily = await timed(`/v1/usage/daily?org=small-7&days=90`);
+    // §4.1–4.3: attribution with what turning a cause off would save, the forecast, the cost per project.
+    const attribution = await timed(`/v1/usage/upgrades?org=big&period=${period}&by=cause`);
+    const outlook = await timed(`/v1/usage/outlook?org=big`);
+    const costs = await timed(`/v1/usage/costs?org=big&period=${period}&by=project`);
 
     // Brute force over the raw rows: uniqExact per day and per period.
     const brute = async (org: string) => {
@@ -171,6 +175,9 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
       usage_period_ms: { median: usage.medianMs, max: usage.maxMs },
       usage_previous_period_ms: { median: usagePrevious.medianMs, max: usagePrevious.maxMs },
       small_org_daily_ms: { median: smallDaily.medianMs, max: smallDaily.maxMs },
+      upgrade_attribution_ms: { median: attribution.medianMs, max: attribution.maxMs },
+      outlook_ms: { median: outlook.medianMs, max: outlook.maxMs },
+      costs_by_project_ms: { median: costs.medianMs, max: costs.maxMs },
       brute_force_daily_ms: bruteMs,
       daily_exact: dailyExact,
       small_org_daily_exact: smallExact,
@@ -182,6 +189,12 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     say(`open invoice preview ${period}: median ${preview.medianMs} ms, max ${preview.maxMs} ms; exact: ${previewExact}`);
     say(`/v1/usage ${period}: median ${usage.medianMs} ms, max ${usage.maxMs} ms; ${previous}: median ${usagePrevious.medianMs} ms, max ${usagePrevious.maxMs} ms; exact: ${usageExact}`);
     say(`a small organization's daily series: median ${smallDaily.medianMs} ms; exact: ${smallExact}`);
+    // Each of them agrees with the period's billed usage (the same views), so the timing is of right answers.
+    const attributionExact = attribution.body.upgrades === periodBrute.up;
+    const costsExact = costs.body.rows.reduce((t: number, r: { base_traces: number }) => t + r.base_traces, 0) === periodBrute.base;
+    say(`upgrade attribution by cause with savings ${period}: median ${attribution.medianMs} ms, max ${attribution.maxMs} ms; its total equals the period's upgrades: ${attributionExact}`);
+    say(`the month so far and its forecast: median ${outlook.medianMs} ms, max ${outlook.maxMs} ms`);
+    say(`cost by project ${period}: median ${costs.medianMs} ms, max ${costs.maxMs} ms; its base traces equal the period's: ${costsExact}`);
     return result;
   } finally {
     await stack.stop();
