@@ -93,6 +93,10 @@ test("each threshold crossed is published once per period, on the alerts topic a
   await waitFor("the webhook's two deliveries", () => received.length >= 2, 30_000, 100);
   expect(received.map((r) => r.id).sort()).toEqual([id(50), id(80)]);
   for (const r of received) expect(JSON.parse(r.body)).toEqual(onTopic.find((m) => m.event.id === r.id)!.event);
+  // Its delivery is listed and can be sent again like an invoice's.
+  const resent = await api.call("POST", "/v1/admin/webhooks/resend", TEST_PLATFORM_KEY, { invoice_id: id(50) });
+  expect(resent.body).toMatchObject({ invoice_id: id(50), round: 2 });
+  await waitFor("the resent delivery", () => received.filter((r) => r.id === id(50)).length >= 2, 30_000, 100);
 
   // 15 more traces reach prod's limit (100 %); 20 upgrades at $0.0045 make the month's cost $0.09
   // (the 100 traces fit the allotment), past $0.05.

@@ -26,9 +26,11 @@ const periodPath = z.object({ period: periodKey });
 const orgPath = z.object({ org: identifier });
 const anyJson = z.record(z.string(), z.unknown());
 // Invoice ids hold '/' (monthly/2024-06/acme): they travel in the query and the body, not the path.
+// An alert's id (§6.6) is delivered the same way: alert/<org>/<alert_id>/<period>/<threshold>.
+const DELIVERY_ID = /^(((monthly|annual_commitment)\/\d{4}-\d{2}|seats\/\d{4}-\d{2}-\d{2})\/[A-Za-z0-9._:-]{1,128}|alert\/[A-Za-z0-9._:-]{1,128}\/(spend|workspace:[A-Za-z0-9._:-]{1,128}:(all_traces|extended_traces))\/\d{4}-\d{2}\/\d{1,4})$/;
 const invoiceId = z
-  .string({ error: "must be an invoice id such as monthly/2024-06/acme or seats/2024-06-16/acme" })
-  .regex(/^((monthly|annual_commitment)\/\d{4}-\d{2}|seats\/\d{4}-\d{2}-\d{2})\/[A-Za-z0-9._:-]{1,128}$/, { error: "must be an invoice id such as monthly/2024-06/acme or seats/2024-06-16/acme" });
+  .string({ error: "must be an invoice id such as monthly/2024-06/acme or seats/2024-06-16/acme, or an alert's id" })
+  .regex(DELIVERY_ID, { error: "must be an invoice id such as monthly/2024-06/acme or seats/2024-06-16/acme, or an alert's id" });
 const webhooksQuery = z.strictObject({ invoice_id: invoiceId.optional() });
 const resendBody = z.strictObject({ invoice_id: invoiceId });
 
