@@ -330,8 +330,9 @@ if (billing.length > 0) {
   }
   const micros = (usd: string) => (usd.startsWith("-") ? -microsOfUsd(usd.slice(1)) : microsOfUsd(usd));
   const reference = referenceTuples(ledgerEvents).map(([org_id, workspace_id, period, base_traces, extended_upgrades]) => ({ org_id, workspace_id, period, base_traces, extended_upgrades, base_charge_usd: "", upgrade_charge_usd: "" }));
-  // Which invoice holds each seat charge (SA1, SA2), read as an analyst would.
-  const heldRows = ((await (
+  // Which invoice holds each seat charge (SA1, SA2), read as an analyst would. The invoicer's seat
+  // pass looks once a minute: charges learned since its last look are assigned by the next.
+  const readHeld = async () => ((await (
     await fetch(`${serve.url}/v1/admin/sql`, {
       method: "POST",
       headers: { "x-api-key": SERVE_PLATFORM_KEY, "content-type": "application/json" },
@@ -342,6 +343,13 @@ if (billing.length > 0) {
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { org_id: string; month: string; user_id: string; invoice_id: string });
+  const charged = orgs.flatMap((org) => ["2024-06", "2024-07"].flatMap((p) => seatCharges(org, p, billing).charged.map((u) => `${org}/${p}/${u}`)));
+  let heldRows = await readHeld();
+  for (const deadline = Date.now() + 90_000; Date.now() < deadline; heldRows = await readHeld()) {
+    const held = new Set(heldRows.map((h) => `${h.org_id}/${h.month}/${h.user_id}`));
+    if (charged.every((c) => held.has(c))) break;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
   const seatsOnly = (l: { kind: string }) => l.kind === "seats" || l.kind === "seat_proration";
   for (const org of orgs) {
     const june = await invoice(org, "2024-06");
