@@ -67,6 +67,25 @@ export const TOPIC_CONFIG: Record<string, { name: string; value: string }[]> = {
  * broker refuses CreateTopics (it names no controller), so there the topics are created by
  * auto-creation on a metadata request, with the broker's default of 4 partitions.
  */
+/**
+ * Leaders elected is not yet every partition's offsets answered: a broker just after creating a
+ * topic can answer ListOffsets without its partitions for a moment. Whoever reads offsets next
+ * (the lag governor, a test) gets them.
+ */
+async function untilOffsetsAnswer(admin: Admin, topics: readonly string[], timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const topic of topics) {
+    for (;;) {
+      const ok = await admin.fetchTopicOffsets(topic).then(
+        (offsets) => offsets.length > 0,
+        () => false,
+      );
+      if (ok || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 export async function ensureTopics(
   admin: Admin,
   topics: string[],
@@ -84,6 +103,7 @@ export async function ensureTopics(
         ...(configs[topic] ? { configEntries: configs[topic] } : {}),
       })),
     });
+    await untilOffsetsAnswer(admin, topics);
     return "created";
   } catch (error) {
     if (!(error instanceof kafkajs.KafkaJSBrokerNotFound)) throw error;

@@ -455,21 +455,8 @@
 
   $("key").value = state.key;
   $("org").value = state.org;
-  for (const r of document.querySelectorAll('input[name="days"]')) {
-    r.checked = Number(r.value) === state.days;
-    r.addEventListener("change", async () => {
-      state.days = Number(r.value);
-      document.body.dataset.state = "loading";
-      try {
-        await loadDaily();
-        document.body.dataset.state = "loaded";
-      } catch (error) {
-        if (!refused(error)) showError(error.message);
-      }
-    });
-  }
-  $("chart-workspace").addEventListener("change", async () => {
-    state.workspace = $("chart-workspace").value;
+  // The chart again after a switch (its window, or its workspace).
+  async function reloadDaily() {
     document.body.dataset.state = "loading";
     try {
       await loadDaily();
@@ -477,6 +464,17 @@
     } catch (error) {
       if (!refused(error)) showError(error.message);
     }
+  }
+  for (const r of document.querySelectorAll('input[name="days"]')) {
+    r.checked = Number(r.value) === state.days;
+    r.addEventListener("change", () => {
+      state.days = Number(r.value);
+      void reloadDaily();
+    });
+  }
+  $("chart-workspace").addEventListener("change", () => {
+    state.workspace = $("chart-workspace").value;
+    void reloadDaily();
   });
   $("key-form").addEventListener("submit", (e) => {
     e.preventDefault();
