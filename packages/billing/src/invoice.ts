@@ -1,7 +1,7 @@
 import { DEFAULT_CATALOGUE, inEffectAtEndOf, pricesFor, type ContractTerms, type PlanName, type PlanPrices, type PriceCatalogue } from "./catalogue";
 import { adjustmentLines, ratePeriod, totalMicros, type PeriodQuantities, type RatedKind, type RatedLine } from "./invoice-rating";
 import { formatInstant } from "./instant";
-import { periodFromKey, periodKeyOf } from "./period";
+import { periodFromKey } from "./period";
 import { formatUsd } from "./pricing";
 import { nextPeriodKey } from "./period-close";
 import type { SeatEvent } from "./seats";

@@ -35,6 +35,9 @@ import { queryUpgradeAttribution, type UpgradeAttribution, type UpgradeAttributi
 import { monthOutlook, type MonthOutlook, type MonthOutlookParams } from "./month-outlook";
 import { queryUsageCosts, type UsageCosts, type UsageCostsParams } from "./usage-costs-query";
 import { seatInvoiceDays } from "./seat-query";
+import { InvoiceRequestError } from "./invoice-request-error";
+
+export { InvoiceRequestError };
 import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, issuedTimesOf, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
 
 /** One invoice in an organization's list (`GET /v1/invoices/{org}`, `ledger invoice --org`). */
@@ -67,18 +70,6 @@ function summaryOf(doc: InvoiceDocument, issuedAtMs: number | null): InvoiceSumm
     credits_usd: doc.credits_usd,
     amount_due_usd: doc.amount_due_usd,
   };
-}
-
-/** A request about invoices that cannot be answered: not a period, no such line, not final yet. */
-export class InvoiceRequestError extends Error {
-  readonly retriable = false;
-  constructor(
-    readonly status: 400 | 404 | 409,
-    message: string,
-  ) {
-    super(message);
-    this.name = "InvoiceRequestError";
-  }
 }
 
 /**

@@ -24,6 +24,7 @@ import { identifier } from "@ledger/events";
 import type { LedgerClickHouse } from "./client";
 import { queryDailyUsage } from "./daily-usage-query";
 import type { InvoiceSources } from "./invoice-query";
+import { InvoiceRequestError } from "./invoice-request-error";
 
 export const monthOutlookParams = z.strictObject({
   org: identifier,
@@ -75,15 +76,6 @@ export interface MonthOutlook {
   fixed_usd: string;
 }
 
-export class OutlookRequestError extends Error {
-  readonly status = 400;
-  readonly retriable = false;
-  constructor(message: string) {
-    super(message);
-    this.name = "OutlookRequestError";
-  }
-}
-
 /**
  * §4.2: the period's invoice rated three times from its sources, with the period's own base
  * traces and upgrades replaced by the whole days counted so far and by each end of the forecast;
@@ -98,7 +90,7 @@ export async function monthOutlook(
   const p = monthOutlookParams.parse(input);
   const period = p.period ?? periodKeyOf(nowMs);
   const through = p.through ?? defaultForecastThrough(period, dayKeyOf(nowMs));
-  if (p.through !== undefined && p.through.slice(0, 7) !== period) throw new OutlookRequestError(`through ${p.through} is not a day of the period ${period}`);
+  if (p.through !== undefined && p.through.slice(0, 7) !== period) throw new InvoiceRequestError(400, `through ${p.through} is not a day of the period ${period}`);
   // The period's days up to `through` and the 28 before: at most 59.
   const [daily, { sources, catalogue }] = await Promise.all([queryDailyUsage(ch, { org: p.org, days: 60, through }, nowMs), sourcesOf(p.org, period)]);
   const f = forecastUsage(period, through, daily.series);
