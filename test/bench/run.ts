@@ -53,7 +53,7 @@ if (args.roles) {
 if (args.usage) {
   const result = await usageBench({ bigTraces: Number(args["big-traces"]), smallOrgs: 1_000, smallTraces: 100, repeats: Number(args.repeats), say });
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  process.exit(result.daily_exact && result.usage_exact && result.preview_exact && result.small_org_daily_exact ? 0 : 1);
+  process.exit(result.daily_exact && result.usage_exact && result.preview_exact && result.small_org_daily_exact && result.attribution_exact && result.costs_exact ? 0 : 1);
 }
 
 /** Prometheus' histogram_quantile: linear interpolation inside the bucket holding the rank. */

@@ -32,15 +32,24 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     // Trace n of an organization with `count` traces is created at firstDay + n/count of the span.
     const createdSql = (org: string, count: number, from: number, to: number, orgExpr = `'${org}'`, only = "1") => `
       INSERT INTO ${ch.table("trace_events_v1")} (org_id, id, type, occurred_at, period, workspace_id, trace_id, project_id, retention, received_at, kafka_partition, kafka_offset, booked_period)
-      SELECT org, concat('c-', toString(number)), 'trace-created', at, formatDateTime(at, '%Y-%m'), concat('ws-', toString(number % 3)), concat(org, '-', toString(number)), 'p-1', 'base', at, 0, number, formatDateTime(at, '%Y-%m')
+      SELECT org, concat('c-', toString(number)), 'trace-created', at, formatDateTime(at, '%Y-%m'), concat('ws-', toString(number % 3)), concat(org, '-', toString(number)), concat('p-', toString(number % 7)), 'base', at, 0, number, formatDateTime(at, '%Y-%m')
       FROM (SELECT number, ${orgExpr} AS org, fromUnixTimestamp64Milli(toInt64(${firstDayMs} + intDiv(number * ${spanMs}, ${count})), 'UTC') AS at FROM numbers(${from}, ${to - from}) WHERE ${only})`;
-    // Every tenth trace upgraded, up to 6 hours after its creation (not after now).
+    // Every tenth trace upgraded, up to 6 hours after its creation (not after now), by a rule, a
+    // queue or feedback with or without its key, in its creation's project.
+    const at = (count: number) => `fromUnixTimestamp64Milli(least(toInt64(${firstDayMs} + intDiv(number * ${spanMs}, ${count}) + (number % 7) * 3600000), ${now - 1}), 'UTC')`;
     const upgradeSql = (org: string, count: number, from: number, to: number, orgExpr = `'${org}'`, only = "1") => `
-      INSERT INTO ${ch.table("retention_upgrades_v1")} (org_id, id, occurred_at, period, workspace_id, trace_id, cause_type, cause_event_id, received_at, booked_period)
-      SELECT org, concat('u-', toString(number)), at, formatDateTime(at, '%Y-%m'), concat('ws-', toString(number % 3)), concat(org, '-', toString(number)), 'feedback-added', concat('f-', toString(number)), at, formatDateTime(at, '%Y-%m')
-      FROM (SELECT number, ${orgExpr} AS org,
-                   fromUnixTimestamp64Milli(least(toInt64(${firstDayMs} + intDiv(number * ${spanMs}, ${count}) + (number % 7) * 3600000), ${now - 1}), 'UTC') AS at
-            FROM numbers(${from}, ${to - from}) WHERE number % 10 = 0 AND ${only})`;
+      INSERT INTO ${ch.table("retention_upgrades_v1")} (org_id, id, occurred_at, period, workspace_id, trace_id, cause_type, cause_event_id, cause_source, project_id, received_at, booked_period)
+      SELECT org, concat('u-', toString(number)), at, formatDateTime(at, '%Y-%m'), concat('ws-', toString(number % 3)), concat(org, '-', toString(number)),
+             ['rule-matched', 'queue-added', 'feedback-added', 'feedback-added'][intDiv(number, 10) % 4 + 1], concat('g-', toString(number)),
+             [concat('rule:r-', toString(number % 3)), 'queue:q-1', 'feedback:correctness', 'feedback'][intDiv(number, 10) % 4 + 1], concat('p-', toString(number % 7)),
+             at, formatDateTime(at, '%Y-%m')
+      FROM (SELECT number, ${orgExpr} AS org, ${at(count)} AS at FROM numbers(${from}, ${to - from}) WHERE number % 10 = 0 AND ${only})`;
+    // A third of the upgraded traces also had a trigger of another source (what the upgrader reports).
+    const alternativeSql = (org: string, count: number, from: number, to: number) => `
+      INSERT INTO ${ch.table("upgrade_alternatives_v1")} (org_id, upgraded_period, workspace_id, trace_id, event_id, type, source, cause, occurred_at, upgraded_at)
+      SELECT '${org}', formatDateTime(at, '%Y-%m'), concat('ws-', toString(number % 3)), concat('${org}-', toString(number)), concat('a-', toString(number)), 'queue-added', 'queue:q-9',
+             [concat('rule:r-', toString(number % 3)), 'queue:q-1', 'feedback:correctness', 'feedback'][intDiv(number, 10) % 4 + 1], at, at
+      FROM (SELECT number, ${at(count)} AS at FROM numbers(${from}, ${to - from}) WHERE number % 30 = 0)`;
 
     const t0 = performance.now();
     const chunk = 2_000_000;
@@ -50,6 +59,7 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
       const to = Math.min(o.bigTraces, from + chunk);
       await ch.client.command({ query: createdSql("big", o.bigTraces, from, to) });
       await ch.client.command({ query: upgradeSql("big", o.bigTraces, from, to) });
+      await ch.client.command({ query: alternativeSql("big", o.bigTraces, from, to) });
       bar.update(to);
     }
     const small = o.smallOrgs * o.smallTraces;
@@ -125,8 +135,10 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     const smallDaily = await timed(`/v1/usage/daily?org=small-7&days=90`);
     // §4.1–4.3: attribution with what turning a cause off would save, the forecast, the cost per project.
     const attribution = await timed(`/v1/usage/upgrades?org=big&period=${period}&by=cause`);
+    const attributionPrevious = await timed(`/v1/usage/upgrades?org=big&period=${previous}&by=cause`);
     const outlook = await timed(`/v1/usage/outlook?org=big`);
     const costs = await timed(`/v1/usage/costs?org=big&period=${period}&by=project`);
+    const costsPrevious = await timed(`/v1/usage/costs?org=big&period=${previous}&by=project`);
 
     // Brute force over the raw rows: uniqExact per day and per period.
     const brute = async (org: string) => {
@@ -159,6 +171,33 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
     const previewExact = (line("base_traces")?.quantity ?? 0) === periodBrute.base && (line("extended_upgrades")?.quantity ?? 0) === periodBrute.up;
     const totalRows = bigBrute.reduce((s, r) => s + r.base, 0);
 
+    // Each against a brute-force count over the raw rows, so the timing is of right answers: upgrades
+    // and what turning each cause off saves (those without an alternative), base traces and
+    // upgrades per project.
+    const bruteRows = async (query: string, p: string) => {
+      const rs = await ch.client.query({ query, query_params: { org: "big", p }, format: "JSONEachRow" });
+      return Object.fromEntries(((await rs.json()) as { k: string; n: string | number }[]).map((r) => [r.k, Number(r.n)]));
+    };
+    const label = (source: string) => (source === "feedback" ? "feedback, key not given" : source);
+    const attributionExactFor = async (body: { upgrades: number; rows: { group: string; upgrades: number; sole_upgrades: number | null }[] }, p: string) => {
+      const upgrades = await bruteRows(`SELECT cause_source AS k, uniqExact(trace_id) AS n FROM ${ch.table("retention_upgrades_v1")} WHERE org_id = {org:String} AND period = {p:String} GROUP BY k`, p);
+      const sole = await bruteRows(
+        `SELECT cause_source AS k, uniqExact(trace_id) AS n FROM ${ch.table("retention_upgrades_v1")} WHERE org_id = {org:String} AND period = {p:String}
+           AND (workspace_id, trace_id) NOT IN (SELECT workspace_id, trace_id FROM ${ch.table("upgrade_alternatives_v1")} WHERE org_id = {org:String} AND upgraded_period = {p:String}) GROUP BY k`,
+        p,
+      );
+      const expected = Object.entries(upgrades).map(([k, n]) => ({ group: label(k), upgrades: n, sole_upgrades: k === "feedback" ? null : (sole[k] ?? 0) }));
+      const got = body.rows.map((r) => ({ group: r.group, upgrades: r.upgrades, sole_upgrades: r.sole_upgrades }));
+      const key = (r: { group: string }) => r.group;
+      return JSON.stringify([...expected].sort((a, b) => (key(a) < key(b) ? -1 : 1))) === JSON.stringify([...got].sort((a, b) => (key(a) < key(b) ? -1 : 1)));
+    };
+    const costsExactFor = async (body: { rows: { group: string; base_traces: number; extended_upgrades: number }[] }, p: string) => {
+      const base = await bruteRows(`SELECT project_id AS k, uniqExact(trace_id) AS n FROM ${ch.table("trace_events_v1")} WHERE org_id = {org:String} AND period = {p:String} AND type = 'trace-created' GROUP BY k`, p);
+      const up = await bruteRows(`SELECT project_id AS k, uniqExact(trace_id) AS n FROM ${ch.table("retention_upgrades_v1")} WHERE org_id = {org:String} AND period = {p:String} GROUP BY k`, p);
+      return body.rows.length === Object.keys(base).length && body.rows.every((r) => r.base_traces === base[r.group] && r.extended_upgrades === (up[r.group] ?? 0));
+    };
+    const attributionExact = (await attributionExactFor(attribution.body, period)) && (await attributionExactFor(attributionPrevious.body, previous));
+    const costsExact = (await costsExactFor(costs.body, period)) && (await costsExactFor(costsPrevious.body, previous));
     const result = {
       mode: "usage",
       big_org_traces: totalRows,
@@ -176,25 +215,27 @@ export async function usageBench(o: { bigTraces: number; smallOrgs: number; smal
       usage_previous_period_ms: { median: usagePrevious.medianMs, max: usagePrevious.maxMs },
       small_org_daily_ms: { median: smallDaily.medianMs, max: smallDaily.maxMs },
       upgrade_attribution_ms: { median: attribution.medianMs, max: attribution.maxMs },
+      upgrade_attribution_previous_ms: { median: attributionPrevious.medianMs, max: attributionPrevious.maxMs },
       outlook_ms: { median: outlook.medianMs, max: outlook.maxMs },
       costs_by_project_ms: { median: costs.medianMs, max: costs.maxMs },
+      costs_by_project_previous_ms: { median: costsPrevious.medianMs, max: costsPrevious.maxMs },
       brute_force_daily_ms: bruteMs,
       daily_exact: dailyExact,
       small_org_daily_exact: smallExact,
       usage_exact: usageExact,
       preview_exact: previewExact,
+      attribution_exact: attributionExact,
+      costs_exact: costsExact,
       under_1s: [daily, preview, usage, usagePrevious].every((t) => t.maxMs < 1_000),
+      explaining_reads_median_under_1s: [attribution, attributionPrevious, outlook, costs, costsPrevious].every((t) => t.medianMs < 1_000),
     };
     say(`90-day daily series: median ${daily.medianMs} ms, max ${daily.maxMs} ms (brute force ${bruteMs} ms); exact: ${dailyExact}`);
     say(`open invoice preview ${period}: median ${preview.medianMs} ms, max ${preview.maxMs} ms; exact: ${previewExact}`);
     say(`/v1/usage ${period}: median ${usage.medianMs} ms, max ${usage.maxMs} ms; ${previous}: median ${usagePrevious.medianMs} ms, max ${usagePrevious.maxMs} ms; exact: ${usageExact}`);
     say(`a small organization's daily series: median ${smallDaily.medianMs} ms; exact: ${smallExact}`);
-    // Each of them agrees with the period's billed usage (the same views), so the timing is of right answers.
-    const attributionExact = attribution.body.upgrades === periodBrute.up;
-    const costsExact = costs.body.rows.reduce((t: number, r: { base_traces: number }) => t + r.base_traces, 0) === periodBrute.base;
-    say(`upgrade attribution by cause with savings ${period}: median ${attribution.medianMs} ms, max ${attribution.maxMs} ms; its total equals the period's upgrades: ${attributionExact}`);
+    say(`upgrade attribution by cause with savings ${period}: median ${attribution.medianMs} ms, max ${attribution.maxMs} ms; ${previous}: median ${attributionPrevious.medianMs} ms, max ${attributionPrevious.maxMs} ms; exact: ${attributionExact}`);
     say(`the month so far and its forecast: median ${outlook.medianMs} ms, max ${outlook.maxMs} ms`);
-    say(`cost by project ${period}: median ${costs.medianMs} ms, max ${costs.maxMs} ms; its base traces equal the period's: ${costsExact}`);
+    say(`cost by project ${period}: median ${costs.medianMs} ms, max ${costs.maxMs} ms; ${previous}: median ${costsPrevious.medianMs} ms, max ${costsPrevious.maxMs} ms; exact: ${costsExact}`);
     return result;
   } finally {
     await stack.stop();

@@ -7,6 +7,7 @@ import {
   referenceLedger,
   upgradeIdFor,
   type ReferenceEvent,
+  type TraceFact,
   type TraceState,
 } from "../src";
 
@@ -95,6 +96,15 @@ const ledgerLog = fc
   }),
 );
 
+/** A source per trigger type and event (two rules, one queue, feedback with or without a key), so some triggers share a source. */
+const sourceOf = (e: ReferenceEvent) =>
+  e.type === "trace-created" ? "creation" : e.type === "rule-matched" ? `rule:r-${e.id.length % 2}` : e.type === "queue-added" ? "queue:q-1" : e.id.endsWith("1") ? "feedback" : "feedback:score";
+
+const factOf = (e: ReferenceEvent): TraceFact =>
+  e.type === "trace-created"
+    ? { kind: "created", eventId: e.id, occurredAtMs: e.occurredAtMs, workspaceId: e.workspaceId, retention: e.retention!, projectId: "p-1", source: sourceOf(e) }
+    : { kind: "trigger", type: e.type, eventId: e.id, occurredAtMs: e.occurredAtMs, workspaceId: e.workspaceId, source: sourceOf(e) };
+
 /** What the pipeline computes: the decision folded per trace, counted as the views count. */
 function pipelineModel(log: ReferenceEvent[]) {
   const states = new Map<string, TraceState>();
@@ -106,10 +116,7 @@ function pipelineModel(log: ReferenceEvent[]) {
       const row = JSON.stringify([e.orgId, e.workspaceId, periodKeyOf(e.occurredAtMs)]);
       base.set(row, (base.get(row) ?? new Set()).add(key));
     }
-    const fact =
-      e.type === "trace-created"
-        ? { kind: "created" as const, eventId: e.id, occurredAtMs: e.occurredAtMs, workspaceId: e.workspaceId, retention: e.retention! }
-        : { kind: "trigger" as const, type: e.type, eventId: e.id, occurredAtMs: e.occurredAtMs, workspaceId: e.workspaceId };
+    const fact = factOf(e);
     const d = decideUpgrade(states.get(key) ?? null, fact);
     states.set(key, d.state);
     if (d.upgrade) {
@@ -148,10 +155,7 @@ describe("the upgrade decision (U1–U5) against the reference ledger", () => {
       fc.property(traceLog, (events) => {
         let state: TraceState | null = null;
         for (const e of events) {
-          const fact =
-            e.type === "trace-created"
-              ? { kind: "created" as const, eventId: e.id, occurredAtMs: e.occurredAtMs, workspaceId: e.workspaceId, retention: e.retention! }
-              : { kind: "trigger" as const, type: e.type, eventId: e.id, occurredAtMs: e.occurredAtMs, workspaceId: e.workspaceId };
+          const fact = factOf(e);
           const first = decideUpgrade(state, fact);
           expect(decideUpgrade(state, fact)).toEqual(first);
           const again = decideUpgrade(first.state, fact);
@@ -163,14 +167,52 @@ describe("the upgrade decision (U1–U5) against the reference ledger", () => {
     );
   });
 
+  test("alternatives (§4.1): reported as a naive reading of each trace's log says", () => {
+    fc.assert(
+      fc.property(traceLog, (events) => {
+        let state: TraceState | null = null;
+        const reported: string[] = [];
+        for (const e of events) {
+          const d = decideUpgrade(state, factOf(e));
+          if (d.alternative) {
+            expect(d.alternative.upgradedAtMs).toBe(d.state.upgradedAtMs);
+            reported.push(`${e.id}:${d.alternative.source}`);
+          }
+          state = d.state;
+        }
+        // Naively: the first upgrading event's source is the cause; a later trigger of another
+        // source is an alternative while the creation, as known when it arrives, is under 14 days old.
+        let cause: string | null = null;
+        let createdAt: number | null = null;
+        const expected: string[] = [];
+        for (const e of events) {
+          if (e.type === "trace-created") {
+            createdAt ??= e.occurredAtMs;
+            if (cause === null && e.retention === "extended") cause = "creation";
+            continue;
+          }
+          if (cause === null) {
+            if (createdAt !== null && e.occurredAtMs >= createdAt + BASE_RETENTION_MS) continue; // U4
+            cause = sourceOf(e);
+          } else if (expected.length === 0 && cause !== "creation" && sourceOf(e) !== cause && (createdAt === null || e.occurredAtMs < createdAt + BASE_RETENTION_MS)) {
+            expected.push(`${e.id}:${sourceOf(e)}`);
+          }
+        }
+        expect(reported).toEqual(expected);
+        expect(state?.cause ?? "").toBe(cause ?? "");
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   test("examples: expiry is exactly 14 × 24 h, clamping, unknown traces", () => {
     const created = Date.parse("2024-06-20T00:00:00Z");
-    const base = decideUpgrade(null, { kind: "created", eventId: "c", occurredAtMs: created, workspaceId: "w", retention: "base" }).state;
-    const trig = (at: number) => decideUpgrade(base, { kind: "trigger", type: "feedback-added", eventId: "f", occurredAtMs: at, workspaceId: "w" });
+    const base = decideUpgrade(null, { kind: "created", eventId: "c", occurredAtMs: created, workspaceId: "w", retention: "base", projectId: "p", source: "creation" }).state;
+    const trig = (at: number) => decideUpgrade(base, { kind: "trigger", type: "feedback-added", eventId: "f", occurredAtMs: at, workspaceId: "w", source: "feedback" });
     expect(trig(created + BASE_RETENTION_MS).rejection).toMatchObject({ reason: "trace_expired", expiresAtMs: created + BASE_RETENTION_MS });
     expect(trig(created + BASE_RETENTION_MS - 1).upgrade?.occurredAtMs).toBe(created + BASE_RETENTION_MS - 1);
     expect(trig(created - 5_000).upgrade?.occurredAtMs).toBe(created);
-    const unknown = decideUpgrade(null, { kind: "trigger", type: "rule-matched", eventId: "r", occurredAtMs: 42, workspaceId: "w" });
+    const unknown = decideUpgrade(null, { kind: "trigger", type: "rule-matched", eventId: "r", occurredAtMs: 42, workspaceId: "w", source: "rule:r" });
     expect(unknown.upgrade?.occurredAtMs).toBe(42);
     expect(upgradeIdFor("a", "b")).toBe(upgradeIdFor("a", "b"));
     expect(upgradeIdFor("a", "b/c")).not.toBe(upgradeIdFor("a/b", "c"));

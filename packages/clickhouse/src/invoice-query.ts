@@ -249,9 +249,11 @@ export async function storeAnnualInvoice(ch: LedgerClickHouse, a: AnnualCommitme
 }
 
 /** Every organization's configurations in log order (named query `invoices.configurations`), for AC1's decisions. */
-export async function orgConfigurations(ch: LedgerClickHouse): Promise<Map<string, OrgConfiguration[]>> {
+/** Every organization's configurations in log order (with `org`, that organization's only). */
+export async function orgConfigurations(ch: LedgerClickHouse, org?: string): Promise<Map<string, OrgConfiguration[]>> {
   const rs = await ch.client.query({
-    query: configurationsSql(ch, ""),
+    query: configurationsSql(ch, org === undefined ? "" : "AND org_id = {org:String}"),
+    query_params: org === undefined ? {} : { org },
     format: "JSONEachRow",
     query_id: `invoices.configurations.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
   });

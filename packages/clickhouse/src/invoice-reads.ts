@@ -21,6 +21,7 @@ import {
   configurationOfPeriod,
   catalogueVersionFor,
   planPricesJson,
+  type PlanPrices,
   type PlanPricesJson,
   type CatalogueVersionJson,
   type CreditsDocument,
@@ -38,7 +39,7 @@ import { seatInvoiceDays } from "./seat-query";
 import { InvoiceRequestError } from "./invoice-request-error";
 
 export { InvoiceRequestError };
-import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, issuedTimesOf, latestFrozenPeriod, lineSources, loadCatalogue, periodsOfOrg } from "./invoice-query";
+import { annualInvoices, closedPeriods, creditLedger, frozenInvoice, invoiceSources, issuedTimesOf, latestFrozenPeriod, lineSources, loadCatalogue, orgConfigurations, periodsOfOrg } from "./invoice-query";
 
 /** One invoice in an organization's list (`GET /v1/invoices/{org}`, `ledger invoice --org`). */
 export interface InvoiceSummary {
@@ -257,18 +258,18 @@ export class InvoiceReads {
 
   /** §4.1: a period's extended upgrades by what caused them, priced at the period's upgrade price. */
   async upgradeAttribution(query: UpgradeAttributionParams | Record<string, unknown>): Promise<UpgradeAttribution> {
-    return queryUpgradeAttribution(this.ch, query, async (org, period) => {
-      const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
-      return pricesOfPeriod(sources.get(org)!.configurations, period, catalogue).upgradeMicros;
-    });
+    return queryUpgradeAttribution(this.ch, query, async (org, period) => (await this.pricesOf(org, period)).upgradeMicros);
   }
 
   /** §4.3: a period's base traces and upgrades per workspace or project, at the organization's prices. */
   costs(query: UsageCostsParams | Record<string, unknown>): Promise<UsageCosts> {
-    return queryUsageCosts(this.ch, query, async (org, period) => {
-      const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
-      return pricesOfPeriod(sources.get(org)!.configurations, period, catalogue);
-    });
+    return queryUsageCosts(this.ch, query, (org, period) => this.pricesOf(org, period));
+  }
+
+  /** An organization's prices of a period from its configurations alone (not the invoice's other sources). */
+  private async pricesOf(org: string, period: string): Promise<PlanPrices> {
+    const [configurations, catalogue] = await Promise.all([orgConfigurations(this.ch, org), loadCatalogue(this.ch)]);
+    return pricesOfPeriod(configurations.get(org) ?? [], period, catalogue);
   }
 
   /** §4.2: a period so far (the current one by default) and its month-end forecast. */
@@ -281,9 +282,7 @@ export class InvoiceReads {
 
   /** The organization's prices of the current period, as its preview rates it (§10.1). */
   async currentPrices(org: string): Promise<PlanPricesJson> {
-    const period = periodKeyOf(this.now());
-    const [sources, catalogue] = await Promise.all([invoiceSources(this.ch, period, org), loadCatalogue(this.ch)]);
-    return planPricesJson(pricesOfPeriod(sources.get(org)!.configurations, period, catalogue));
+    return planPricesJson(await this.pricesOf(org, periodKeyOf(this.now())));
   }
 
   /** The price catalogue's versions, §10.1's defaults first. */

@@ -9,6 +9,9 @@ const stateRow = z.object({
   created_at: z.string().nullable(),
   retention: z.string(),
   upgraded_at: z.string().nullable(),
+  project_id: z.string(),
+  cause_source: z.string(),
+  alternative: z.coerce.number(),
 });
 
 export interface KeyedTraceState {
@@ -37,7 +40,7 @@ export async function loadTraceStates(
   const orgs = [...new Set(keys.map((k) => k.orgId))];
   const traces = [...new Set(keys.map((k) => k.traceId))];
   const rs = await ch.client.query({
-    query: `SELECT org_id, trace_id, workspace_id, created_at, retention, upgraded_at
+    query: `SELECT org_id, trace_id, workspace_id, created_at, retention, upgraded_at, project_id, cause_source, alternative
             FROM ${ch.table("upgrader_trace_state_v1")} FINAL
             WHERE org_id IN {orgs:Array(String)} AND trace_id IN {traces:Array(String)}`,
     query_params: { orgs, traces },
@@ -53,6 +56,9 @@ function stateOf(r: z.output<typeof stateRow>): TraceState {
     createdAtMs: toMs(r.created_at),
     retention: r.retention === "base" || r.retention === "extended" ? r.retention : null,
     upgradedAtMs: toMs(r.upgraded_at),
+    projectId: r.project_id,
+    cause: r.cause_source,
+    alternative: r.alternative === 1,
   };
 }
 
@@ -78,7 +84,7 @@ export async function loadPartitionStates(
   const [counts] = z.array(z.object({ foreign: z.coerce.number(), mine: z.coerce.number() })).parse(await census.json());
   if (!counts || counts.foreign > 0 || counts.mine > limit) return null;
   const rs = await ch.client.query({
-    query: `SELECT org_id, trace_id, workspace_id, created_at, retention, upgraded_at
+    query: `SELECT org_id, trace_id, workspace_id, created_at, retention, upgraded_at, project_id, cause_source, alternative
             FROM ${ch.table("upgrader_trace_state_v1")} FINAL
             WHERE kafka_partition = {p:UInt32}`,
     query_params: { p: partition },
@@ -102,7 +108,11 @@ export async function saveTraceStates(ch: LedgerClickHouse, states: KeyedTraceSt
       created_at: toDb(state.createdAtMs),
       retention: state.retention ?? "",
       upgraded_at: toDb(state.upgradedAtMs),
-      facts: (state.createdAtMs === null ? 0 : 1) + (state.upgradedAtMs === null ? 0 : 1),
+      project_id: state.projectId,
+      cause_source: state.cause,
+      alternative: state.alternative ? 1 : 0,
+      // Facts only grow, so the row with the most is the newest (ReplacingMergeTree(facts)).
+      facts: (state.createdAtMs === null ? 0 : 1) + (state.upgradedAtMs === null ? 0 : 1) + (state.alternative ? 1 : 0),
       kafka_partition: partition,
       partition_count: partitionCount,
     })),

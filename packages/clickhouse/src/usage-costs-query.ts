@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { formatUsd, isPeriodKey, type PlanPrices } from "@ledger/billing";
+import { firstDayOf, formatUsd, isPeriodKey, lastDayOf, type PlanPrices } from "@ledger/billing";
 import { identifier } from "@ledger/events";
 import type { LedgerClickHouse } from "./client";
 
@@ -41,26 +41,17 @@ export interface UsageCosts {
 const row = z.object({ workspace_id: z.string(), project_id: z.string(), base: z.coerce.number(), upgrades: z.coerce.number() });
 
 /**
- * Named query `ledger.usage_costs`: per (workspace, project) the period's traces created (each
- * trace once, in the period of its first creation, in its first creation's project) and upgraded
- * (retention_upgrades_v1, the trace's project), then grouped and priced.
+ * Named query `ledger.usage_costs`: per (workspace, project) the period's base traces and
+ * upgrades from the rollups the bill counts (`usage_breakdown_v1`: sealed hours and the rest from
+ * their rows), each trace in its creation's (upgrade's) hour with its project, then grouped and priced.
  */
 export async function queryUsageCosts(ch: LedgerClickHouse, input: UsageCostsParams | Record<string, unknown>, pricesOf: (org: string, period: string) => Promise<PlanPrices>): Promise<UsageCosts> {
   const p = usageCostsParams.parse(input);
   const rs = await ch.client.query({
-    query: `WITH traces AS (
-              SELECT workspace_id, trace_id, argMin(project_id, (kafka_partition, kafka_offset)) AS project_id, left(toString(toDate(min(occurred_at))), 7) AS created_period
-              FROM ${ch.table("trace_events_v1")}
-              WHERE org_id = {org:String} AND type = 'trace-created'
-              GROUP BY workspace_id, trace_id)
-            SELECT workspace_id, project_id, sum(b) AS base, sum(u) AS upgrades FROM (
-              SELECT workspace_id, project_id, 1 AS b, 0 AS u FROM traces WHERE created_period = {period:String}
-              UNION ALL
-              SELECT u.workspace_id AS workspace_id, ifNull(t.project_id, '') AS project_id, 0 AS b, 1 AS u
-              FROM (SELECT DISTINCT workspace_id, trace_id FROM ${ch.table("retention_upgrades_v1")} FINAL WHERE org_id = {org:String} AND period = {period:String}) AS u
-              LEFT JOIN traces AS t ON t.workspace_id = u.workspace_id AND t.trace_id = u.trace_id)
-            GROUP BY workspace_id, project_id`,
-    query_params: { org: p.org, period: p.period },
+    query: `SELECT workspace_id, project AS project_id, sumIf(traces, metric = 'base') AS base, sumIf(traces, metric = 'upgrade') AS upgrades
+            FROM ${ch.table("usage_breakdown_v1")}(org = {org:String}, from = {from:Date32}, to = {to:Date32})
+            GROUP BY workspace_id, project`,
+    query_params: { org: p.org, from: firstDayOf(p.period), to: lastDayOf(p.period) },
     format: "JSONEachRow",
     query_id: `ledger.usage_costs.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`,
   });

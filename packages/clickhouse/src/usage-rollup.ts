@@ -41,15 +41,20 @@ export async function sealQuietHours(ch: LedgerClickHouse, o: { quietBeforeMs: n
   const before = await count();
   if (before === 0) return { sealed: 0, remaining: 0 };
   await ch.client.command({
-    query: `INSERT INTO ${ch.table("trace_hour_seals_v1")} (org_id, hour, workspace_id, counts, sealed_at)
-            SELECT org_id, hour, workspace_id, groupArray((metric, first, n)), fromUnixTimestamp64Milli({sealedAt:Int64}, 'UTC')
-            FROM (SELECT org_id, hour, workspace_id, metric, first, count() AS n
-                  FROM (SELECT org_id, hour, workspace_id, metric, trace_id, min(booked_period) AS first
-                        FROM ${ch.table("trace_hours_v1")}
-                        WHERE (org_id, workspace_id, hour) IN (SELECT org_id, workspace_id, hour FROM (${unsealedHoursSql(ch)}) ORDER BY org_id, hour, workspace_id LIMIT {limit:UInt32})
-                        GROUP BY org_id, hour, workspace_id, metric, trace_id)
-                  GROUP BY org_id, hour, workspace_id, metric, first)
-            GROUP BY org_id, hour, workspace_id`,
+    // Per hour: traces by (metric, first booking) for the bill, and by (metric, project, cause)
+    // for attribution and costs (§4.1, §4.3), each trace with its greatest recorded project and
+    // cause (a backfilled row's over the empty one of an older row).
+    query: `INSERT INTO ${ch.table("trace_hour_seals_v1")} (org_id, hour, workspace_id, counts, breakdown, sealed_at)
+            SELECT org_id, hour, workspace_id, arrayMap((k, v) -> (k.1, k.2, v), by_first.1, by_first.2), arrayMap((k, v) -> (k.1, k.2, k.3, v), by_cell.1, by_cell.2),
+                   fromUnixTimestamp64Milli({sealedAt:Int64}, 'UTC')
+            FROM (SELECT org_id, hour, workspace_id, sumMap([(toString(metric), toString(first))], [n]) AS by_first, sumMap([(toString(metric), project, cause)], [n]) AS by_cell
+                  FROM (SELECT org_id, hour, workspace_id, metric, first, project, cause, count() AS n
+                        FROM (SELECT org_id, hour, workspace_id, metric, trace_id, min(booked_period) AS first, max(project_id) AS project, max(cause_source) AS cause
+                              FROM ${ch.table("trace_hours_v1")}
+                              WHERE (org_id, workspace_id, hour) IN (SELECT org_id, workspace_id, hour FROM (${unsealedHoursSql(ch)}) ORDER BY org_id, hour, workspace_id LIMIT {limit:UInt32})
+                              GROUP BY org_id, hour, workspace_id, metric, trace_id)
+                        GROUP BY org_id, hour, workspace_id, metric, first, project, cause)
+                  GROUP BY org_id, hour, workspace_id)`,
     query_params: params,
   });
   const remaining = await count();

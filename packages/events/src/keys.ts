@@ -14,10 +14,11 @@ export const accountKey = (orgId: string) => orgId;
 
 /**
  * Kafka header on input-topic messages that are not trace events: "billing" (§10.2) or "marker"
- * (`period-closed`, §10.4). Trace events carry none, so their fast paths stay as they are.
+ * (`period-closed`, §10.4); on the rejections topic, "alternative" (an upgrade's alternative
+ * trigger, §4.1). Trace events and refused triggers carry none, so their paths stay as they are.
  */
 export const FAMILY_HEADER = "ledger_family";
-export type MessageFamily = "billing" | "marker";
+export type MessageFamily = "billing" | "marker" | "alternative";
 
 /**
  * The Kafka key of a billing event: seats by org_id (§10.2, applied in log order); a deployment

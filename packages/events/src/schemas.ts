@@ -76,10 +76,31 @@ export const retentionUpgrade = z.strictObject({
   org_id: identifier,
   workspace_id: identifier,
   trace_id: identifier,
+  /** The trace's project as the upgrader knew it (absent when its creation was not seen yet). */
+  project_id: identifier.optional(),
   cause: z.strictObject({
     type: z.enum(["trace-created", ...TRIGGER_TYPES]),
     event_id: identifier,
+    /** What could be turned off (§4.1): `rule:<id>`, `queue:<id>`, `feedback:<key>`, `feedback`, `creation[:project|:workspace]`. */
+    source: z.string().min(1).max(200).optional(),
   }),
+});
+
+/**
+ * A trigger of another source than an upgraded trace's cause, within the trace's base retention
+ * (§4.1's savings), as written to the rejections topic with family `alternative`.
+ */
+export const upgradeAlternative = z.strictObject({
+  event_id: identifier,
+  type: z.enum(TRIGGER_TYPES),
+  occurred_at: instant,
+  org_id: identifier,
+  workspace_id: identifier,
+  trace_id: identifier,
+  source: z.string().min(1).max(200),
+  /** The upgrade's own source. */
+  cause: z.string().min(1).max(200),
+  upgraded_at: instant,
 });
 
 /** A trigger the upgrader refused (U4), as written to the rejections topic. */
@@ -103,6 +124,7 @@ export type InputEvent = z.output<typeof inputEvent>;
 export type TriggerEvent = FeedbackAdded | QueueAdded | RuleMatched;
 export type RetentionUpgrade = z.output<typeof retentionUpgrade>;
 export type TriggerRejection = z.output<typeof triggerRejection>;
+export type UpgradeAlternative = z.output<typeof upgradeAlternative>;
 
 /**
  * Events as they travel inside the ledger (Kafka values), already normalized by ingest: the
@@ -117,6 +139,7 @@ export const internalEvent = z.discriminatedUnion("type", [
   ruleMatched.extend(internalCommon),
 ]);
 export const internalUpgrade = retentionUpgrade.extend({ occurred_at: canonicalInstant });
+export const internalAlternative = upgradeAlternative.extend({ occurred_at: canonicalInstant, upgraded_at: canonicalInstant });
 export const internalRejection = triggerRejection.extend({
   occurred_at: canonicalInstant,
   trace_created_at: canonicalInstant,

@@ -1,5 +1,5 @@
 import { bookingPeriod, CANONICAL_INSTANT, isPeriodKey, periodKeyOf } from "@ledger/billing";
-import { ACCOUNT_EVENTS, billingEvent, BOOKED_PERIOD_HEADER, internalEvent, internalRejection, internalUpgrade, periodClosed, RECEIVED_AT_HEADER, validateOf } from "@ledger/events";
+import { ACCOUNT_EVENTS, billingEvent, BOOKED_PERIOD_HEADER, internalAlternative, internalEvent, internalRejection, internalUpgrade, periodClosed, RECEIVED_AT_HEADER, validateOf } from "@ledger/events";
 import { headerString, type ConsumedMessage } from "@ledger/kafka";
 import { storedRunBundle, storedRunLine } from "@ledger/langsmith";
 
@@ -67,6 +67,8 @@ export function upgradeRow(message: ConsumedMessage): RowResult {
       trace_id: u.trace_id,
       cause_type: u.cause.type,
       cause_event_id: u.cause.event_id,
+      cause_source: u.cause.source ?? "",
+      project_id: u.project_id ?? "",
       received_at: receivedAt(message),
     },
   };
@@ -87,6 +89,19 @@ export function rejectionRow(message: ConsumedMessage): RowResult {
       trace_created_at: toDateTime64(x.trace_created_at),
       expired_at: toDateTime64(x.expired_at),
     },
+  };
+}
+
+/** One row of `upgrade_alternatives_v1` per alternative trigger (§4.1), under its upgrade's period. */
+export function alternativeRow(message: ConsumedMessage): RowResult {
+  const json = parse(message);
+  if (!json.ok) return json;
+  const r = internalAlternative.safeParse(json.value);
+  if (!r.success) return { ok: false, reason: r.error.message };
+  const a = r.data;
+  return {
+    ok: true,
+    row: { ...a, upgraded_period: periodKeyOf(Date.parse(a.upgraded_at)), occurred_at: toDateTime64(a.occurred_at), upgraded_at: toDateTime64(a.upgraded_at) },
   };
 }
 

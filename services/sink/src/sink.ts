@@ -5,7 +5,7 @@ import { FAMILY_HEADER, RECEIVED_AT_HEADER } from "@ledger/events";
 import { Coalescer, NotLeaderError, sharedMetric, type Leadership } from "@ledger/batching";
 import type { SinkConfig } from "./config";
 import { RunRetention } from "./run-retention";
-import { accountRow, billingEventRow, markerPeriod, rejectionRow, runLines, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
+import { accountRow, alternativeRow, billingEventRow, markerPeriod, rejectionRow, runLines, runRows, traceEventLine, traceEventRow, upgradeRow, type RowResult } from "./sink-rows";
 
 /** Merges the lines of concurrent batches for one table into one insert: text, or bytes as they came from KafkaConnection. */
 type LineWriter = Coalescer<string | Uint8Array, void>;
@@ -37,6 +37,7 @@ export class Sink {
   private readonly deadLetters: Counter;
   private readonly visibleSeconds: Histogram<"table">;
   private readonly routes: Map<string, { table: string; row: (m: ConsumedMessage, partition: number) => RowResult; writer: LineWriter }>;
+  private readonly alternatives: { table: string; row: (m: ConsumedMessage, partition: number) => RowResult; writer: LineWriter };
 
   private readonly runRetention: RunRetention;
   private readonly runRetentionFailures: Counter;
@@ -60,6 +61,8 @@ export class Sink {
       }),
     });
     this.marks = new PeriodMarks(deps.clickhouse, MARK_CONSUMERS.sink);
+    // Upgrades' alternative triggers share the rejections topic (family "alternative"), not its table.
+    this.alternatives = route("upgrade_alternatives_v1", alternativeRow);
     this.routes = new Map([
       [topics.events, route("trace_events_v1", traceEventRow)],
       [topics.upgrades, route("retention_upgrades_v1", upgradeRow)],
@@ -133,7 +136,7 @@ export class Sink {
     // Markers (C1) arrive on the input topic, and on the upgrades topic after the upgrades the
     // upgrader wrote before passing them; both say how far this partition's invoices are final.
     // On the accounts topic they say which configurations were known when a period closed (§10.1).
-    const { events, upgrades, accounts } = this.deps.topics;
+    const { events, upgrades, accounts, rejections } = this.deps.topics;
     const tracksCloses = topic === events || topic === upgrades || topic === accounts;
     let closed = tracksCloses ? await this.marks.closedBefore(topic, partition, first) : null;
     const marks: PeriodMark[] = [];
@@ -145,8 +148,9 @@ export class Sink {
     const traces: { message: ConsumedMessage; closed: string | null; billing: boolean }[] = [];
     const runs: ConsumedMessage[] = [];
     const lines: string[] = [];
+    const alternativeLines: string[] = [];
     for (const message of batch.messages) {
-      const family = tracksCloses ? headerString(message, FAMILY_HEADER) : undefined;
+      const family = tracksCloses || topic === rejections ? headerString(message, FAMILY_HEADER) : undefined;
       if (family === "marker") {
         const m = markerPeriod(message);
         if (!m.ok) deadLetter(message, "sink.period_marks_v1", m.reason);
@@ -158,6 +162,10 @@ export class Sink {
         traces.push({ message, closed, billing: family === "billing" });
       } else if (topic === this.deps.topics.runs) {
         runs.push(message);
+      } else if (family === "alternative") {
+        const r = alternativeRow(message);
+        if (r.ok && "row" in r) alternativeLines.push(JSON.stringify(r.row));
+        else deadLetter(message, "sink.upgrade_alternatives_v1", r.ok ? "not one row" : r.reason);
       } else {
         const r = topic === accounts ? accountRow(message, partition, closed) : route.row(message, partition);
         if (r.ok && "rows" in r) for (const row of r.rows) lines.push(JSON.stringify(row));
@@ -182,6 +190,7 @@ export class Sink {
     await Promise.all([
       publish(this.deps.producer, this.deps.topics.deadLetters, deadLetters),
       lines.length > 0 ? route.writer.add(lines) : undefined,
+      alternativeLines.length > 0 ? this.alternatives.writer.add(alternativeLines) : undefined,
     ]);
     // After the effects: a recorded marker promises that everything before it is in ClickHouse.
     await this.marks.record(marks);

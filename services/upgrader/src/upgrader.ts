@@ -1,6 +1,6 @@
 import { Counter, Histogram, type Registry } from "prom-client";
 import { bookingPeriod, decideUpgrade, formatInstant, periodKeyOf, upgradeIdFor, type TraceState } from "@ledger/billing";
-import { BOOKED_PERIOD_HEADER, FAMILY_HEADER, internalEvent, periodClosed, RECEIVED_AT_HEADER, traceKey, type InputEvent, type RetentionUpgrade, type TriggerRejection } from "@ledger/events";
+import { BOOKED_PERIOD_HEADER, FAMILY_HEADER, internalEvent, periodClosed, RECEIVED_AT_HEADER, traceKey, type InputEvent, type RetentionUpgrade, type TriggerRejection, type UpgradeAlternative } from "@ledger/events";
 import {
   BatchConsumer,
   deadLetterOf,
@@ -213,7 +213,8 @@ export class Upgrader {
           org_id: event.org_id,
           workspace_id: decision.upgrade.workspaceId,
           trace_id: event.trace_id,
-          cause: { type: decision.upgrade.cause.type, event_id: decision.upgrade.cause.eventId },
+          ...(decision.upgrade.projectId ? { project_id: decision.upgrade.projectId } : {}),
+          cause: { type: decision.upgrade.cause.type, event_id: decision.upgrade.cause.eventId, source: decision.upgrade.cause.source },
         };
         // In the upgrades partition of the same number, so the markers forwarded there follow
         // exactly the upgrades caused before them.
@@ -233,6 +234,20 @@ export class Upgrader {
           expired_at: formatInstant(decision.rejection.expiresAtMs),
         };
         rejections.push({ key: traceKey(event.org_id, event.trace_id), value: JSON.stringify(rejection), headers });
+      }
+      if (decision.alternative && event.type !== "trace-created") {
+        const alternative: UpgradeAlternative = {
+          event_id: event.id,
+          type: event.type,
+          occurred_at: event.occurred_at,
+          org_id: event.org_id,
+          workspace_id: event.workspace_id,
+          trace_id: event.trace_id,
+          source: decision.alternative.source,
+          cause: decision.alternative.cause,
+          upgraded_at: formatInstant(decision.alternative.upgradedAtMs),
+        };
+        rejections.push({ key: traceKey(event.org_id, event.trace_id), value: JSON.stringify(alternative), headers: { ...headers, [FAMILY_HEADER]: "alternative" } });
       }
     }
 
@@ -258,7 +273,8 @@ export class Upgrader {
     }
     for (const [key, { state }] of changed) cache.set(key, state);
     this.upgrades.inc(upgrades.length - marks.length); // forwarded markers are not upgrades
-    if (rejections.length > 0) this.rejections.inc({ reason: "trace_expired" }, rejections.length);
+    const alternatives = rejections.filter((r) => r.headers?.[FAMILY_HEADER] === "alternative").length;
+    if (rejections.length > alternatives) this.rejections.inc({ reason: "trace_expired" }, rejections.length - alternatives);
     if (deadLetters.length > 0) this.deadLetters.inc(deadLetters.length);
   }
 }
