@@ -86,17 +86,22 @@ export const retentionUpgrade = z.strictObject({
   }),
 });
 
-/**
- * A trigger of another source than an upgraded trace's cause, within the trace's base retention
- * (§4.1's savings), as written to the rejections topic with family `alternative`.
- */
-export const upgradeAlternative = z.strictObject({
+/** The trigger a rejection or an alternative is about. */
+const triggerNamed = {
   event_id: identifier,
   type: z.enum(TRIGGER_TYPES),
   occurred_at: instant,
   org_id: identifier,
   workspace_id: identifier,
   trace_id: identifier,
+};
+
+/**
+ * A trigger of another source than an upgraded trace's cause, within the trace's base retention
+ * (§4.1's savings), as written to the rejections topic with family `alternative`.
+ */
+export const upgradeAlternative = z.strictObject({
+  ...triggerNamed,
   source: z.string().min(1).max(200),
   /** The upgrade's own source. */
   cause: z.string().min(1).max(200),
@@ -105,12 +110,7 @@ export const upgradeAlternative = z.strictObject({
 
 /** A trigger the upgrader refused (U4), as written to the rejections topic. */
 export const triggerRejection = z.strictObject({
-  event_id: identifier,
-  type: z.enum(TRIGGER_TYPES),
-  occurred_at: instant,
-  org_id: identifier,
-  workspace_id: identifier,
-  trace_id: identifier,
+  ...triggerNamed,
   reason: z.literal("trace_expired"),
   trace_created_at: instant,
   expired_at: instant,

@@ -10,6 +10,9 @@ import { accountRow, alternativeRow, billingEventRow, markerPeriod, rejectionRow
 /** Merges the lines of concurrent batches for one table into one insert: text, or bytes as they came from KafkaConnection. */
 type LineWriter = Coalescer<string | Uint8Array, void>;
 
+/** A table, how a message becomes its rows, and its writer. */
+type Route = { table: string; row: (m: ConsumedMessage, partition: number) => RowResult; writer: LineWriter };
+
 export interface SinkDeps {
   kafka: KafkaConnection;
   admin: KafkaAdmin;
@@ -36,8 +39,8 @@ export class Sink {
   private readonly insertSeconds: Histogram<"table">;
   private readonly deadLetters: Counter;
   private readonly visibleSeconds: Histogram<"table">;
-  private readonly routes: Map<string, { table: string; row: (m: ConsumedMessage, partition: number) => RowResult; writer: LineWriter }>;
-  private readonly alternatives: { table: string; row: (m: ConsumedMessage, partition: number) => RowResult; writer: LineWriter };
+  private readonly routes: Map<string, Route>;
+  private readonly alternatives: Route;
 
   private readonly runRetention: RunRetention;
   private readonly runRetentionFailures: Counter;

@@ -1,6 +1,6 @@
 import { Counter, Histogram, type Registry } from "prom-client";
 import { bookingPeriod, decideUpgrade, formatInstant, periodKeyOf, upgradeIdFor, type TraceState } from "@ledger/billing";
-import { BOOKED_PERIOD_HEADER, FAMILY_HEADER, internalEvent, periodClosed, RECEIVED_AT_HEADER, traceKey, type InputEvent, type RetentionUpgrade, type TriggerRejection, type UpgradeAlternative } from "@ledger/events";
+import { BOOKED_PERIOD_HEADER, FAMILY_HEADER, internalEvent, periodClosed, RECEIVED_AT_HEADER, traceKey, type InputEvent, type RetentionUpgrade, type TriggerEvent, type TriggerRejection, type UpgradeAlternative } from "@ledger/events";
 import {
   BatchConsumer,
   deadLetterOf,
@@ -223,12 +223,7 @@ export class Upgrader {
       }
       if (decision.rejection && event.type !== "trace-created") {
         const rejection: TriggerRejection = {
-          event_id: event.id,
-          type: event.type,
-          occurred_at: event.occurred_at,
-          org_id: event.org_id,
-          workspace_id: event.workspace_id,
-          trace_id: event.trace_id,
+          ...triggerNamed(event),
           reason: decision.rejection.reason,
           trace_created_at: formatInstant(decision.rejection.createdAtMs),
           expired_at: formatInstant(decision.rejection.expiresAtMs),
@@ -237,12 +232,7 @@ export class Upgrader {
       }
       if (decision.alternative && event.type !== "trace-created") {
         const alternative: UpgradeAlternative = {
-          event_id: event.id,
-          type: event.type,
-          occurred_at: event.occurred_at,
-          org_id: event.org_id,
-          workspace_id: event.workspace_id,
-          trace_id: event.trace_id,
+          ...triggerNamed(event),
           source: decision.alternative.source,
           cause: decision.alternative.cause,
           upgraded_at: formatInstant(decision.alternative.upgradedAtMs),
@@ -277,4 +267,9 @@ export class Upgrader {
     if (rejections.length > alternatives) this.rejections.inc({ reason: "trace_expired" }, rejections.length - alternatives);
     if (deadLetters.length > 0) this.deadLetters.inc(deadLetters.length);
   }
+}
+
+/** The trigger a rejection or an alternative is about. */
+function triggerNamed(event: TriggerEvent) {
+  return { event_id: event.id, type: event.type, occurred_at: event.occurred_at, org_id: event.org_id, workspace_id: event.workspace_id, trace_id: event.trace_id };
 }
