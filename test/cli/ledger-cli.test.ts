@@ -88,6 +88,13 @@ describe("ledger serve, usage and migrate", () => {
     expect(out).toBe(expected);
     const filtered = await runLedger(["usage", "--json", "--url", serve.url, "--org", "globex", "--from", "2024-07", "--to", "2024-07"], { env: { LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY } });
     expect(filtered.stdout).toBe(`${JSON.stringify(usageRow({ org_id: "globex", period: "2024-07" }, 1, 2))}\n`);
+    // What upgraded acme's June traces, as serve's upgrader recorded it: t-3's feedback came after
+    // t-3 expired, so turning rule-1 off would have saved its upgrade (§4.1).
+    const causes = await runLedger(["usage", "--json", "--url", serve.url, "--org", "acme", "--period", "2024-06", "--by", "cause"], { env: { LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY } });
+    expect(causes.stdout.trim().split("\n").map((l) => JSON.parse(l))).toEqual([
+      { group: "extended creation", upgrades: 1, cost_usd: "0.0045", sole_upgrades: null, saving_usd: null },
+      { group: "rule:rule-1", upgrades: 1, cost_usd: "0.0045", sole_upgrades: 1, saving_usd: "0.0045" },
+    ]);
     const bad = await runLedger(["usage", "--url", serve.url, "--from", "July"]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/YYYY-MM/);
@@ -98,6 +105,18 @@ describe("ledger serve, usage and migrate", () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(serve.output()).toMatch(/status: accepted 16 events, 6 upgrades, 1 rejections, consumer lag 0/);
+
+    // A rule matching globex's t-1 after queue q-1 upgraded it, within its 14 days: an alternative,
+    // so turning q-1 off would have saved only t-2's upgrade in July.
+    const rule = { id: "e-5", type: "rule-matched", occurred_at: "2024-07-03T00:00:00Z", org_id: "globex", workspace_id: "eu", trace_id: "t-1", run_id: "r-1", rule_id: "rule-9" };
+    expect((await fetch(`${serve.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": SERVE_PLATFORM_KEY }, body: JSON.stringify([rule]) })).status).toBe(202);
+    let queue: unknown;
+    await waitFor("the alternative to reach the attribution", async () => {
+      const r = await runLedger(["usage", "--json", "--url", serve.url, "--org", "globex", "--period", "2024-07", "--by", "queue"], { env: { LEDGER_PLATFORM_KEY: SERVE_PLATFORM_KEY } });
+      queue = JSON.parse(r.stdout.trim().split("\n")[0] ?? "null");
+      return (queue as { sole_upgrades?: number } | null)?.sole_upgrades === 1;
+    }, 30_000, 250).catch(() => {});
+    expect(queue).toEqual({ group: "q-1", upgrades: 2, cost_usd: "0.009", sole_upgrades: 1, saving_usd: "0.0045" });
 
     serve.child.kill("SIGTERM");
     expect(await serve.exited).toBe(0);
