@@ -62,7 +62,7 @@ const calls: [string, (b: LedgerBackend) => Promise<unknown>][] = [
     const { periods, invoices } = await b.invoiceIndex("acme");
     return { periods: periods.filter((p) => p.period <= "2024-12"), invoices: invoices.filter((i) => i.period <= "2024-12") };
   }],
-  ["the webhook's deliveries", (b) => b.webhooks()],
+  ["the webhook's deliveries", (b) => b.webhooks({ limit: 200 })],
   ["an organization's seat holders", (b) => b.seatHolders("acme")],
   ["a resend of an invoice never queued", (b) => b.resendWebhook("monthly/2024-06/acme")],
   ["a line's sources", async (b) => {

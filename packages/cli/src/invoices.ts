@@ -120,18 +120,32 @@ function invoiceListText(org: string, invoices: readonly InvoiceSummary[]): stri
   return [`Invoices of ${org}`, line(head), ...rows.map(line), ""].join("\n");
 }
 
+const positiveInteger = (v: string) => {
+  if (!/^[1-9]\d{0,8}$/.test(v)) throw new InvalidArgumentError("must be a whole number of at least 1");
+  return Number(v);
+};
+
 /** `ledger webhooks list|resend`: invoice deliveries to the webhook (§10.6, IE3). */
 export function registerWebhookCommands(program: Command): void {
   const webhooks = program.command("webhooks").description("invoice deliveries to LEDGER_WEBHOOK_URL: each invoice's attempts, and a resend");
   webhooks
     .command("list")
-    .description("deliveries, newest first (the latest 200), or one invoice's")
+    .description("deliveries, newest first (every one, or the newest N with --limit), or one invoice's")
     .option("--invoice <id>", "one invoice, such as monthly/2024-06/acme")
+    .option("--limit <n>", "at most this many, the newest", positiveInteger)
     .option("--json", "one JSON object per delivery")
     .option("--url <url>", "the ledger's base URL", defaultUrl)
-    .action(async (opts: { invoice?: string; json?: boolean; url: string }) => {
-      const path = `/v1/admin/webhooks${opts.invoice === undefined ? "" : `?invoice_id=${encodeURIComponent(opts.invoice)}`}`;
-      const { deliveries } = await callLedger<{ deliveries: WebhookDeliveryJson[] }>(opts.url, platformKey(), "GET", path);
+    .action(async (opts: { invoice?: string; limit?: number; json?: boolean; url: string }) => {
+      // Page by page (the API gives at most 1,000 a page), following each page's `next`.
+      const deliveries: WebhookDeliveryJson[] = [];
+      let before: string | null | undefined;
+      do {
+        const want = Math.min(1_000, (opts.limit ?? Infinity) - deliveries.length);
+        const params = new URLSearchParams({ limit: String(want), ...(opts.invoice === undefined ? {} : { invoice_id: opts.invoice }), ...(before ? { before } : {}) });
+        const page = await callLedger<{ deliveries: WebhookDeliveryJson[]; next: string | null }>(opts.url, platformKey(), "GET", `/v1/admin/webhooks?${params}`);
+        deliveries.push(...page.deliveries);
+        before = page.next;
+      } while (before && deliveries.length < (opts.limit ?? Infinity));
       if (opts.json) {
         process.stdout.write(deliveries.map((d) => `${JSON.stringify(d)}\n`).join(""));
         return;

@@ -79,9 +79,13 @@ const stateRow = z.object({
  * Each invoice's latest round and its attempts. `dueBy`: only rounds whose next attempt is due by
  * that instant (what a sender attempts); `invoiceId`: one invoice.
  */
-export async function webhookStates(ch: LedgerClickHouse, filter: { dueBy?: number; invoiceId?: string; limit?: number; newestFirst?: boolean } = {}): Promise<WebhookDeliveryState[]> {
+export async function webhookStates(
+  ch: LedgerClickHouse,
+  filter: { dueBy?: number; invoiceId?: string; limit?: number; newestFirst?: boolean; before?: WebhookCursor } = {},
+): Promise<WebhookDeliveryState[]> {
   const where: string[] = [];
   if (filter.invoiceId !== undefined) where.push("d.invoice_id = {id:String}");
+  if (filter.before !== undefined) where.push("(toUnixTimestamp64Milli(d.latest_queued), d.invoice_id) < ({bq:Int64}, {bi:String})");
   if (filter.dueBy !== undefined) where.push("a.ok = 0 AND (a.tries = 0 OR (a.next_ms IS NOT NULL AND a.next_ms <= {due:Int64}))");
   const rs = await ch.client.query({
     query: `SELECT d.invoice_id AS invoice_id, d.owner AS org_id, d.latest_round AS round, toUnixTimestamp64Milli(d.latest_queued) AS queued_ms,
@@ -96,9 +100,9 @@ export async function webhookStates(ch: LedgerClickHouse, filter: { dueBy?: numb
                        FROM ${ch.table("webhook_attempts_v1")} FINAL GROUP BY invoice_id, round) AS a
               ON d.invoice_id = a.attempted AND d.latest_round = a.attempted_round
             ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
-            ORDER BY queued_ms ${filter.newestFirst ? "DESC" : ""}, invoice_id
+            ORDER BY queued_ms ${filter.newestFirst ? "DESC" : ""}, invoice_id ${filter.newestFirst ? "DESC" : ""}
             ${filter.limit !== undefined ? `LIMIT ${Math.trunc(filter.limit)}` : ""}`,
-    query_params: { id: filter.invoiceId ?? "", due: filter.dueBy ?? 0 },
+    query_params: { id: filter.invoiceId ?? "", due: filter.dueBy ?? 0, bq: filter.before?.queuedAtMs ?? 0, bi: filter.before?.invoiceId ?? "" },
     format: "JSONEachRow",
     query_id: queryId("states"),
   });
@@ -118,6 +122,40 @@ export async function webhookStates(ch: LedgerClickHouse, filter: { dueBy?: numb
       deliveredAtMs: r.delivered > 0 ? r.delivered_ms : null,
       nextAttemptAtMs: r.delivered > 0 ? null : r.attempts === 0 ? r.queued_ms : r.next_ms,
     }));
+}
+
+/** Where a page of deliveries (newest first) ended: the next page holds those queued before it. */
+export interface WebhookCursor {
+  queuedAtMs: number;
+  invoiceId: string;
+}
+
+/** A cursor as `GET /v1/admin/webhooks` gives it (`next`) and takes it back (`before`): opaque to clients. */
+export function webhookCursorText(c: WebhookCursor): string {
+  return `${c.queuedAtMs}.${Buffer.from(c.invoiceId, "utf8").toString("base64url")}`;
+}
+
+/** The cursor a `next` named, or null when the text is not one. */
+export function webhookCursorOf(text: string): WebhookCursor | null {
+  const m = /^(\d{1,16})\.([A-Za-z0-9_-]{1,400})$/.exec(text);
+  if (!m) return null;
+  const invoiceId = Buffer.from(m[2]!, "base64url").toString("utf8");
+  return invoiceId.length > 0 && webhookCursorText({ queuedAtMs: Number(m[1]), invoiceId }) === text ? { queuedAtMs: Number(m[1]), invoiceId } : null;
+}
+
+/** A page of `GET /v1/admin/webhooks`: newest first, and the cursor of the next page (null: none). */
+export interface WebhookPage {
+  deliveries: WebhookDeliveryJson[];
+  next: string | null;
+}
+
+/** `limit` deliveries queued before `before` (newest first), or one invoice's. */
+export async function webhookPage(ch: LedgerClickHouse, q: { invoiceId?: string; limit: number; before?: WebhookCursor }): Promise<WebhookPage> {
+  // One more than the page: whether a next page exists, without counting.
+  const states = await webhookStates(ch, { ...(q.invoiceId !== undefined ? { invoiceId: q.invoiceId } : {}), ...(q.before ? { before: q.before } : {}), newestFirst: true, limit: q.limit + 1 });
+  const page = states.slice(0, q.limit);
+  const last = page.at(-1);
+  return { deliveries: page.map(webhookDeliveryJson), next: states.length > q.limit && last ? webhookCursorText({ queuedAtMs: last.queuedAtMs, invoiceId: last.invoiceId }) : null };
 }
 
 /** The body a round delivers. */

@@ -1,7 +1,14 @@
 import type { AlertRule, AlertRuleJson, CatalogueVersionJson, CreditsDocument, InvoiceDocument, InvoiceLineJson, PlanPricesJson, UsageRow, UsageThresholdCrossed } from "@ledger/billing";
-import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, MonthOutlook, MonthOutlookParams, RetainedRunPart, UsageCosts, UsageCostsParams, RunLookup, UpgradeAttribution, UpgradeAttributionParams, UsageParams, WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { DailyUsage, DailyUsageParams, ExportDataset, ExportFormat, InvoiceIndex, MonthOutlook, MonthOutlookParams, RetainedRunPart, UsageCosts, UsageCostsParams, RunLookup, UpgradeAttribution, UpgradeAttributionParams, UsageParams, WebhookDeliveryJson, WebhookPage } from "@ledger/clickhouse";
 import type { AccountEvent, CatalogueVersionInput } from "@ledger/events";
 import type { SeedQuery } from "@ledger/limits";
+
+/** `GET /v1/admin/webhooks`' parameters: one invoice's, or a page of `limit` before the cursor `before` (a page's `next`). */
+export interface WebhookListQuery {
+  invoice_id?: string;
+  limit: number;
+  before?: string;
+}
 
 /**
  * What the API asks of the process that holds ClickHouse, the consumers and the invoicer: every
@@ -61,8 +68,8 @@ export interface LedgerBackend {
   exportPeriod(period: string, dataset: ExportDataset, format: ExportFormat): Promise<Uint8Array>;
   /** G2: the users with a seat in an organization now, as ClickHouse knows them. */
   seatHolders(org: string): Promise<string[]>;
-  /** `ledger webhooks list`: invoice deliveries to the webhook, newest first (one invoice's with `invoiceId`). */
-  webhooks(invoiceId?: string): Promise<WebhookDeliveryJson[]>;
+  /** `ledger webhooks list`: a page of invoice deliveries to the webhook, newest first (one invoice's with `invoice_id`); 400 for a `before` no page gave. */
+  webhooks(query: WebhookListQuery): Promise<WebhookPage>;
   /** `ledger webhooks resend`: a new delivery round of an invoice's first body (404 if never queued). */
   resendWebhook(invoiceId: string): Promise<WebhookDeliveryJson>;
   /** Closes the period (and every earlier one); with `wait`, answers once its invoices are final. */

@@ -1,5 +1,5 @@
 import { alertRuleJson, invoiceJson, type UsageThresholdCrossed } from "@ledger/billing";
-import { alertRules, sentAlerts, analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, seatHolders, webhookDeliveryJson, webhookStates, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
+import { alertRules, sentAlerts, analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, seatHolders, webhookCursorOf, webhookDeliveryJson, webhookPage, webhookStates, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
 import type { LedgerBackend } from "./contract";
 
 /** The contract's reads: what ClickHouse alone answers, from any process that can reach it. */
@@ -42,7 +42,11 @@ export function readsFromClickHouse(ch: LedgerClickHouse, now: () => number): Cl
     },
     exportPeriod: async (period, dataset, format) => new Uint8Array(await invoices.exportPeriod(period, dataset, format)),
     seatHolders: (org) => seatHolders(ch, org),
-    webhooks: async (invoiceId) => (await webhookStates(ch, { ...(invoiceId !== undefined ? { invoiceId } : {}), newestFirst: true, limit: 200 })).map(webhookDeliveryJson),
+    webhooks: async (q) => {
+      const before = q.before === undefined ? undefined : webhookCursorOf(q.before);
+      if (before === null) throw new InvoiceRequestError(400, "before must be the next of an earlier page of GET /v1/admin/webhooks");
+      return webhookPage(ch, { ...(q.invoice_id !== undefined ? { invoiceId: q.invoice_id } : {}), limit: q.limit, ...(before ? { before } : {}) });
+    },
     resendWebhook: async (invoiceId) => {
       const state = await requeueWebhook(ch, invoiceId, now());
       if (!state) throw new InvoiceRequestError(404, `invoice ${invoiceId} was never queued for the webhook (ledger webhooks list shows those that were)`);

@@ -1,5 +1,5 @@
 import { alertRequestOf, type AlertRuleJson, type CatalogueVersionJson, type CreditsDocument, type InvoiceDocument, type PlanPricesJson, type UsageRow, type UsageThresholdCrossed } from "@ledger/billing";
-import type { DailyUsage, InvoiceIndex, MonthOutlook, UsageCosts, RetainedRunPart, UpgradeAttribution, WebhookDeliveryJson } from "@ledger/clickhouse";
+import type { DailyUsage, InvoiceIndex, MonthOutlook, UsageCosts, RetainedRunPart, UpgradeAttribution, WebhookDeliveryJson, WebhookPage } from "@ledger/clickhouse";
 import type { AccountEvent } from "@ledger/events";
 import { LedgerRefusal, type ClosedPeriod, type LedgerBackend, type LineSources } from "./contract";
 
@@ -60,7 +60,7 @@ export function backendOverHttp(primary: string, platformKey: string): LedgerBac
     alerts: (o) => json<{ rules: AlertRuleJson[]; crossings: UsageThresholdCrossed[] }>("GET", `/v1/admin/orgs/${org(o)}/alerts`),
     exportPeriod: async (period, dataset, format) => new Uint8Array(await (await call("GET", `/v1/admin/export/${org(period)}?${query({ dataset, format: format === "Parquet" ? "parquet" : "csv" })}`)).arrayBuffer()),
     seatHolders: async (o) => (await json<{ users: string[] }>("GET", `/v1/admin/orgs/${org(o)}/seats`)).users,
-    webhooks: async (invoiceId) => (await json<{ deliveries: WebhookDeliveryJson[] }>("GET", `/v1/admin/webhooks${invoiceId === undefined ? "" : `?${query({ invoice_id: invoiceId })}`}`)).deliveries,
+    webhooks: (q) => json<WebhookPage>("GET", `/v1/admin/webhooks?${query(q)}`),
     resendWebhook: (invoiceId) => json<WebhookDeliveryJson>("POST", "/v1/admin/webhooks/resend", { invoice_id: invoiceId }),
     closePeriod: (period, wait) => json<ClosedPeriod>("POST", `/v1/admin/periods/${org(period)}/close`, { wait }),
     ready: async () => {

@@ -31,7 +31,11 @@ const DELIVERY_ID = /^(((monthly|annual_commitment)\/\d{4}-\d{2}|seats\/\d{4}-\d
 const invoiceId = z
   .string({ error: "must be an invoice id such as monthly/2024-06/acme or seats/2024-06-16/acme, or an alert's id" })
   .regex(DELIVERY_ID, { error: "must be an invoice id such as monthly/2024-06/acme or seats/2024-06-16/acme, or an alert's id" });
-const webhooksQuery = z.strictObject({ invoice_id: invoiceId.optional() });
+const webhooksQuery = z.strictObject({
+  invoice_id: invoiceId.optional(),
+  limit: z.coerce.number({ error: "must be a whole number from 1 to 1000" }).int({ error: "must be a whole number from 1 to 1000" }).min(1, { error: "must be a whole number from 1 to 1000" }).max(1000, { error: "must be a whole number from 1 to 1000" }).default(200),
+  before: z.string().max(500, { error: "must be the next of an earlier page" }).optional(),
+});
 const resendBody = z.strictObject({ invoice_id: invoiceId });
 
 /**
@@ -110,7 +114,7 @@ export async function billingAdminRoutes(app: FastifyInstance, o: BillingAdminOp
     "/v1/admin/webhooks",
     described({
       summary: "Invoice deliveries to the webhook (IE3)",
-      description: "Newest first (the latest 200), or one invoice's: its round, status (queued, retrying, delivered, failed), attempts, the last answer and when the next attempt is due.",
+      description: "Newest first, `limit` (default 200, at most 1,000) a page, `next` the cursor to pass as `before` for the page after (null after the last); or one invoice's: its round, status (queued, retrying, delivered, failed), attempts, the last answer and when the next attempt is due.",
       tag: "admin",
       auth: "platform",
       query: webhooksQuery,
@@ -120,7 +124,7 @@ export async function billingAdminRoutes(app: FastifyInstance, o: BillingAdminOp
     async (req: Req) => {
       await o.auth.platform(req, "the webhook's deliveries take the platform key");
       const q = queryParameters(webhooksQuery, req.query, "/v1/admin/webhooks");
-      return { deliveries: await o.backend.webhooks(q.invoice_id) };
+      return o.backend.webhooks({ ...(q.invoice_id !== undefined ? { invoice_id: q.invoice_id } : {}), limit: q.limit, ...(q.before !== undefined ? { before: q.before } : {}) });
     },
   );
   app.post(
