@@ -1,5 +1,5 @@
 import { alertRuleJson, invoiceJson, type UsageThresholdCrossed } from "@ledger/billing";
-import { alertRules, sentAlerts, analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, seatHolders, webhookCursorOf, webhookDeliveryJson, webhookPage, webhookStates, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
+import { alertRules, sentAlerts, analystQuery, counterMembers, InvoiceReads, InvoiceRequestError, requeueWebhook, seatHolders, webhookCursorOf, webhookDeliveryJson, webhookPage, loadAccountEvents, queryDailyUsage, queryUsage, retainedRunParts, stopAnalystQueries, type LedgerClickHouse } from "@ledger/clickhouse";
 import type { LedgerBackend } from "./contract";
 
 /** The contract's reads: what ClickHouse alone answers, from any process that can reach it. */
