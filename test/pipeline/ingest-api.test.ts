@@ -82,6 +82,8 @@ describe("operations endpoints", () => {
     expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
     expect(await (await fetch(`${stack.url}/readyz`)).json()).toEqual({ status: "ready" });
     await post(JSON.stringify([ev.created("api5", "t", "2024-06-01T00:00:00Z", "extended")]));
+    // t2: upgraded by a rule, then queued within its 14 days: an alternative (§4.1).
+    await post(JSON.stringify([ev.created("api5", "t2", "2024-06-01T00:00:00Z"), ev.rule("api5", "t2", "2024-06-02T00:00:00Z"), ev.queue("api5", "t2", "2024-06-03T00:00:00Z")]));
     await stack.waitUntilDrained();
     const text = await (await fetch(`${stack.url}/metrics`)).text();
     for (const name of [
@@ -95,7 +97,8 @@ describe("operations endpoints", () => {
     ]) {
       expect(text).toContain(name);
     }
-    expect(Number(/ledger_upgrades_emitted_total (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/ledger_upgrades_emitted_total (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(Number(/ledger_upgrade_alternatives_total (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
     const lag = await consumerLag(stack.admin, stack.groups.sink, [stack.topics.events]);
     expect(lag.every((l) => l.lag === 0n)).toBe(true);
   });

@@ -48,6 +48,7 @@ export class Upgrader {
   private partitionCount: Promise<number> | null = null;
   private readonly upgrades: Counter;
   private readonly rejections: Counter<"reason">;
+  private readonly alternatives: Counter;
   private readonly deadLetters: Counter;
   private readonly stepSeconds: Histogram<"step">;
   private readonly lookups: Counter;
@@ -64,6 +65,7 @@ export class Upgrader {
       labelNames: ["reason"],
       registers: [deps.registry],
     });
+    this.alternatives = sharedMetric(deps.registry, Counter, { name: "ledger_upgrade_alternatives_total", help: "Alternative triggers of upgraded traces reported (§4.1's savings)", registers: [deps.registry] });
     this.deadLetters = sharedMetric(deps.registry, Counter, { name: "ledger_upgrader_dead_letters_total", help: "Unreadable messages dead-lettered by the upgrader", registers: [deps.registry] });
     this.lookups = sharedMetric(deps.registry, Counter, {
       name: "ledger_upgrader_state_lookups_total",
@@ -265,6 +267,7 @@ export class Upgrader {
     this.upgrades.inc(upgrades.length - marks.length); // forwarded markers are not upgrades
     const alternatives = rejections.filter((r) => r.headers?.[FAMILY_HEADER] === "alternative").length;
     if (rejections.length > alternatives) this.rejections.inc({ reason: "trace_expired" }, rejections.length - alternatives);
+    if (alternatives > 0) this.alternatives.inc(alternatives);
     if (deadLetters.length > 0) this.deadLetters.inc(deadLetters.length);
   }
 }
