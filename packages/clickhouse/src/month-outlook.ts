@@ -12,7 +12,6 @@ import {
   formatUsd,
   invoiceOf,
   isDayKey,
-  isPeriodKey,
   periodKeyOf,
   pricesOfPeriod,
   configurationOfPeriod,
@@ -22,13 +21,14 @@ import {
 } from "@ledger/billing";
 import { identifier } from "@ledger/events";
 import type { LedgerClickHouse } from "./client";
+import { periodParam } from "./usage-query";
 import { queryDailyUsage } from "./daily-usage-query";
 import type { InvoiceSources } from "./invoice-query";
 import { InvoiceRequestError } from "./invoice-request-error";
 
 export const monthOutlookParams = z.strictObject({
   org: identifier,
-  period: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional().meta({ description: "the period YYYY-MM (default: the current one, UTC)" }),
+  period: periodParam.optional().meta({ description: "the period YYYY-MM (default: the current one, UTC)" }),
   through: z
     .string()
     .refine(isDayKey, { error: "must be a day YYYY-MM-DD" })

@@ -1,13 +1,14 @@
 import { z } from "zod";
-import { firstDayOf, formatUsd, isPeriodKey, lastDayOf } from "@ledger/billing";
+import { firstDayOf, formatUsd, lastDayOf } from "@ledger/billing";
 import { identifier } from "@ledger/events";
 import type { LedgerClickHouse } from "./client";
+import { periodParam } from "./usage-query";
 
 export const UPGRADE_GROUPINGS = ["cause", "rule", "queue", "feedback_key", "project", "workspace"] as const;
 
 export const upgradeAttributionParams = z.strictObject({
   org: identifier,
-  period: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).meta({ description: "the period YYYY-MM" }),
+  period: periodParam.meta({ description: "the period YYYY-MM" }),
   by: z.enum(UPGRADE_GROUPINGS, { error: `must be one of ${UPGRADE_GROUPINGS.join(", ")}` }).default("cause"),
 });
 export type UpgradeAttributionParams = z.input<typeof upgradeAttributionParams>;

@@ -1,13 +1,14 @@
 import { z } from "zod";
-import { firstDayOf, formatUsd, isPeriodKey, lastDayOf, type PlanPrices } from "@ledger/billing";
+import { firstDayOf, formatUsd, lastDayOf, type PlanPrices } from "@ledger/billing";
 import { identifier } from "@ledger/events";
 import type { LedgerClickHouse } from "./client";
+import { periodParam } from "./usage-query";
 
 export const USAGE_COST_GROUPINGS = ["workspace", "project"] as const;
 
 export const usageCostsParams = z.strictObject({
   org: identifier,
-  period: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).meta({ description: "the period YYYY-MM" }),
+  period: periodParam.meta({ description: "the period YYYY-MM" }),
   by: z.enum(USAGE_COST_GROUPINGS, { error: `must be one of ${USAGE_COST_GROUPINGS.join(", ")}` }).default("workspace"),
 });
 export type UsageCostsParams = z.input<typeof usageCostsParams>;

@@ -3,10 +3,13 @@ import { firstDayOf, lastDayOf, isPeriodKey, rollUpToOrg, sortUsage, usageRow, t
 import type { LedgerClickHouse } from "./client";
 import { bookedCountsFrom } from "./usage-rollup";
 
+/** A query parameter naming a billing period, refused with the same sentence wherever it is read. */
+export const periodParam = z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" });
+
 export const usageParams = z.strictObject({
   org: z.string({ error: "must be given once" }).min(1, { error: "must not be empty" }).max(128, { error: "must be at most 128 characters" }).optional(),
-  from: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional().meta({ description: "the first period YYYY-MM" }),
-  to: z.string().refine(isPeriodKey, { error: "must be a period YYYY-MM" }).optional().meta({ description: "the last period YYYY-MM" }),
+  from: periodParam.optional().meta({ description: "the first period YYYY-MM" }),
+  to: periodParam.optional().meta({ description: "the last period YYYY-MM" }),
   by: z.enum(["org", "workspace"], { error: "must be org or workspace" }).default("org"),
 });
 export type UsageParams = z.input<typeof usageParams>;
